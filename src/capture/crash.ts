@@ -1,0 +1,146 @@
+// One crash's evidence on its way to the store: a fixed folder (crash prefix), artifacts
+// streamed in as they appear, and the report written last. A failed artifact is logged
+// with where it still is; it never makes the report claim something that is not stored.
+import { rm } from 'node:fs/promises';
+import type { Config } from '../config/types.ts';
+import { formatBytes } from '../config/units.ts';
+import type { Store } from '../store/store.ts';
+import { crashPrefix } from '../store/keys.ts';
+import type { ArtifactRecord, ArtifactSpec } from '../store/pipeline.ts';
+import { storeArtifact, storeJson, storeBytes } from '../store/pipeline.ts';
+import type { EventLog } from '../util/event-log.ts';
+import type { Death } from '../watchdog/death.ts';
+import type { FailedArtifact, Report } from './report.ts';
+import { buildReport } from './report.ts';
+
+export interface CrashDeps {
+  config: Config;
+  store: () => Promise<Store>;
+  log: EventLog;
+  now: () => Date;
+  buildpackVersion: string;
+  startedAt: Date;
+  progressEveryMs?: number;
+}
+
+export interface AddArtifactOptions {
+  /** Local file to delete once it is safely stored (frees the container's disk quota). */
+  localPath?: string;
+  /** Where the evidence still is when the upload fails. */
+  keepNote?: string;
+}
+
+export class Crash {
+  readonly prefix: string;
+  readonly detectedAt: Date;
+  private readonly stored: ArtifactRecord[] = [];
+  private readonly failed: FailedArtifact[] = [];
+  private readonly pending = new Set<Promise<void>>();
+  private readonly abort = new AbortController();
+
+  constructor(private readonly deps: CrashDeps, readonly reason: string) {
+    this.detectedAt = deps.now();
+    const { app } = deps.config;
+    this.prefix = crashPrefix({
+      prefix: deps.config.store.prefix,
+      org: app.org,
+      space: app.space,
+      app: app.name,
+      instanceIndex: app.instanceIndex,
+      reason,
+      time: this.detectedAt,
+    });
+  }
+
+  /** Starts streaming one artifact into the crash folder; settles on its own. */
+  add(spec: ArtifactSpec, options: AddArtifactOptions = {}): void {
+    const task = this.upload(spec, options).finally(() => this.pending.delete(task));
+    this.pending.add(task);
+  }
+
+  private async upload(spec: ArtifactSpec, options: AddArtifactOptions): Promise<void> {
+    const { log } = this.deps;
+    const started = Date.now();
+    let latest = { contentBytes: 0, storedBytes: 0 };
+    const every = this.deps.progressEveryMs ?? 5000;
+    const ticker = setInterval(() => {
+      const seconds = (Date.now() - started) / 1000;
+      log.info(`uploading ${spec.name}: ${formatBytes(latest.contentBytes)} read, ${formatBytes(latest.storedBytes)} stored, ${formatBytes(latest.storedBytes / Math.max(seconds, 0.001))}/s`);
+    }, every);
+    ticker.unref();
+    try {
+      const store = await this.deps.store();
+      const record = await storeArtifact(store, this.prefix, spec, {
+        onProgress: (p) => { latest = p; },
+        signal: this.abort.signal,
+      });
+      this.stored.push(record);
+      const ratio = record.storedSize > 0 ? ` (${(record.size / record.storedSize).toFixed(1)}x smaller)` : '';
+      log.info(`stored ${record.name}: ${formatBytes(record.size)} as ${formatBytes(record.storedSize)}${record.contentEncoding ? ratio : ''} in ${((Date.now() - started) / 1000).toFixed(1)} s -> ${record.location}${record.verified ? '' : ` (not verified: ${record.unverifiedReason})`}`);
+      if (options.localPath) await rm(options.localPath, { force: true });
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.failed.push({ name: spec.name, error: message, ...(options.localPath ? { localPath: options.localPath } : {}) });
+      log.error(`could not store ${spec.name}: ${message}; ${options.localPath ? `it is still at ${options.localPath} in this container until it is deleted` : options.keepNote ?? 'it is lost'}`);
+    } finally {
+      clearInterval(ticker);
+    }
+  }
+
+  /** Waits for the artifacts (bounded by the upload deadline), then stores log tail and report. */
+  async finish(input: { death?: Death; diedAt?: Date; logTail?: Buffer; javaToolOptions?: string }): Promise<Report | undefined> {
+    const { log, config } = this.deps;
+    const deadline = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), config.uploadTimeoutMs).unref());
+    if (this.pending.size > 0) {
+      const outcome = await Promise.race([Promise.allSettled([...this.pending]).then(() => 'done' as const), deadline]);
+      if (outcome === 'timeout') {
+        log.error(`uploads still running after POSTMORTEM_UPLOAD_TIMEOUT (${Math.round(config.uploadTimeoutMs / 1000)} s); aborting them`);
+        this.abort.abort(new Error('upload deadline reached'));
+        await Promise.allSettled([...this.pending]);
+      }
+    }
+    let store: Store;
+    try {
+      store = await this.deps.store();
+    } catch (error) {
+      log.error(`no store for the report: ${error instanceof Error ? error.message : String(error)}`);
+      return undefined;
+    }
+    if (input.logTail && input.logTail.length > 0) {
+      try {
+        this.stored.push(await storeBytes(store, this.prefix, { name: 'log-tail.txt', bytes: input.logTail, contentType: 'text/plain; charset=utf-8' }));
+      } catch (error) {
+        this.failed.push({ name: 'log-tail.txt', error: error instanceof Error ? error.message : String(error) });
+      }
+    }
+    const report = buildReport({
+      app: config.app,
+      buildpackVersion: this.deps.buildpackVersion,
+      startedAt: this.deps.startedAt,
+      detectedAt: this.detectedAt,
+      reason: this.reason,
+      artifacts: this.stored,
+      failed: this.failed,
+      store: this.deps.config.store.kind === 's3' ? `s3://${this.deps.config.store.bucket}` : `file://${this.deps.config.store.root}`,
+      crashPrefix: this.prefix,
+      ...(input.death ? { death: input.death } : {}),
+      ...(input.diedAt ? { diedAt: input.diedAt } : {}),
+      ...(input.javaToolOptions ? { javaToolOptions: input.javaToolOptions } : {}),
+    });
+    try {
+      const where = await storeJson(store, `${this.prefix}/report.json`, report);
+      log.info(`crash report -> ${where}`);
+    } catch (error) {
+      log.error(`could not store report.json: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    return report;
+  }
+
+  /** Resolves when every artifact started so far has been stored or has failed. */
+  async settled(): Promise<void> {
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+  }
+
+  get artifacts(): readonly ArtifactRecord[] { return this.stored; }
+  get failures(): readonly FailedArtifact[] { return this.failed; }
+}

@@ -1,0 +1,76 @@
+// The crash report (report.json), shaped by a pure function. It is written last, after
+// every artifact is stored, so it never names an artifact that is not there.
+import type { AppIdentity } from '../config/types.ts';
+import type { ArtifactRecord } from '../store/pipeline.ts';
+import type { Death } from '../watchdog/death.ts';
+
+export interface FailedArtifact {
+  name: string;
+  error: string;
+  /** Where the evidence still is, if anywhere. */
+  localPath?: string;
+}
+
+export interface ReportInput {
+  app: AppIdentity;
+  buildpackVersion: string;
+  startedAt: Date;
+  detectedAt: Date;
+  /** undefined while the app still runs (a JVM that survived its OutOfMemoryError). */
+  death?: Death;
+  reason: string;
+  diedAt?: Date;
+  artifacts: ArtifactRecord[];
+  failed: FailedArtifact[];
+  store: string;
+  crashPrefix: string;
+  javaToolOptions?: string;
+}
+
+export function buildReport(input: ReportInput) {
+  return {
+    schema: 1,
+    tool: `postmortem-buildpack ${input.buildpackVersion}`,
+    reason: input.reason,
+    summary: input.death?.summary ?? 'app still running after the event',
+    app: {
+      name: input.app.name,
+      guid: input.app.guid,
+      space: input.app.space,
+      org: input.app.org,
+      processType: input.app.processType,
+      instanceIndex: input.app.instanceIndex,
+      instanceGuid: input.app.instanceGuid,
+      ...(input.app.instanceIp ? { instanceIp: input.app.instanceIp } : {}),
+      ...(input.app.memoryLimit ? { memoryLimit: input.app.memoryLimit } : {}),
+      ...(input.app.diskLimit ? { diskLimit: input.app.diskLimit } : {}),
+    },
+    exit: input.death
+      ? { status: input.death.exitStatus, code: input.death.exitCode ?? null, signal: input.death.signal ?? null }
+      : null,
+    times: {
+      started: input.startedAt.toISOString(),
+      detected: input.detectedAt.toISOString(),
+      died: input.diedAt?.toISOString() ?? null,
+    },
+    ...(input.javaToolOptions ? { jvm: { javaToolOptions: input.javaToolOptions } } : {}),
+    store: input.store,
+    crash: input.crashPrefix,
+    artifacts: input.artifacts.map((a) => ({
+      name: a.name,
+      key: a.key,
+      location: a.location,
+      size: a.size,
+      sha256: a.sha256,
+      storedSize: a.storedSize,
+      storedSha256: a.storedSha256,
+      compression: a.contentEncoding ?? 'none',
+      verified: a.verified,
+      ...(a.unverifiedReason ? { unverifiedReason: a.unverifiedReason } : {}),
+      uploadMs: a.durationMs,
+    })),
+    failed: input.failed,
+  };
+}
+
+export type Report = ReturnType<typeof buildReport>;

@@ -1,0 +1,146 @@
+/**
+ * Environment → the one frozen {@link Config}. The only place that reads the settings below;
+ * everything deeper receives the result. Blank values count as unset.
+ *
+ * | Setting                     | Meaning                                                    | Default                              |
+ * |-----------------------------|------------------------------------------------------------|--------------------------------------|
+ * | POSTMORTEM_DISABLE          | true: the buildpack steps aside, the app runs unwrapped     | false                                |
+ * | POSTMORTEM_STORE            | `s3://bucket[/prefix]` or `file:///absolute/path`           | bound service, else `<dumpDir>/store` (fallback, warned) |
+ * | POSTMORTEM_SERVICE          | name of the bound service that is the store                | service named/tagged `postmortem`, else the only S3 service |
+ * | POSTMORTEM_S3_PATH_STYLE    | path-style addressing (`https://host/bucket/key`)          | true with a non-AWS endpoint, else false |
+ * | POSTMORTEM_SSE              | server-side encryption: `AES256` or `aws:kms`              | none (bucket default)                |
+ * | POSTMORTEM_SSE_KMS_KEY_ID   | KMS key for `aws:kms` (only with POSTMORTEM_SSE=aws:kms)    | none (AWS managed key)               |
+ * | POSTMORTEM_STORAGE_CLASS    | STANDARD, STANDARD_IA, ONEZONE_IA, INTELLIGENT_TIERING, GLACIER_IR, REDUCED_REDUNDANCY, GLACIER, DEEP_ARCHIVE (any class name on non-AWS stores) | none (bucket default) |
+ * | POSTMORTEM_ACL              | private, bucket-owner-full-control, bucket-owner-read, authenticated-read (public ones refused) | none (bucket default) |
+ * | POSTMORTEM_GRACE            | hold after a crash once uploads are done, 0 to 1h          | 30s                                  |
+ * | POSTMORTEM_UPLOAD_TIMEOUT   | deadline for all uploads of one crash, 1s to 24h           | 15m                                  |
+ * | POSTMORTEM_GZIP_LEVEL       | gzip level 0..9 for what we compress (0 = store as is)     | 1                                    |
+ * | POSTMORTEM_JAVA             | add heap-dump flags to JAVA_TOOL_OPTIONS                   | true                                 |
+ * | POSTMORTEM_DUMP_DIR         | absolute folder for dumps and artifacts                    | `<TMPDIR, opts.defaultTmp or /tmp>/postmortem` |
+ * | POSTMORTEM_PART_SIZE        | multipart part size, 5MiB to 512MiB                        | 8MiB                                 |
+ * | POSTMORTEM_QUEUE_SIZE       | parts uploaded in parallel, 1 to 16                        | 4                                    |
+ * | POSTMORTEM_LOG_TAIL         | bytes of recent app output kept, 0 to 16MiB                | 256KiB                               |
+ * | AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL | S3 endpoint when no service gives one (http(s) URL) | AWS                             |
+ * | AWS_REGION, AWS_DEFAULT_REGION | region when no service gives one                        | us-east-1                            |
+ * | AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN | credentials when no service gives them | SDK default chain |
+ * | VCAP_SERVICES               | bound services (see bindings.ts for the shapes)            | —                                    |
+ * | VCAP_APPLICATION, CF_INSTANCE_INDEX, CF_INSTANCE_GUID, CF_INSTANCE_IP, MEMORY_LIMIT | app identity (see app-identity.ts) | "unknown-…" fallbacks |
+ *
+ * Durations: `500ms`, `30s`, `2m`, `1h`, `1m30s`; a plain number is seconds.
+ * Sizes: `64KiB`, `8MiB`, `1GiB`, `512k` (binary multiples); a plain number is bytes.
+ * Booleans: true/false, 1/0, yes/no, any case.
+ */
+import { isAbsolute, join } from 'node:path';
+import { ConfigError, type Config, type Env } from './types.ts';
+import { newFindings, type Findings } from './problems.ts';
+import {
+  parseBoolean,
+  readAbsolutePath,
+  readBoolean,
+  readBytes,
+  readDuration,
+  readInteger,
+  readSetting,
+} from './settings.ts';
+import { formatBytes, parseBytes } from './units.ts';
+import { resolveStore } from './store-target.ts';
+import { readAppIdentity } from './app-identity.ts';
+import { collectSecrets, scrubSecrets } from './secrets.ts';
+
+export { collectSecrets } from './secrets.ts';
+export { SUPPORTED_BINDING_SHAPES } from './bindings.ts';
+
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+export const DEFAULTS = {
+  graceMs: 30 * SECOND,
+  uploadTimeoutMs: 15 * MINUTE,
+  gzipLevel: 1,
+  java: true,
+  partSize: 8 * MiB,
+  queueSize: 4,
+  logTailBytes: 256 * KiB,
+} as const;
+
+export interface ParseOptions {
+  /** Temp folder when TMPDIR is unset or not absolute (the launcher sets TMPDIR). */
+  defaultTmp?: string;
+}
+
+export interface ParsedConfig {
+  config: Config;
+  warnings: string[];
+}
+
+/**
+ * Reads every setting, collecting all problems before throwing one ConfigError. Messages
+ * never contain secrets. The config is deep-frozen.
+ */
+export function parseConfig(env: Env, opts: ParseOptions = {}): ParsedConfig {
+  const findings = newFindings();
+  readBoolean(env, 'POSTMORTEM_DISABLE', false, findings); // only validated here; see isDisabled
+
+  const dumpDir = readAbsolutePath(env, 'POSTMORTEM_DUMP_DIR', defaultDumpDir(env, opts), findings);
+  const { store, storeIsFallback } = resolveStore(env, dumpDir, findings);
+  const config: Config = {
+    store,
+    storeIsFallback,
+    graceMs: readDuration(env, 'POSTMORTEM_GRACE', { min: 0, max: HOUR, fallback: DEFAULTS.graceMs }, findings),
+    gzipLevel: readInteger(env, 'POSTMORTEM_GZIP_LEVEL', { min: 0, max: 9, fallback: DEFAULTS.gzipLevel }, findings),
+    java: readBoolean(env, 'POSTMORTEM_JAVA', DEFAULTS.java, findings),
+    dumpDir,
+    partSize: readBytes(env, 'POSTMORTEM_PART_SIZE', { min: 5 * MiB, max: 512 * MiB, fallback: DEFAULTS.partSize }, findings),
+    queueSize: readInteger(env, 'POSTMORTEM_QUEUE_SIZE', { min: 1, max: 16, fallback: DEFAULTS.queueSize }, findings),
+    logTailBytes: readBytes(env, 'POSTMORTEM_LOG_TAIL', { min: 0, max: 16 * MiB, fallback: DEFAULTS.logTailBytes }, findings),
+    uploadTimeoutMs: readDuration(
+      env,
+      'POSTMORTEM_UPLOAD_TIMEOUT',
+      { min: SECOND, max: 24 * HOUR, fallback: DEFAULTS.uploadTimeoutMs },
+      findings,
+    ),
+    app: readAppIdentity(env, findings),
+  };
+  warnAboutUploadMemory(config, findings);
+
+  const secrets = collectSecrets(env);
+  const problems = findings.problems.map((p) => scrubSecrets(p, secrets));
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { config: deepFreeze(config), warnings: findings.warnings.map((w) => scrubSecrets(w, secrets)) };
+}
+
+/** POSTMORTEM_DISABLE is true/1/yes; an unreadable value does not disable (parseConfig reports it). */
+export function isDisabled(env: Env): boolean {
+  const text = readSetting(env, 'POSTMORTEM_DISABLE');
+  return text !== undefined && parseBoolean(text) === true;
+}
+
+function defaultDumpDir(env: Env, opts: ParseOptions): string {
+  // A relative TMPDIR would make the dump folder depend on the working directory.
+  const tmp = [readSetting(env, 'TMPDIR'), opts.defaultTmp].find((d) => d !== undefined && isAbsolute(d)) ?? '/tmp';
+  return join(tmp, 'postmortem');
+}
+
+/** Upload buffers live in the watchdog, whose memory counts against the app's limit. */
+function warnAboutUploadMemory(config: Config, findings: Findings): void {
+  const limit = config.app.memoryLimit === undefined ? undefined : parseBytes(config.app.memoryLimit);
+  const buffers = config.partSize * config.queueSize;
+  if (limit !== undefined && buffers > limit / 4) {
+    findings.warnings.push(
+      `Uploads may buffer ${formatBytes(buffers)} (POSTMORTEM_PART_SIZE ${formatBytes(config.partSize)} × ` +
+        `POSTMORTEM_QUEUE_SIZE ${config.queueSize}), more than a quarter of the app's memory limit ` +
+        `${formatBytes(limit)}; this memory counts against the app. Lower one of them.`,
+    );
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const item of Object.values(value)) deepFreeze(item);
+  }
+  return value;
+}

@@ -1,0 +1,85 @@
+// The one typed, frozen configuration of the watchdog and of staging checks. Only
+// src/config reads environment variables; everything deeper receives this object.
+
+export interface S3Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+}
+
+export interface S3Target {
+  kind: 's3';
+  bucket: string;
+  /** Key prefix without leading/trailing slash ('' for none). */
+  prefix: string;
+  /** Custom endpoint (Ceph RGW, MinIO, ECS, …); undefined = AWS. */
+  endpoint?: string;
+  region: string;
+  forcePathStyle: boolean;
+  /** undefined = the SDK's default chain (env vars, shared files, …). */
+  credentials?: S3Credentials;
+  /** Where the target came from, for messages: 'POSTMORTEM_STORE' or 'service "my-store"'. */
+  source: string;
+  serverSideEncryption?: 'AES256' | 'aws:kms';
+  kmsKeyId?: string;
+  storageClass?: string;
+  acl?: string;
+}
+
+export interface FileTarget {
+  kind: 'file';
+  /** Absolute folder. */
+  root: string;
+  prefix: string;
+  source: string;
+}
+
+export type StoreTarget = S3Target | FileTarget;
+
+/** Who we are, from VCAP_APPLICATION and CF_INSTANCE_*; every field has a fallback. */
+export interface AppIdentity {
+  name: string;
+  guid: string;
+  space: string;
+  org: string;
+  instanceIndex: string;
+  instanceGuid: string;
+  processType: string;
+  instanceIp?: string;
+  memoryLimit?: string;
+  diskLimit?: string;
+}
+
+export interface Config {
+  store: StoreTarget;
+  /** true when nothing named a store: evidence stays in the container (logged loudly). */
+  storeIsFallback: boolean;
+  /** How long the container is held after a crash, once uploads are done. */
+  graceMs: number;
+  /** gzip level for artifacts we compress ourselves, 0 = store uncompressed. */
+  gzipLevel: number;
+  /** Add heap-dump flags to JAVA_TOOL_OPTIONS. */
+  java: boolean;
+  /** Folder we own for heap dumps and other artifacts. */
+  dumpDir: string;
+  /** Multipart part size in bytes and parts in flight; memory ≈ partSize × queueSize. */
+  partSize: number;
+  queueSize: number;
+  /** Bytes of the app's recent stdout/stderr kept for the crash's log tail. */
+  logTailBytes: number;
+  /** Deadline for all uploads of one crash. */
+  uploadTimeoutMs: number;
+  app: AppIdentity;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  /** Every problem found, each naming the setting and the fix. */
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(problems.join('; '));
+    this.problems = problems;
+  }
+}
+
+export type Env = Readonly<Record<string, string | undefined>>;

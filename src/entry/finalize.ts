@@ -1,0 +1,2 @@
+import { runStagingPhase } from './staging.ts';
+await runStagingPhase('finalize');

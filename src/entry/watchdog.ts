@@ -1,0 +1,85 @@
+// Composition root of the watchdog: `node watchdog.mjs -- <command…>`. The only watchdog
+// code that reads argv, env and sets the exit code. If our configuration is broken the
+// app still runs, supervised only, and one line says why.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { onExit } from 'signal-exit';
+import { parseConfig, collectSecrets } from '../config/parse.ts';
+import { ConfigError, type Config } from '../config/types.ts';
+import { createEventLog } from '../util/event-log.ts';
+import { runWatchdog } from '../watchdog/watchdog.ts';
+import type { AppProcess } from '../watchdog/supervise.ts';
+import { startApp } from '../watchdog/supervise.ts';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const version = (() => {
+  for (const candidate of [path.join(here, 'VERSION'), path.join(here, '..', 'VERSION')]) {
+    try { return readFileSync(candidate, 'utf8').trim(); } catch { /* next */ }
+  }
+  return 'unknown';
+})();
+
+const separator = process.argv.indexOf('--');
+const command = separator >= 0 ? process.argv.slice(separator + 1) : process.argv.slice(2);
+const log = createEventLog((line) => process.stderr.write(line), collectSecrets(process.env));
+
+let app: AppProcess | undefined;
+// Last gasp: if the watchdog itself goes down, do not leave the app orphaned and unseen.
+onExit(() => {
+  if (app?.alive) {
+    process.stderr.write('[postmortem] watchdog exiting while the app runs; sending it SIGTERM\n');
+    app.signal('SIGTERM');
+  }
+});
+process.on('uncaughtException', (error) => log.error(`watchdog bug (the app is not affected): ${error.stack ?? error.message}`));
+process.on('unhandledRejection', (error) => log.error(`watchdog bug (the app is not affected): ${String(error)}`));
+
+let config: Config | undefined;
+try {
+  config = parseConfig(process.env).config;
+} catch (error) {
+  const why = error instanceof ConfigError ? error.problems.join('; ') : String(error);
+  log.warn(`crash capture is off: ${why}`);
+}
+
+const handlers = new Map<NodeJS.Signals, Set<() => void>>();
+const onSignal = (signal: NodeJS.Signals, handler: () => void) => {
+  let set = handlers.get(signal);
+  if (!set) {
+    set = new Set();
+    handlers.set(signal, set);
+    const listeners = set;
+    process.on(signal, () => { for (const h of listeners) h(); });
+  }
+  set.add(handler);
+  return () => set.delete(handler);
+};
+
+let status: number;
+if (config) {
+  status = await runWatchdog({
+    command,
+    env: process.env,
+    config,
+    log,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    openStore: async () => (await import('../store/open-store.ts')).openStore(config.store, { partSize: config.partSize, queueSize: config.queueSize, log }),
+    now: () => new Date(),
+    buildpackVersion: version,
+    onSignal,
+    onAppStarted: (started) => { app = started; },
+  });
+} else {
+  // Supervise only: output through, signals forwarded, status passed on.
+  const plain = startApp({ command, env: process.env, stdout: process.stdout, stderr: process.stderr });
+  app = plain;
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'] as const) onSignal(signal, () => plain.signal(signal));
+  const ended = await plain.exited;
+  const { exitStatusOf } = await import('../watchdog/death.ts');
+  status = exitStatusOf(ended.exitCode, ended.signal);
+}
+process.exitCode = status;
+// Open sockets or watchers must not keep a dead instance's container alive.
+setTimeout(() => process.exit(status), 2000).unref();

@@ -1,0 +1,55 @@
+// Renders the profile.d script that hands the app's start command to the watchdog.
+//
+// The launcher sources every profile.d script with `source FILE` and no arguments, so the
+// script shares the launcher's positional parameters ($1 = app dir, $2 = start command) and
+// may rewrite $2 (PLATFORM.md, Launch). We rewrite it to
+//   exec <node> <watchdog> -- bash -c '<original command>'
+// so the watchdog keeps the launcher's PID (the container's top process) and the app runs
+// unchanged as its child. Everything sits at the top level of the script: inside a function
+// "$@" would be the function's own parameters. Every failure leaves the command alone.
+
+export interface ProfileScriptOptions {
+  /** The deps index this buildpack was staged at ("0", "01", …); resolved against $DEPS_DIR at launch. */
+  depsIdx: string;
+  buildpackVersion: string;
+}
+
+/** Paths inside DEPS_DIR/<idx>, shared by staging (install) and the script (launch). */
+export const LAYOUT = {
+  node: 'node/bin/node',
+  watchdog: 'postmortem/watchdog.mjs',
+  check: 'postmortem/check.mjs',
+  cli: 'bin/postmortem',
+  profileScript: 'profile.d/postmortem.sh',
+  appProfileScript: '.profile.d/000_postmortem.sh',
+} as const;
+
+export function renderProfileScript(options: ProfileScriptOptions): string {
+  if (!/^\d+$/.test(options.depsIdx)) throw new Error(`deps index must be digits, got ${JSON.stringify(options.depsIdx)}`);
+  return `# postmortem-buildpack ${options.buildpackVersion}: runs the start command under the crash watchdog.
+# Written twice (deps profile.d and the app's .profile.d) because not every final buildpack
+# copies deps scripts; POSTMORTEM_WRAPPED makes sure only the first one sourced acts.
+# Acts only on the real launch of an instance: $0 is the launcher, two arguments, and
+# CF_INSTANCE_INDEX set (tasks have none unless POSTMORTEM_TASKS=true).
+if [ -z "\${POSTMORTEM_WRAPPED:-}" ] && [ "$#" -eq 2 ] && [ "\${0##*/}" = launcher ]; then
+  export POSTMORTEM_WRAPPED=1
+  __pm_dir="\${DEPS_DIR:-/home/vcap/deps}/${options.depsIdx}"
+  __pm_node="$__pm_dir/${LAYOUT.node}"
+  __pm_watchdog="$__pm_dir/${LAYOUT.watchdog}"
+  case "\${POSTMORTEM_DISABLE:-}" in [Tt][Rr][Uu][Ee]|1|[Yy][Ee][Ss]) __pm_off=1 ;; *) __pm_off= ;; esac
+  if [ -n "$__pm_off" ]; then
+    echo "[postmortem] disabled by POSTMORTEM_DISABLE; the app runs without crash capture" >&2
+  elif [ -z "\${CF_INSTANCE_INDEX:-}" ] && [ "\${POSTMORTEM_TASKS:-false}" != true ]; then
+    : # a task (no instance index): left alone unless POSTMORTEM_TASKS=true
+  elif [ ! -x "$__pm_node" ] || [ ! -f "$__pm_watchdog" ]; then
+    echo "[postmortem] WARNING: runtime or watchdog missing in $__pm_dir (restage the app); the app runs without crash capture" >&2
+  elif ! __pm_msg=$("$__pm_node" "$__pm_dir/${LAYOUT.check}" 2>&1); then
+    echo "[postmortem] WARNING: $(printf %s "$__pm_msg" | tr '\\n' ' ')-- the app runs without crash capture" >&2
+  else
+    [ -n "$__pm_msg" ] && printf '%s\\n' "$__pm_msg" >&2
+    set -- "$1" "exec $(printf %q "$__pm_node") $(printf %q "$__pm_watchdog") -- bash -c $(printf %q "$2")"
+  fi
+  unset __pm_dir __pm_node __pm_watchdog __pm_off __pm_msg
+fi
+`;
+}

@@ -1,0 +1,126 @@
+// Taps: Transform streams that sit in the one pass from source to store and observe or
+// change the bytes on the way, so hashing and compression never need a second read.
+import { createHash } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
+import { createGunzip, createGzip, type Gzip } from 'node:zlib';
+
+/** zlib's output buffer; 256 KiB measured ~25% faster than the 16 KiB default at level 1. */
+export const ZLIB_CHUNK_SIZE = 256 * 1024;
+
+export interface Digest {
+  /** Lower-case hex sha256; '' when it could not be computed (see error). */
+  sha256: string;
+  bytes: number;
+  /** Why sha256 is missing, e.g. a truncated gzip source. */
+  error?: string;
+}
+
+/** Passes bytes through unchanged, counting and hashing them. */
+export class HashTap extends Transform {
+  readonly #hash = createHash('sha256');
+  readonly #onBytes: ((total: number) => void) | undefined;
+  #bytes = 0;
+  #sha256: string | undefined;
+
+  constructor(onBytes?: (total: number) => void) {
+    super();
+    this.#onBytes = onBytes;
+  }
+
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.#hash.update(chunk);
+    this.#bytes += chunk.length;
+    this.#onBytes?.(this.#bytes);
+    callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    this.#sha256 = this.#hash.digest('hex');
+    callback();
+  }
+
+  /** Only valid once the stream has ended: a partial hash would look like a real one. */
+  digest(): Digest {
+    if (this.#sha256 === undefined) throw new Error('HashTap.digest() called before the stream ended');
+    return { sha256: this.#sha256, bytes: this.#bytes };
+  }
+}
+
+export function gzipTap(level: number): Gzip {
+  return createGzip({ level, chunkSize: ZLIB_CHUNK_SIZE });
+}
+
+/**
+ * For sources that are gzip already (the JVM's .hprof.gz): passes the compressed bytes
+ * through unchanged and, on the side, gunzips them to hash the content. Each chunk goes
+ * downstream before the side sees it, so the store only waits when the side falls behind
+ * (back-pressure, bounded memory). Node's gunzip decodes every member of a multi-member
+ * file, which is what the JVM writes. A broken or truncated gzip does not stop the main
+ * stream: the evidence is still stored, and the digest says why it has no content hash.
+ */
+export class GunzipHashTap extends Transform {
+  readonly #gunzip = createGunzip({ chunkSize: ZLIB_CHUNK_SIZE });
+  readonly #hash = createHash('sha256');
+  readonly #sideSettled: Promise<void>;
+  #bytes = 0;
+  #sha256: string | undefined;
+  #error: Error | undefined;
+  /** The upstream callback held back while the side drains. */
+  #waiting: (() => void) | undefined;
+
+  constructor(onContentBytes?: (total: number) => void) {
+    super();
+    this.#gunzip.on('data', (chunk: Buffer) => {
+      this.#hash.update(chunk);
+      this.#bytes += chunk.length;
+      onContentBytes?.(this.#bytes);
+    });
+    this.#gunzip.on('drain', () => this.#release());
+    this.#sideSettled = new Promise((resolve) => {
+      this.#gunzip.once('end', resolve);
+      this.#gunzip.once('close', resolve);
+      this.#gunzip.once('error', (error) => {
+        this.#error = error;
+        this.#release();
+        resolve();
+      });
+    });
+  }
+
+  #release(): void {
+    const waiting = this.#waiting;
+    this.#waiting = undefined;
+    waiting?.();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.push(chunk);
+    if (this.#error || this.#gunzip.write(chunk)) return callback();
+    this.#waiting = () => callback();
+  }
+
+  override _flush(callback: TransformCallback): void {
+    if (!this.#error) this.#gunzip.end();
+    void this.#sideSettled.then(() => {
+      if (!this.#error) this.#sha256 = this.#hash.digest('hex');
+      callback();
+    });
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#gunzip.destroy();
+    callback(error);
+  }
+
+  digest(): Digest {
+    if (this.#error) {
+      return { sha256: '', bytes: this.#bytes, error: `gunzip failed after ${this.#bytes} content bytes: ${this.#error.message}` };
+    }
+    if (this.#sha256 === undefined) throw new Error('GunzipHashTap.digest() called before the stream ended');
+    return { sha256: this.#sha256, bytes: this.#bytes };
+  }
+}

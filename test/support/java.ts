@@ -1,0 +1,15 @@
+// Compiles the Java fixtures with the machine's real javac into an app folder.
+import { mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+
+const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/java');
+
+/** A fresh app folder holding the compiled classes named. */
+export async function javaApp(...classes: string[]): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'pm-javaapp-'));
+  await execa('javac', ['-d', dir, ...classes.map((c) => path.join(FIXTURES, `${c}.java`))]);
+  return dir;
+}
