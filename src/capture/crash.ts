@@ -108,7 +108,7 @@ export class Crash {
     }
     if (input.logTail && input.logTail.length > 0) {
       try {
-        this.stored.push(await storeBytes(store, this.prefix, { name: 'log-tail.txt', bytes: input.logTail, contentType: 'text/plain; charset=utf-8' }));
+        this.stored.push(await storeBytes(store, `${this.prefix}/log-tail.txt`, input.logTail, { contentType: 'text/plain; charset=utf-8' }));
       } catch (error) {
         this.failed.push({ name: 'log-tail.txt', error: error instanceof Error ? error.message : String(error) });
       }
@@ -128,8 +128,8 @@ export class Crash {
       ...(input.javaToolOptions ? { javaToolOptions: input.javaToolOptions } : {}),
     });
     try {
-      const where = await storeJson(store, `${this.prefix}/report.json`, report);
-      log.info(`crash report -> ${where}`);
+      const stored = await storeJson(store, `${this.prefix}/report.json`, report);
+      log.info(`crash report -> ${stored.location}`);
     } catch (error) {
       log.error(`could not store report.json: ${error instanceof Error ? error.message : String(error)}`);
     }

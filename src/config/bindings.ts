@@ -34,6 +34,7 @@ import type { Env, S3Credentials } from './types.ts';
 import { problem, shown, type Findings } from './problems.ts';
 import { parseBoolean, readSetting } from './settings.ts';
 import { isRecord, parseJsonObject } from './json.ts';
+import { normalizeEndpoint } from './endpoint.ts';
 
 export interface ServiceInstance {
   name: string;
@@ -54,80 +55,7 @@ export interface StoreBinding {
   credentials?: S3Credentials;
 }
 
-export interface BindingShape {
-  name: string;
-  /** A credentials object as it appears in VCAP_SERVICES (values made up, all accepted as is). */
-  example: Readonly<Record<string, unknown>>;
-  /** Alternatives and optional fields. */
-  notes: string;
-}
-
-export const SUPPORTED_BINDING_SHAPES: readonly BindingShape[] = [
-  {
-    name: 'generic / user-provided service',
-    example: {
-      bucket: 'crash-dumps',
-      prefix: 'team-a',
-      access_key_id: 'AKIAEXAMPLE',
-      secret_access_key: 'example-secret',
-      region: 'eu-central-1',
-      endpoint: 'https://s3.example.com',
-      path_style: true,
-    },
-    notes:
-      'Create with: cf create-user-provided-service NAME -t postmortem -p \'{…}\'. `host` may stand for `endpoint`; ' +
-      'prefix, session_token, region, endpoint and path_style are optional.',
-  },
-  {
-    name: 'AWS service broker (aws-s3) and similar AWS brokers',
-    example: {
-      bucket_name: 'crash-dumps',
-      aws_access_key_id: 'AKIAEXAMPLE',
-      aws_secret_access_key: 'example-secret',
-      region: 'eu-west-1',
-    },
-    notes: 'The region may also be called bucket_region or aws_region.',
-  },
-  {
-    name: 'MinIO / Ceph RGW brokers (endpoint URL)',
-    example: {
-      endpoint_url: 'http://minio.internal:9000',
-      accessKey: 'minio-user',
-      secretKey: 'example-secret',
-      bucket: 'crash-dumps',
-    },
-    notes: 'Keys may also be access_key/access_key_id and secret_key/secret_access_key; endpoint_url may be endpoint.',
-  },
-  {
-    name: 'MinIO / Ceph RGW brokers (host, port and TLS flag)',
-    example: {
-      host: 'rgw.internal',
-      port: 7480,
-      use_ssl: false,
-      access_key: 'rgw-user',
-      secret_key: 'example-secret',
-      bucket: 'crash-dumps',
-    },
-    notes: 'A host without scheme means https unless use_ssl is false or insecure is true.',
-  },
-  {
-    name: 'Dell ECS broker',
-    example: {
-      endpoint: 'https://ecs.example.com:9021',
-      accessKey: 'ecs-user',
-      secretKey: 'example-secret',
-      bucket: 'crash-dumps',
-    },
-    notes: '',
-  },
-  {
-    name: 'one URI',
-    example: { uri: 's3://KEY:SECRET@rgw.example.com:7480/crash-dumps/team-a' },
-    notes:
-      'Under uri or url; s3:// means https, https://KEY:SECRET@host/bucket works too. User and password are ' +
-      'URL-decoded. Separate fields, when present, win over the parts of the URI.',
-  },
-];
+export { SUPPORTED_BINDING_SHAPES, type BindingShape } from './binding-shapes.ts';
 
 /** Tag or name fragment that marks a service as meant for us. */
 export const POSTMORTEM_TAG = 'postmortem';
@@ -197,7 +125,9 @@ export function selectStoreService(
           setting: 'POSTMORTEM_SERVICE',
           received: shown(requestedName),
           expected: `the name of a bound service (bound: ${namesOf(services)})`,
-          fix: `bind it with "cf bind-service APP ${requestedName}" and restage, or set POSTMORTEM_SERVICE to one of the bound names`,
+          fix:
+            `bind it with "cf bind-service APP ${requestedName}" and restage, ` +
+            'or set POSTMORTEM_SERVICE to one of the bound names',
         }),
       );
     }
@@ -209,7 +139,8 @@ export function selectStoreService(
     findings.problems.push(
       problem({
         setting: 'VCAP_SERVICES',
-        received: `${marked.length} services marked "${POSTMORTEM_TAG}" (${namesOf(marked)})`,
+        verb: 'has',
+        received: `${marked.length} services named or tagged "${POSTMORTEM_TAG}" (${namesOf(marked)})`,
         expected: 'at most one service named or tagged postmortem',
         fix: 'set POSTMORTEM_SERVICE to the name of the one to use',
       }),
@@ -236,7 +167,8 @@ export function readStoreBinding(service: ServiceInstance, findings: Findings): 
     findings.problems.push(
       problem({
         setting: where,
-        received: 'an unresolved CredHub reference',
+        verb: 'has',
+        received: 'an unresolved CredHub reference as credentials',
         expected: 'resolved credentials',
         fix: 'run through the Cloud Foundry launcher (which resolves CredHub references), or bind the service again',
       }),
@@ -261,7 +193,7 @@ export function readStoreBinding(service: ServiceInstance, findings: Findings): 
   const secretAccessKey = textField(creds, FIELDS.secretAccessKey) ?? fromUri?.secretAccessKey;
   const sessionToken = textField(creds, FIELDS.sessionToken);
   if (accessKeyId !== undefined && secretAccessKey !== undefined) {
-    binding.credentials = sessionToken === undefined ? { accessKeyId, secretAccessKey } : { accessKeyId, secretAccessKey, sessionToken };
+    binding.credentials = s3Credentials(accessKeyId, secretAccessKey, sessionToken);
   } else if (accessKeyId !== undefined || secretAccessKey !== undefined) {
     const missing =
       accessKeyId === undefined
@@ -270,13 +202,20 @@ export function readStoreBinding(service: ServiceInstance, findings: Findings): 
     findings.problems.push(
       problem({
         setting: where,
+        verb: 'has',
         received: `${missing.has} but no ${missing.lacks}`,
         expected: `the ${missing.lacks} as well, under one of ${missing.names.join(', ')}`,
-        fix: `add ${missing.names[0]} to the service's credentials (user-provided: cf update-user-provided-service ${service.name} -p '{…}'), or bind the service again`,
+        fix:
+          `add ${missing.names[0]} to the service's credentials (user-provided: ` +
+          `cf update-user-provided-service ${service.name} -p '{…}'), or bind the service again`,
       }),
     );
   }
   return binding;
+}
+
+export function s3Credentials(accessKeyId: string, secretAccessKey: string, sessionToken?: string): S3Credentials {
+  return sessionToken === undefined ? { accessKeyId, secretAccessKey } : { accessKeyId, secretAccessKey, sessionToken };
 }
 
 /** Selection and reading in one: the store binding, or undefined when none applies. */
@@ -284,36 +223,6 @@ export function findStoreBinding(env: Env, findings: Findings): StoreBinding | u
   const services = readServices(env, findings);
   const service = selectStoreService(services, readSetting(env, 'POSTMORTEM_SERVICE'), findings);
   return service === undefined ? undefined : readStoreBinding(service, findings);
-}
-
-export interface EndpointOptions {
-  /** Accept `s3.example.com` (binding fields do; env vars must be full URLs). */
-  allowBareHost: boolean;
-  port?: string;
-  /** false → a bare host gets http:// instead of https://. */
-  useTls?: boolean;
-}
-
-/** An http(s) URL without credentials or trailing slash, or undefined when not one. */
-export function normalizeEndpoint(raw: string, options: EndpointOptions): string | undefined {
-  const hasScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(raw);
-  if (!hasScheme && !options.allowBareHost) return undefined;
-  const candidate = hasScheme ? raw : `${options.useTls === false ? 'http' : 'https'}://${raw}`;
-  let url: URL;
-  try {
-    url = new URL(candidate);
-  } catch {
-    return undefined;
-  }
-  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') return undefined;
-  if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') return undefined;
-  if (options.port !== undefined && url.port === '') url.port = options.port;
-  return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}`;
-}
-
-/** Amazon's own endpoints: addressed virtual-host style by default, not path style. */
-export function isAwsEndpoint(endpoint: string): boolean {
-  return /\.amazonaws\.com(?:\.cn)?(?::\d+)?$/i.test(new URL(endpoint).host);
 }
 
 function readBindingEndpoint(creds: Readonly<Record<string, unknown>>, where: string, findings: Findings): string | undefined {

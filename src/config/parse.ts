@@ -2,32 +2,35 @@
  * Environment → the one frozen {@link Config}. The only place that reads the settings below;
  * everything deeper receives the result. Blank values count as unset.
  *
- * | Setting                     | Meaning                                                    | Default                              |
- * |-----------------------------|------------------------------------------------------------|--------------------------------------|
- * | POSTMORTEM_DISABLE          | true: the buildpack steps aside, the app runs unwrapped     | false                                |
- * | POSTMORTEM_STORE            | `s3://bucket[/prefix]` or `file:///absolute/path`           | bound service, else `<dumpDir>/store` (fallback, warned) |
- * | POSTMORTEM_SERVICE          | name of the bound service that is the store                | service named/tagged `postmortem`, else the only S3 service |
- * | POSTMORTEM_S3_PATH_STYLE    | path-style addressing (`https://host/bucket/key`)          | true with a non-AWS endpoint, else false |
- * | POSTMORTEM_SSE              | server-side encryption: `AES256` or `aws:kms`              | none (bucket default)                |
- * | POSTMORTEM_SSE_KMS_KEY_ID   | KMS key for `aws:kms` (only with POSTMORTEM_SSE=aws:kms)    | none (AWS managed key)               |
- * | POSTMORTEM_STORAGE_CLASS    | STANDARD, STANDARD_IA, ONEZONE_IA, INTELLIGENT_TIERING, GLACIER_IR, REDUCED_REDUNDANCY, GLACIER, DEEP_ARCHIVE (any class name on non-AWS stores) | none (bucket default) |
- * | POSTMORTEM_ACL              | private, bucket-owner-full-control, bucket-owner-read, authenticated-read (public ones refused) | none (bucket default) |
- * | POSTMORTEM_GRACE            | hold after a crash once uploads are done, 0 to 1h          | 30s                                  |
- * | POSTMORTEM_UPLOAD_TIMEOUT   | deadline for all uploads of one crash, 1s to 24h           | 15m                                  |
- * | POSTMORTEM_GZIP_LEVEL       | gzip level 0..9 for what we compress (0 = store as is)     | 1                                    |
- * | POSTMORTEM_JAVA             | add heap-dump flags to JAVA_TOOL_OPTIONS                   | true                                 |
- * | POSTMORTEM_DUMP_DIR         | absolute folder for dumps and artifacts                    | `<TMPDIR, opts.defaultTmp or /tmp>/postmortem` |
- * | POSTMORTEM_PART_SIZE        | multipart part size, 5MiB to 512MiB                        | 8MiB                                 |
- * | POSTMORTEM_QUEUE_SIZE       | parts uploaded in parallel, 1 to 16                        | 4                                    |
- * | POSTMORTEM_LOG_TAIL         | bytes of recent app output kept, 0 to 16MiB                | 256KiB                               |
- * | AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL | S3 endpoint when no service gives one (http(s) URL) | AWS                             |
- * | AWS_REGION, AWS_DEFAULT_REGION | region when no service gives one                        | us-east-1                            |
- * | AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN | credentials when no service gives them | SDK default chain |
- * | VCAP_SERVICES               | bound services (see bindings.ts for the shapes)            | —                                    |
- * | VCAP_APPLICATION, CF_INSTANCE_INDEX, CF_INSTANCE_GUID, CF_INSTANCE_IP, MEMORY_LIMIT | app identity (see app-identity.ts) | "unknown-…" fallbacks |
+ * | Setting | Default | Meaning |
+ * |---|---|---|
+ * | POSTMORTEM_DISABLE | false | true: the buildpack steps aside, the app runs unwrapped |
+ * | POSTMORTEM_STORE | the store service, else `<dumpDir>/store` (warned) | `s3://bucket[/prefix]` or `file:///absolute/path` |
+ * | POSTMORTEM_SERVICE | service named/tagged `postmortem`, else the only S3 service | name of the bound service that is the store |
+ * | POSTMORTEM_S3_PATH_STYLE | true with a non-AWS endpoint, else false | path-style addressing (`https://host/bucket/key`) |
+ * | POSTMORTEM_SSE | none (bucket default) | server-side encryption: `AES256` or `aws:kms` |
+ * | POSTMORTEM_SSE_KMS_KEY_ID | none (AWS managed key) | KMS key id or ARN; only with POSTMORTEM_SSE=aws:kms |
+ * | POSTMORTEM_STORAGE_CLASS | none (bucket default) | STANDARD, STANDARD_IA, ONEZONE_IA, INTELLIGENT_TIERING, GLACIER_IR, |
+ * |   |   | REDUCED_REDUNDANCY, GLACIER, DEEP_ARCHIVE; any class name on a non-AWS endpoint |
+ * | POSTMORTEM_ACL | none (bucket default) | private, bucket-owner-full-control, bucket-owner-read, authenticated-read |
+ * |   |   | (public ACLs are refused: heap dumps hold secrets) |
+ * | POSTMORTEM_GRACE | 30s | hold after a crash once uploads are done; 0 to 1h |
+ * | POSTMORTEM_UPLOAD_TIMEOUT | 15m | deadline for all uploads of one crash; 1s to 24h |
+ * | POSTMORTEM_GZIP_LEVEL | 1 | gzip level 0..9 for what we compress (0 = store as is) |
+ * | POSTMORTEM_JAVA | true | add heap-dump flags to JAVA_TOOL_OPTIONS |
+ * | POSTMORTEM_DUMP_DIR | `<TMPDIR, opts.defaultTmp or /tmp>/postmortem` | absolute folder for dumps and artifacts |
+ * | POSTMORTEM_PART_SIZE | 8MiB | multipart part size; 5MiB (the S3 minimum) to 512MiB |
+ * | POSTMORTEM_QUEUE_SIZE | 4 | parts uploaded in parallel; 1 to 16 (memory ≈ part size × queue size) |
+ * | POSTMORTEM_LOG_TAIL | 256KiB | bytes of recent app output kept; 0 to 16MiB |
+ * | AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL | AWS | S3 endpoint (http(s) URL) when the service gives none |
+ * | AWS_REGION, AWS_DEFAULT_REGION | us-east-1 | region when the service gives none |
+ * | AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN | SDK default chain | credentials when the service gives none |
+ * | VCAP_SERVICES | — | bound services; see bindings.ts for which one is used and the accepted shapes |
+ * | VCAP_APPLICATION, CF_INSTANCE_INDEX, CF_INSTANCE_GUID, CF_INSTANCE_IP, MEMORY_LIMIT | "unknown-…" | app identity |
  *
+ * How POSTMORTEM_STORE, the service and AWS_* combine: see store-target.ts.
  * Durations: `500ms`, `30s`, `2m`, `1h`, `1m30s`; a plain number is seconds.
- * Sizes: `64KiB`, `8MiB`, `1GiB`, `512k` (binary multiples); a plain number is bytes.
+ * Sizes: `64KiB`, `8MiB`, `1GiB`, `512k` (binary multiples, like -Xmx); a plain number is bytes.
  * Booleans: true/false, 1/0, yes/no, any case.
  */
 import { isAbsolute, join } from 'node:path';

@@ -15,15 +15,17 @@ export function newFindings(): Findings {
 export interface ProblemParts {
   /** The setting, e.g. `POSTMORTEM_GRACE` or `service "dumps" (VCAP_SERVICES)`. */
   setting: string;
-  /** What we got, already made safe to print (see `shown`/`secretShown`), or omitted. */
+  /** What we got, already made safe to print (see `shown`), or omitted. */
   received?: string;
+  /** Joins setting and received: `X is "…"` for values, `service "s" has …` for states. */
+  verb?: 'is' | 'has';
   expected: string;
   fix: string;
 }
 
 /** `SETTING is "x": expected …. Fix: ….` — the one shape of every problem message. */
 export function problem(parts: ProblemParts): string {
-  const got = parts.received === undefined ? '' : ` is ${parts.received}`;
+  const got = parts.received === undefined ? '' : ` ${parts.verb ?? 'is'} ${parts.received}`;
   return `${parts.setting}${got}: expected ${parts.expected}. Fix: ${parts.fix}.`;
 }
 
@@ -34,13 +36,9 @@ const MAX_SHOWN = 80;
  * and any `user:password@` in a URL hidden, because people do paste credentials into URLs.
  */
 export function shown(value: string): string {
-  // `user:password@`, with or without a scheme in front.
-  const safe = value.replace(/[^\s/@]*:[^\s/@]*@/g, '***@');
+  // Everything before the last `@` may be `user:password` (AWS secrets contain `/`, so
+  // URL syntax cannot tell where it ends): hide it all, keep scheme and host.
+  const safe = value.replace(/^([a-z][a-z0-9+.-]*:\/\/)?[^\s]*@/i, '$1***@');
   const cut = safe.length > MAX_SHOWN ? `${safe.slice(0, MAX_SHOWN)}…` : safe;
   return JSON.stringify(cut);
-}
-
-/** A secret is never printed; only whether it is there. */
-export function secretShown(value: string | undefined): string {
-  return value === undefined || value === '' ? 'empty' : 'set (value hidden)';
 }

@@ -9,8 +9,8 @@ export const MIN_SECRET_LENGTH = 4;
 /** Names (env variables and credential fields) whose values are secret. */
 const SECRET_NAME = /secret|passw(or)?d|pwd|token|private_?key|api_?key|signature/i;
 
-/** The password part of `scheme://user:password@host`. */
-const URL_PASSWORD = /[a-z][a-z0-9+.-]*:\/\/[^\s/@:]*:([^\s/@]+)@/gi;
+/** The password part of `scheme://user:password@host`; unencoded `/` included (AWS secrets have them). */
+const URL_PASSWORD = /[a-z][a-z0-9+.-]*:\/\/[^\s/@:]*:([^\s@]+)@/gi;
 
 /**
  * Every secret value in the environment, longest first (so a secret that contains another

@@ -20,7 +20,8 @@ import { fileURLToPath } from 'node:url';
 import type { Env, FileTarget, S3Credentials, S3Target, StoreTarget } from './types.ts';
 import { problem, shown, type Findings } from './problems.ts';
 import { readBoolean, readChoice, readSetting, withoutTrailingSlash } from './settings.ts';
-import { cleanPrefix, findStoreBinding, isAwsEndpoint, normalizeEndpoint, type StoreBinding } from './bindings.ts';
+import { cleanPrefix, findStoreBinding, s3Credentials, type StoreBinding } from './bindings.ts';
+import { isAwsEndpoint, normalizeEndpoint } from './endpoint.ts';
 
 export interface StoreChoice {
   store: StoreTarget;
@@ -91,6 +92,7 @@ export function resolveStore(env: Env, dumpDir: string, findings: Findings): Sto
       findings.problems.push(
         problem({
           setting: `${source} (VCAP_SERVICES)`,
+          verb: 'has',
           received: 'credentials without a bucket',
           expected: 'a bucket, under "bucket" or "bucket_name" (or in its uri)',
           fix: `add the bucket to the service's credentials, or set POSTMORTEM_STORE=s3://BUCKET[/prefix]`,
@@ -121,7 +123,7 @@ export function parseStoreUrl(text: string, findings: Findings): StoreUrl | unde
   const s3 = /^s3:\/\/([^/]*)(\/.*)?$/i.exec(text);
   if (s3) {
     const bucket = s3[1] ?? '';
-    if (bucket.includes('@')) {
+    if (text.includes('@')) {
       return report(
         `${STORE_FORMS}, without credentials or host`,
         'put credentials in AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY and the endpoint in AWS_ENDPOINT_URL, or bind a service',
@@ -230,12 +232,14 @@ function s3Target(
     findings.problems.push(
       problem({
         setting: source,
-        received: `endpoint ${endpoint} with no credentials`,
+        verb: 'has',
+        received: `endpoint ${endpoint} but no credentials`,
         expected: 'an access key id and secret key for a non-AWS endpoint (the SDK default chain only finds AWS ones)',
         fix:
           binding === undefined
             ? 'set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (cf set-env), or bind a service that carries them'
-            : `add access_key_id and secret_access_key to service "${binding.service}", or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY`,
+            : `add access_key_id and secret_access_key to service "${binding.service}", ` +
+              'or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY',
       }),
     );
   }
@@ -258,6 +262,7 @@ function s3Target(
     findings.problems.push(
       problem({
         setting: source,
+        verb: 'has',
         received: `bucket ${shown(bucket)}`,
         expected: 'a bucket name of 3 to 255 letters, digits, dots, hyphens or underscores',
         fix: 'correct the bucket name',
@@ -308,7 +313,7 @@ function readEnvCredentials(env: Env, findings: Findings): S3Credentials | undef
   const secretAccessKey = readSetting(env, 'AWS_SECRET_ACCESS_KEY');
   const sessionToken = readSetting(env, 'AWS_SESSION_TOKEN');
   if (accessKeyId !== undefined && secretAccessKey !== undefined) {
-    return sessionToken === undefined ? { accessKeyId, secretAccessKey } : { accessKeyId, secretAccessKey, sessionToken };
+    return s3Credentials(accessKeyId, secretAccessKey, sessionToken);
   }
   if (accessKeyId === undefined && secretAccessKey === undefined) return undefined;
   const [present, missing] =

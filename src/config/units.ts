@@ -6,28 +6,29 @@ const DURATION_UNIT_MS: Readonly<Record<string, number>> = {
   s: 1000,
   m: 60_000,
   h: 3_600_000,
+  d: 86_400_000,
 };
 
 /** Largest unit first, so formatting picks the shortest exact spelling. */
-const DURATION_UNITS_DESC = ['h', 'm', 's'] as const;
+const DURATION_UNITS_DESC = ['d', 'h', 'm', 's'] as const;
 
 /**
- * Milliseconds from `500ms`, `60s`, `2m`, `1h`, `1.5s`, `1m30s`; a plain number means seconds.
+ * Milliseconds from `500ms`, `60s`, `2m`, `1h`, `7d`, `1.5s`, `1m30s`; a plain number means seconds.
  * Case-insensitive, surrounding blanks ignored. Returns undefined when not understood.
  */
 export function parseDuration(text: string): number | undefined {
   const input = text.trim().toLowerCase();
   if (/^\d+(?:\.\d+)?$/.test(input)) return Math.round(Number(input) * 1000);
   // One or more number+unit pairs, nothing else (`1m30s`, not `1m junk`).
-  if (!/^(?:\d+(?:\.\d+)?\s*(?:ms|s|m|h)\s*)+$/.test(input)) return undefined;
+  if (!/^(?:\d+(?:\.\d+)?\s*(?:ms|s|m|h|d)\s*)+$/.test(input)) return undefined;
   let total = 0;
-  for (const match of input.matchAll(/(\d+(?:\.\d+)?)\s*(ms|s|m|h)/g)) {
+  for (const match of input.matchAll(/(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)/g)) {
     total += Number(match[1]) * (DURATION_UNIT_MS[match[2] ?? ''] ?? Number.NaN);
   }
   return Number.isFinite(total) ? Math.round(total) : undefined;
 }
 
-/** `30s`, `2m`, `1h`, `250ms` when exact; otherwise seconds with one decimal (`61.2s`). */
+/** `30s`, `2m`, `1h`, `2d`, `250ms` when exact; otherwise seconds with one decimal (`61.2s`). */
 export function formatDuration(ms: number): string {
   const whole = Math.round(ms);
   if (whole === 0) return '0s';

@@ -65,7 +65,7 @@ export function createFileStore(target: FileTarget): Store {
       }
       await rename(partialPath, finalPath);
     } catch (error) {
-      await rm(partialPath, { force: true });
+      await rm(partialPath, { force: true }).catch(() => {});
       throw fail('writing', request.key, error);
     }
     const { size } = await stat(finalPath);

@@ -194,6 +194,11 @@ async function transfer(
     ),
     piped,
   ]);
+  if (request.signal?.aborted && (putOutcome.status === 'rejected' || pipeOutcome.status === 'rejected')) {
+    throw new StoreError(`storing ${request.key} was aborted (${messageOf(request.signal.reason)}); the upload was abandoned`, {
+      cause: request.signal.reason,
+    });
+  }
   if (pipeOutcome.status === 'rejected' && !isPrematureClose(pipeOutcome.reason)) {
     // The source (or a tap) failed, or the caller aborted: that is the root cause, even when
     // the store reports a different error for the upload it then had to abandon.

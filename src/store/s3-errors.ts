@@ -37,6 +37,9 @@ function hintFor(error: SdkErrorShape, target: S3Target): string {
   const status = error.$metadata?.httpStatusCode;
   const name = error.name ?? '';
   const where = endpointLabel(target);
+  if (name === 'AbortError') {
+    return 'The upload was stopped before it finished (deadline or shutdown), so no object was completed.';
+  }
   if (name === 'NoSuchBucket') {
     return `Bucket "${target.bucket}" does not exist at ${where}: create it, or fix the bucket name in ${target.source}.`;
   }
@@ -62,7 +65,7 @@ export function s3StoreError(operation: string, target: S3Target, key: string | 
   const e = (error ?? {}) as SdkErrorShape;
   const status = e.$metadata?.httpStatusCode;
   const what = key === undefined ? `s3://${target.bucket}` : `s3://${target.bucket}/${key}`;
-  const reason = [e.name && e.name !== 'Error' ? e.name : e.code, e.message].filter(Boolean).join(': ') || String(error);
+  const reason = ([e.name && e.name !== 'Error' ? e.name : e.code, e.message].filter(Boolean).join(': ') || String(error)).replace(/\.+$/, '');
   return new StoreError(
     `S3 ${operation} of ${what} at ${endpointLabel(target)} failed: ${reason}${status ? ` (HTTP ${status})` : ''}. ${hintFor(e, target)}`,
     { cause: error },

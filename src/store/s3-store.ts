@@ -36,7 +36,8 @@ export function s3ClientConfig(target: S3Target, maxAttempts = DEFAULT_MAX_ATTEM
     region: target.region,
     ...(target.endpoint ? { endpoint: target.endpoint } : {}),
     forcePathStyle: target.forcePathStyle,
-    ...(target.credentials ? { credentials: target.credentials } : {}),
+    // A copy: the config is frozen and the SDK annotates the credentials object it is given.
+    ...(target.credentials ? { credentials: { ...target.credentials } } : {}),
     // The SDK's default (WHEN_SUPPORTED) sends streamed bodies with aws-chunked framing and a
     // CRC32 trailer: Ceph RGW answers 411, s3rver answers 200 and stores the framing inside
     // the object. Checksums only when an operation requires them keeps plain bodies; our

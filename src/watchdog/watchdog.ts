@@ -152,7 +152,7 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
     const current = startCrash(death.reason);
     const finishing = current.finish({ death, diedAt, logTail: tail.snapshot(), ...(addedJavaOptions ? { javaToolOptions: addedJavaOptions } : {}) });
     // A stop (even one arriving while we upload) leaves STOP_BUDGET_MS before we must be gone.
-    const budget = stopped.then(() => new Promise<undefined>((r) => setTimeout(r, STOP_BUDGET_MS).unref()));
+    const budget = stopped.then(() => new Promise<undefined>((r) => setTimeout(() => r(undefined), STOP_BUDGET_MS).unref()));
     const report = await Promise.race([finishing, budget]);
     if (stopRequested && !report) log.warn('stopping before every upload finished; see the lines above for what is stored');
     if (report) {

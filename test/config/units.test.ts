@@ -15,12 +15,13 @@ t.test('parseDuration reads the usual spellings', async (t) => {
     ['1h 2m 3s', 3_723_000],
     [' 10 S ', 10_000],
     ['2M', 120_000],
+    ['7d', 604_800_000],
   ];
   for (const [text, ms] of cases) t.equal(parseDuration(text), ms, text);
 });
 
 t.test('parseDuration refuses what it does not understand', async (t) => {
-  for (const text of ['', 'abc', '10x', '-5s', '1d', 's', '1m junk', '1.s', '.5s', '10 seconds', '1e3']) {
+  for (const text of ['', 'abc', '10x', '-5s', '1w', 's', '1m junk', '1.s', '.5s', '10 seconds', '1e3']) {
     t.equal(parseDuration(text), undefined, JSON.stringify(text));
   }
 });
@@ -66,6 +67,7 @@ t.test('formatDuration prefers an exact unit', async (t) => {
   t.equal(formatDuration(90_000), '90s');
   t.equal(formatDuration(120_000), '2m');
   t.equal(formatDuration(3_600_000), '1h');
+  t.equal(formatDuration(172_800_000), '2d');
   t.equal(formatDuration(61_234), '61.2s');
   t.equal(formatDuration(1_500), '1.5s');
 });
@@ -76,6 +78,6 @@ t.test('bytes round trip through format and parse', async (t) => {
 });
 
 t.test('durations round trip through format and parse', async (t) => {
-  const durations = [0, 1, 250, 999, 1000, 1500, 30_000, 90_000, 120_000, 900_000, 3_600_000, 7_200_000];
+  const durations = [0, 1, 250, 999, 1000, 1500, 30_000, 90_000, 120_000, 900_000, 3_600_000, 7_200_000, 86_400_000];
   for (const ms of durations) t.equal(parseDuration(formatDuration(ms)), ms, String(ms));
 });

@@ -127,7 +127,7 @@ export interface LaunchOptions {
 }
 
 export interface Launched {
-  process: ResultPromise<{ all: true; buffer: true; reject: false }>;
+  process: ResultPromise<{ all: true; buffer: true; reject: false; stdin: 'ignore' }>;
   pid: number;
   output(): string;
   /** Resolves with the first output line matching the pattern. */

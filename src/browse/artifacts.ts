@@ -1,0 +1,88 @@
+// Downloading and checking stored artifacts against their report, one streaming pass each.
+import { createWriteStream } from 'node:fs';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { PassThrough, type Readable, type Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import type { Report } from '../capture/report.ts';
+import type { Store } from '../store/store.ts';
+import { HashTap } from '../store/taps.ts';
+
+export type ReportArtifact = Report['artifacts'][number];
+
+export interface ArtifactCheck {
+  name: string;
+  ok: boolean;
+  problems: string[];
+  storedSize?: number;
+  storedSha256?: string;
+  sha256?: string;
+  savedAs?: string;
+}
+
+/**
+ * Reads one artifact once: hashes the stored bytes, and (when compressed) the decompressed
+ * content too; optionally writes the content to a file. Never buffers the whole object.
+ */
+export async function checkArtifact(
+  store: Store,
+  artifact: ReportArtifact,
+  options: { saveTo?: string; onBytes?: (n: number) => void } = {},
+): Promise<ArtifactCheck> {
+  const problems: string[] = [];
+  const head = await store.head(artifact.key);
+  if (!head) return { name: artifact.name, ok: false, problems: [`${artifact.key} is not in the store`] };
+  if (head.size !== artifact.storedSize) problems.push(`stored size ${head.size} != report ${artifact.storedSize}`);
+
+  const stored = new HashTap(options.onBytes);
+  const gz = artifact.compression === 'gzip';
+  const content = gz ? new HashTap() : undefined;
+  const body: Readable = await store.get(artifact.key);
+  const stages: (Readable | Transform | NodeJS.WritableStream)[] = [body, stored];
+  if (gz) stages.push(createGunzip(), content!);
+  let savedAs: string | undefined;
+  let partial: string | undefined;
+  if (options.saveTo) {
+    await mkdir(path.dirname(options.saveTo), { recursive: true });
+    partial = `${options.saveTo}.partial`;
+    stages.push(createWriteStream(partial));
+  } else {
+    const sink = new PassThrough();
+    sink.resume();
+    stages.push(sink);
+  }
+  try {
+    await pipeline(stages as unknown as [Readable, ...Transform[], NodeJS.WritableStream]);
+  } catch (error) {
+    if (partial) await rm(partial, { force: true });
+    return { name: artifact.name, ok: false, problems: [...problems, `reading ${artifact.key} failed: ${error instanceof Error ? error.message : String(error)}`] };
+  }
+  const storedDigest = stored.digest();
+  const contentDigest = content ? content.digest() : storedDigest;
+  if (storedDigest.sha256 !== artifact.storedSha256) problems.push(`stored sha256 ${storedDigest.sha256} != report ${artifact.storedSha256}`);
+  if (contentDigest.sha256 !== artifact.sha256) problems.push(`content sha256 ${contentDigest.sha256} != report ${artifact.sha256}`);
+  if (contentDigest.bytes !== artifact.size) problems.push(`content size ${contentDigest.bytes} != report ${artifact.size}`);
+  if (partial && options.saveTo) {
+    if (problems.length === 0) {
+      await rename(partial, options.saveTo);
+      savedAs = options.saveTo;
+    } else {
+      await rm(partial, { force: true });
+    }
+  }
+  return {
+    name: artifact.name,
+    ok: problems.length === 0,
+    problems,
+    storedSize: head.size,
+    storedSha256: storedDigest.sha256,
+    sha256: contentDigest.sha256,
+    ...(savedAs ? { savedAs } : {}),
+  };
+}
+
+/** File name of the downloaded (decompressed) content. */
+export function contentFileName(artifact: ReportArtifact): string {
+  return artifact.compression === 'gzip' ? artifact.name.replace(/\.gz$/, '') : artifact.name;
+}

@@ -1,0 +1,224 @@
+// Integration tests against a real S3-compatible server (s3rver, or RGW via the env).
+import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { Readable } from 'node:stream';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import t from 'tap';
+import { crashPrefix } from '../../src/store/keys.ts';
+import { storeArtifact, storeBytes, storeJson } from '../../src/store/pipeline.ts';
+import { createS3Store, s3ClientConfig } from '../../src/store/s3-store.ts';
+import { StoreError, type Store } from '../../src/store/store.ts';
+import { memoryEventLog } from '../../src/util/event-log.ts';
+import { startS3Server, uniqueBucketName } from '../support/s3-server.ts';
+import { MiB, collect, dataChunks, dataSha256, dataStream, sha256, streamDigest } from './data.ts';
+import { startLoopbackProxy } from './loopback-proxy.ts';
+
+const server = await startS3Server();
+t.teardown(() => server.stop());
+const bucket = uniqueBucketName('postmortem-store');
+await server.createBucket(bucket);
+
+const PART = 5 * MiB;
+const PREFIX = crashPrefix({
+  prefix: 'pm',
+  org: 'acme',
+  space: 'prod',
+  app: 'orders',
+  instanceIndex: '0',
+  reason: 'oom-killed',
+  time: new Date('2024-03-05T07:08:09Z'),
+});
+
+function openS3(t: { teardown(fn: () => unknown): void }, endpoint = server.endpoint, queueSize = 3, name = bucket): Store {
+  const store = createS3Store(server.target(name, { endpoint }), { partSize: PART, queueSize, maxAttempts: 2 });
+  t.teardown(() => store.close());
+  return store;
+}
+
+async function listKeys(store: Store, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const item of store.list(prefix)) keys.push(item.key);
+  return keys;
+}
+
+t.test('small object: one PUT, byte-exact, sha256 in metadata, listed, presigned URL works', async (t) => {
+  const proxy = await startLoopbackProxy(server.endpoint);
+  t.teardown(() => proxy.stop());
+  const store = openS3(t, proxy.endpoint);
+  const text = 'last words of the app\n'.repeat(1000);
+  const record = await storeBytes(store, `${PREFIX}/log-tail.txt`, text, { contentType: 'text/plain' });
+  t.equal(record.location, `s3://${bucket}/${PREFIX}/log-tail.txt`);
+  t.equal(record.verified, true);
+  t.same(
+    proxy.seen.map((r) => r.method),
+    ['PUT', 'HEAD'],
+    'a single PutObject, then HEAD to verify',
+  );
+  t.equal((await collect(await store.get(record.key))).toString(), text);
+  const head = await store.head(record.key);
+  t.equal(head?.size, text.length);
+  t.equal(head?.metadata['sha256'], sha256(text));
+  t.same(await listKeys(store, `${PREFIX}/`), [record.key]);
+  const url = await store.url(record.key, 300);
+  t.match(url, /X-Amz-Signature=/);
+  const response = await fetch(url);
+  t.equal(response.status, 200);
+  t.equal(await response.text(), text);
+  t.equal(await store.head(`${PREFIX}/nothing-here`), undefined);
+});
+
+t.test('24 MiB multipart upload round-trips byte-exact', async (t) => {
+  const proxy = await startLoopbackProxy(server.endpoint);
+  t.teardown(() => proxy.stop());
+  const store = openS3(t, proxy.endpoint);
+  const size = 24 * MiB + 12345;
+  const progress: number[] = [];
+  const record = await storeArtifact(
+    store,
+    PREFIX,
+    { name: 'core.4242', source: dataStream(size, 'random', 42), contentType: 'application/octet-stream', encoding: 'raw' },
+    { onProgress: (p) => progress.push(p.storedBytes) },
+  );
+  t.equal(record.size, size);
+  t.equal(record.sha256, dataSha256(size, 'random', 42));
+  t.equal(record.storedSha256, record.sha256);
+  t.equal(record.verified, true);
+  t.equal(record.contentEncoding, undefined);
+  const parts = proxy.seen.filter((r) => r.method === 'PUT' && r.query.has('partNumber'));
+  t.equal(parts.length, 5, '5 parts of 5 MiB');
+  for (const part of parts) {
+    t.equal(part.headers['content-encoding'], undefined, 'no aws-chunked framing on parts');
+  }
+  t.equal(progress.at(-1), size);
+  t.same(await streamDigest(await store.get(record.key)), { sha256: record.sha256, bytes: size }, 'downloaded bytes equal the source');
+});
+
+t.test('compress: stored sha and content sha correct, stored as .gz without Content-Encoding', async (t) => {
+  const store = openS3(t);
+  const size = 16 * MiB;
+  const record = await storeArtifact(store, PREFIX, { name: 'heap.hprof', source: dataStream(size, 'heapish', 3), contentType: 'application/octet-stream', encoding: 'compress', gzipLevel: 1 });
+  t.equal(record.name, 'heap.hprof.gz');
+  t.equal(record.key, `${PREFIX}/heap.hprof.gz`);
+  t.equal(record.contentEncoding, 'gzip');
+  t.equal(record.size, size);
+  t.equal(record.sha256, dataSha256(size, 'heapish', 3));
+  t.ok(record.storedSize < size / 2, `compressed to ${record.storedSize} bytes`);
+  const stored = await collect(await store.get(record.key));
+  t.equal(stored.length, record.storedSize);
+  t.equal(sha256(stored), record.storedSha256, 'download matches storedSha256');
+  t.equal(sha256(gunzipSync(stored)), record.sha256, 'decompressed download equals the source');
+
+  const client = new S3Client(s3ClientConfig(server.target(bucket)));
+  t.teardown(() => client.destroy());
+  const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: record.key }));
+  t.equal(head.ContentType, 'application/gzip');
+  t.equal(head.ContentEncoding, undefined, 'no Content-Encoding: clients must not gunzip on download');
+  t.same(head.Metadata, {
+    'content-type-decoded': 'application/octet-stream',
+    'stored-encoding': 'gzip',
+    'sha256-in': `${PREFIX}/report.json`,
+  });
+});
+
+t.test('already-gzip with concatenated members: content hashed through gunzip, bytes stored as is', async (t) => {
+  const store = openS3(t);
+  // Random data does not compress, so three members make an ~12 MiB multipart object.
+  const plain = [...dataChunks(12 * MiB, 'random', 9, 4 * MiB)];
+  const gz = Buffer.concat(plain.map((p) => gzipSync(p, { level: 1 })));
+  const record = await storeArtifact(store, PREFIX, {
+    name: 'java_pid7.hprof.gz',
+    source: Readable.from(slices(gz, 256 * 1024), { objectMode: false }),
+    contentType: 'application/octet-stream',
+    encoding: 'already-gzip',
+  });
+  t.equal(record.name, 'java_pid7.hprof.gz');
+  t.equal(record.size, 12 * MiB, 'all three members counted');
+  t.equal(record.sha256, sha256(Buffer.concat(plain)));
+  t.equal(record.storedSize, gz.length);
+  t.equal(record.storedSha256, sha256(gz));
+  t.equal(record.contentEncoding, 'gzip');
+  t.ok((await collect(await store.get(record.key))).equals(gz), 'stored bytes are the gzip file');
+});
+
+t.test('report.json written last carries every hash', async (t) => {
+  const store = openS3(t);
+  const report = { crash: PREFIX, artifacts: [{ name: 'x', sha256: 'ab' }] };
+  const record = await storeJson(store, `${PREFIX}/report.json`, report);
+  t.same(JSON.parse((await collect(await store.get(record.key))).toString()), report);
+  t.equal((await store.head(record.key))?.metadata['sha256'], record.sha256);
+});
+
+t.test('missing bucket: clear StoreError, nothing created', async (t) => {
+  const missing = uniqueBucketName('postmortem-missing');
+  const store = openS3(t, server.endpoint, 3, missing);
+  for (const size of [1000, 12 * MiB]) {
+    const error = await storeArtifact(store, PREFIX, { name: `f${size}`, source: dataStream(size), contentType: 'application/octet-stream', encoding: 'raw' }).catch((e: unknown) => e);
+    t.type(error, StoreError, `${size} bytes`);
+    const message = (error as Error).message;
+    t.match(message, `s3://${missing}/${PREFIX}/f${size}`);
+    t.match(message, server.endpoint);
+    t.match(message, /NoSuchBucket/);
+    t.match(message, `Bucket "${missing}" does not exist`);
+    t.notMatch(message, server.secretAccessKey === 'S3RVER' ? /secret/i : server.secretAccessKey);
+  }
+  await t.rejects(listKeys(store, ''), /NoSuchBucket/, 'the bucket was not created on the way');
+});
+
+t.test('a source failing mid-upload aborts it: the error names the source, no object is left', async (t) => {
+  const store = openS3(t);
+  const name = 'broken.hprof';
+  const source = Readable.from(
+    (function* () {
+      yield* dataChunks(12 * MiB, 'random', 5);
+      throw new Error('dump file truncated by the OOM killer');
+    })(),
+    { objectMode: false },
+  );
+  const error = await storeArtifact(store, PREFIX, { name, source, contentType: 'application/octet-stream', encoding: 'raw' }).catch((e: unknown) => e);
+  t.type(error, StoreError);
+  t.match((error as Error).message, /reading broken\.hprof .* failed: dump file truncated by the OOM killer/);
+  t.equal(await store.head(`${PREFIX}/${name}`), undefined, 'no half object');
+  t.notOk((await listKeys(store, PREFIX)).includes(`${PREFIX}/${name}`));
+});
+
+t.test('abort signal stops the upload and leaves no object', async (t) => {
+  const store = openS3(t);
+  const controller = new AbortController();
+  const record = storeArtifact(
+    store,
+    PREFIX,
+    { name: 'aborted.bin', source: dataStream(64 * MiB), contentType: 'application/octet-stream', encoding: 'raw' },
+    { signal: controller.signal, onProgress: (p) => p.storedBytes > 8 * MiB && controller.abort() },
+  );
+  await t.rejects(record, { name: 'StoreError', message: /storing .*aborted\.bin was aborted/ });
+  t.equal(await store.head(`${PREFIX}/aborted.bin`), undefined);
+});
+
+t.test('unreachable endpoint: the message says to check egress (ASG)', async (t) => {
+  const proxy = await startLoopbackProxy(server.endpoint);
+  const closed = proxy.endpoint;
+  await proxy.stop();
+  const store = createS3Store(server.target(bucket, { endpoint: closed, source: 'service "crash-store"' }), { partSize: PART, queueSize: 1, maxAttempts: 1 });
+  t.teardown(() => store.close());
+  const error = await storeBytes(store, `${PREFIX}/x`, 'x', { contentType: 'text/plain' }).catch((e: unknown) => e);
+  t.type(error, StoreError);
+  t.match((error as Error).message, /ECONNREFUSED/);
+  t.match((error as Error).message, /application security group \(ASG\) allows egress/);
+});
+
+t.test('HEAD forbidden (write-only policy): stored, reported unverified, not failed', async (t) => {
+  const proxy = await startLoopbackProxy(server.endpoint, (r) => (r.method === 'HEAD' ? 403 : undefined));
+  t.teardown(() => proxy.stop());
+  const log = memoryEventLog();
+  const store = createS3Store(server.target(bucket, { endpoint: proxy.endpoint }), { partSize: PART, queueSize: 2, log });
+  t.teardown(() => store.close());
+  const record = await storeArtifact(store, PREFIX, { name: 'wo.bin', source: dataStream(7 * MiB), contentType: 'application/octet-stream', encoding: 'raw' });
+  t.equal(record.verified, false);
+  t.match(record.unverifiedReason, /HeadObject is forbidden \(HTTP 403/);
+  t.match(log.lines.join('\n'), /WARNING: s3:\/\/.*wo\.bin uploaded but not verified/);
+  const direct = openS3(t);
+  t.equal((await direct.head(record.key))?.size, 7 * MiB, 'the object is there all the same');
+});
+
+function* slices(buffer: Buffer, size: number): Generator<Buffer> {
+  for (let i = 0; i < buffer.length; i += size) yield buffer.subarray(i, i + size);
+}
