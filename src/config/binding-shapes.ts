@@ -1,5 +1,5 @@
-// The credential shapes bindings.ts accepts, as data: the README's table is generated from
-// this list, and a test feeds every example through the real reader.
+// The credential shapes bindings.ts accepts, as data for the README (which will list them)
+// and for a test that feeds every example through the real reader.
 
 export interface BindingShape {
   name: string;

@@ -1,0 +1,109 @@
+// The takeover at launch, against the platform's real sequence (test/support/cf.ts):
+// stop handling, log pass-through, fail-open cases, and what must never be wrapped.
+import t from 'tap';
+import { readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { launch, stage, type Droplet } from '../support/cf.ts';
+import { javaApp } from '../support/java.ts';
+import { freePort } from '../support/ports.ts';
+
+const healthyApp = await javaApp('Healthy');
+const healthyCommand = 'java -Xmx64m -XX:-UsePerfData -cp . Healthy';
+// A local folder store: these tests are about the launch, not about S3.
+const fileStore = (droplet: Droplet) => ({ POSTMORTEM_STORE: `file://${path.join(droplet.home, 'dumps')}` });
+
+async function topProcess(pid: number): Promise<string> {
+  return (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').join(' ');
+}
+
+async function get(port: number): Promise<string> {
+  const res = await fetch(`http://127.0.0.1:${port}/`);
+  return `${res.status} ${await res.text()}`;
+}
+
+t.test('SIGTERM: forwarded to the app, no hold, exit before the platform\'s SIGKILL, output intact', async (t) => {
+  const droplet = await stage({ appDir: healthyApp });
+  const port = await freePort();
+  const marker = path.join(droplet.home, 'tmp', 'stopped.txt');
+  const app = launch(droplet, { command: healthyCommand, port, env: { ...fileStore(droplet), LINES: '5000', STOP_MARKER: marker, POSTMORTEM_GRACE: '60s' } });
+  await app.waitFor(/healthy app: listening/);
+  t.match(await topProcess(app.pid), /node .*watchdog\.mjs -- bash -c java/, 'watchdog is the top process');
+  t.equal(await get(port), '200 ok\n', 'app serves through the takeover');
+  const sentAt = Date.now();
+  process.kill(app.pid, 'SIGTERM');
+  const result = await app.process;
+  const took = Date.now() - sentAt;
+  t.ok(took < 10_000, `exited ${took} ms after SIGTERM (< 10 s)`);
+  t.equal(result.exitCode, 143, 'the JVM\'s status for SIGTERM (128+15)');
+  t.equal(await readFile(marker, 'utf8'), 'got SIGTERM\n', 'the app itself got SIGTERM');
+  t.notMatch(app.output(), /holding this container/, 'no hold on a stop');
+  const lines = result.stdout.split('\n').filter((l) => l.startsWith('line '));
+  t.equal(lines.length, 5000, 'every stdout line arrived');
+  t.ok(lines.every((l, i) => l === `line ${i + 1} of 5000`), 'intact and in order');
+});
+
+t.test('an app that exits on its own: report stored, hold, then its own status', async (t) => {
+  const appDir = healthyApp;
+  const droplet = await stage({ appDir });
+  const app = launch(droplet, { command: 'echo going down; exit 3', env: { ...fileStore(droplet), POSTMORTEM_GRACE: '1s' } });
+  const result = await app.process;
+  t.equal(result.exitCode, 3);
+  t.match(app.output(), /\[postmortem\] app exited with status 3/);
+  t.match(app.output(), /holding this container for 1 s/);
+  const reportLine = app.output().split('\n').find((l) => l.includes('crash report ->'))!;
+  const reportPath = reportLine.replace(/^.*crash report -> /, '').trim();
+  const report = JSON.parse(await readFile(reportPath, 'utf8'));
+  t.equal(report.reason, 'exit');
+  t.equal(report.exit.status, 3);
+  t.same(report.artifacts.map((a: { name: string }) => a.name), ['log-tail.txt']);
+});
+
+t.test('fail open: the app starts and serves, unwrapped, with one warning line', async (t) => {
+  const cases: [string, (d: Droplet) => Promise<Record<string, string>>, RegExp][] = [
+    ['broken store URL', async () => ({ POSTMORTEM_STORE: 'ftp://example/dumps' }), /POSTMORTEM_STORE/],
+    ['missing credentials', async () => ({ POSTMORTEM_STORE: 's3://dumps', AWS_ENDPOINT_URL: 'http://127.0.0.1:9' }), /credential|AWS_ACCESS_KEY_ID/i],
+    ['bad grace period', async () => ({ POSTMORTEM_GRACE: 'soon' }), /POSTMORTEM_GRACE/],
+    ['missing runtime', async (d) => { await rm(path.join(d.depsDir, d.depsIdx, 'node/bin/node')); return {}; }, /runtime or watchdog missing/],
+  ];
+  for (const [name, breakIt, why] of cases) {
+    const droplet = await stage({ appDir: healthyApp });
+    const port = await freePort();
+    const env = await breakIt(droplet);
+    const app = launch(droplet, { command: healthyCommand, port, env });
+    await app.waitFor(/healthy app: listening/);
+    t.equal(await get(port), '200 ok\n', `${name}: app serves`);
+    t.match(await topProcess(app.pid), /^java /, `${name}: the app is the top process, as without us`);
+    const warnings = app.output().split('\n').filter((l) => l.startsWith('[postmortem]'));
+    t.equal(warnings.length, 1, `${name}: one line: ${warnings.join(' | ')}`);
+    t.match(warnings[0] ?? '', why);
+    process.kill(app.pid, 'SIGTERM');
+    await app.process;
+  }
+});
+
+t.test('not wrapped: the lifecycle shell (cf ssh) and tasks; tasks when asked', async (t) => {
+  const droplet = await stage({ appDir: healthyApp });
+  const probe = 'cat /proc/$PPID/cmdline | tr "\\0" " "; echo; cat /proc/$$/cmdline | tr "\\0" " "';
+  const shell = launch(droplet, { command: probe, argv0: '/tmp/lifecycle/shell', env: fileStore(droplet) });
+  await shell.process;
+  t.notMatch(shell.output(), /watchdog/, 'lifecycle shell not wrapped');
+  const task = launch(droplet, { command: probe, task: true, env: fileStore(droplet) });
+  await task.process;
+  t.notMatch(task.output(), /watchdog/, 'task not wrapped');
+  const wantedTask = launch(droplet, { command: probe, task: true, env: { ...fileStore(droplet), POSTMORTEM_TASKS: 'true', POSTMORTEM_GRACE: '0s' } });
+  await wantedTask.process;
+  t.match(wantedTask.output(), /watchdog\.mjs -- bash -c/, 'task wrapped with POSTMORTEM_TASKS=true');
+});
+
+t.test('final buildpacks that do not copy deps profile.d (java-buildpack v4), zero-padded index, last buildpack', async (t) => {
+  for (const options of [{ finalCopiesProfileD: false }, { depsIdx: '03' }, { asFinal: true }]) {
+    const droplet = await stage({ appDir: healthyApp, ...options });
+    const port = await freePort();
+    const app = launch(droplet, { command: healthyCommand, port, env: fileStore(droplet) });
+    await app.waitFor(/healthy app: listening/);
+    t.match(await topProcess(app.pid), /node .*\/deps\/\d+\/postmortem\/watchdog\.mjs -- bash -c java/, `${JSON.stringify(options)}: wrapped once`);
+    t.equal((await topProcess(app.pid)).match(/watchdog/g)?.length, 1);
+    process.kill(app.pid, 'SIGTERM');
+    t.equal((await app.process).exitCode, 143);
+  }
+});
