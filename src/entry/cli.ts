@@ -13,6 +13,9 @@ import { ConfigError } from '../config/types.ts';
 import { formatBytes, parseDuration } from '../config/units.ts';
 import { openStore } from '../store/open-store.ts';
 
+// The SDK version is pinned; its "newer releases need Node 22" notice is not actionable here.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 const USAGE = `usage: postmortem <command> [options]
   ls      [--app NAME] [--since 24h] [--reason oom]   list crashes, newest first
   show    <crash>                                      the crash report, readable
@@ -65,7 +68,7 @@ async function main(argv: string[]): Promise<number> {
           const result = await checkArtifact(store, artifact, {
             ...(out ? { saveTo: path.join(out, contentFileName(artifact)) } : {}),
             onBytes: (n) => {
-              if (!values.json && Date.now() - last > 1000) { last = Date.now(); process.stderr.write(`  ${artifact.name}: ${formatBytes(n)} of ${formatBytes(artifact.storedSize)}\r`); }
+              if (!values.json && process.stderr.isTTY && Date.now() - last > 1000) { last = Date.now(); process.stderr.write(`  ${artifact.name}: ${formatBytes(n)} of ${formatBytes(artifact.storedSize)}\r`); }
             },
           });
           results.push(result);

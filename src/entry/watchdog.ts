@@ -12,6 +12,9 @@ import { runWatchdog } from '../watchdog/watchdog.ts';
 import type { AppProcess } from '../watchdog/supervise.ts';
 import { startApp } from '../watchdog/supervise.ts';
 
+// The SDK version is pinned; its "newer releases need Node 22" notice is not actionable here.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 const here = path.dirname(fileURLToPath(import.meta.url));
 const version = (() => {
   for (const candidate of [path.join(here, 'VERSION'), path.join(here, '..', 'VERSION')]) {

@@ -11,7 +11,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { Readable, Transform, pipeline, type TransformCallback } from 'node:stream';
 import type { S3Target } from '../config/types.ts';
 import type { EventLog } from '../util/event-log.ts';
 import { endpointLabel, httpStatusOf, isNotFound, s3StoreError } from './s3-errors.ts';
@@ -75,8 +75,9 @@ export function createS3Store(target: S3Target, opts: S3StoreOptions): Store {
 
   async function put(request: PutRequest): Promise<PutResult> {
     const counter = new ByteCounter();
-    request.body.on('error', (error) => counter.destroy(error));
-    request.body.pipe(counter);
+    // pipeline, not pipe: a body that fails or closes early must fail the upload (never
+    // complete a short object), and an upload that stops reading must release the body.
+    pipeline(request.body, counter, () => {});
     const params: PutObjectCommandInput = {
       Bucket: target.bucket,
       Key: request.key,

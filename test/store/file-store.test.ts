@@ -10,7 +10,7 @@ import { PARTIAL_SUFFIX, createFileStore } from '../../src/store/file-store.ts';
 import { openStore } from '../../src/store/open-store.ts';
 import { storeArtifact, storeJson } from '../../src/store/pipeline.ts';
 import { StoreError } from '../../src/store/store.ts';
-import { MiB, collect, dataSha256, dataStream, sha256 } from './data.ts';
+import { MiB, collect, dataSha256, dataStream, sha256 } from './fixtures/data.ts';
 
 async function folder(t: { teardown(fn: () => unknown): void }): Promise<FileTarget> {
   const root = await mkdtemp(path.join(tmpdir(), 'postmortem-file-store-'));

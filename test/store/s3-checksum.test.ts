@@ -8,7 +8,7 @@ import type { Readable } from 'node:stream';
 import t from 'tap';
 import { s3ClientConfig } from '../../src/store/s3-store.ts';
 import { startS3Server, uniqueBucketName } from '../support/s3-server.ts';
-import { MiB, collect, dataSha256, dataStream, sha256 } from './data.ts';
+import { MiB, collect, dataSha256, dataStream, sha256 } from './fixtures/data.ts';
 
 const server = await startS3Server();
 t.teardown(() => server.stop());

@@ -5,8 +5,8 @@ import t from 'tap';
 import { storeArtifact, type ArtifactSpec } from '../../src/store/pipeline.ts';
 import { createS3Store } from '../../src/store/s3-store.ts';
 import { startS3Server, uniqueBucketName } from '../support/s3-server.ts';
-import { MiB, dataChunks, dataSha256, streamDigest } from './data.ts';
-import { startLoopbackProxy } from './loopback-proxy.ts';
+import { MiB, dataChunks, dataSha256, streamDigest } from './fixtures/data.ts';
+import { startLoopbackProxy } from './fixtures/loopback-proxy.ts';
 
 const server = await startS3Server();
 t.teardown(() => server.stop());

@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import t from 'tap';
 import { GunzipHashTap, HashTap, gzipTap } from '../../src/store/taps.ts';
-import { MiB, collect, dataChunks, dataSha256, dataStream, sha256 } from './data.ts';
+import { MiB, collect, dataChunks, dataSha256, dataStream, sha256 } from './fixtures/data.ts';
 
 t.test('hash tap: sha256 and count of what passed, only after the end', async (t) => {
   const tap = new HashTap();

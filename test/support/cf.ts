@@ -124,6 +124,8 @@ export interface LaunchOptions {
   argv0?: string;
   instanceIndex?: number;
   port?: number;
+  /** Sees the container's output as it arrives (the demo shows it live). */
+  echo?: (chunk: Buffer) => void;
 }
 
 export interface Launched {
@@ -179,6 +181,7 @@ export function launch(droplet: Droplet, options: LaunchOptions): Launched {
   let text = '';
   const waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
   child.all?.on('data', (chunk: Buffer) => {
+    options.echo?.(chunk);
     text += chunk.toString();
     for (const w of [...waiters]) {
       const line = text.split('\n').find((l) => w.pattern.test(l));

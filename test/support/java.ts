@@ -1,4 +1,4 @@
-// Compiles the Java fixtures with the machine's real javac into an app folder.
+// Compiles Java sources with the machine's real javac into a fresh app folder.
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,9 +7,14 @@ import { execa } from 'execa';
 
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/java');
 
-/** A fresh app folder holding the compiled classes named. */
-export async function javaApp(...classes: string[]): Promise<string> {
+/** A fresh app folder holding the compiled classes of sourceDir/<Class>.java. */
+export async function compileJava(sourceDir: string, classes: string[]): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'pm-javaapp-'));
-  await execa('javac', ['-d', dir, ...classes.map((c) => path.join(FIXTURES, `${c}.java`))]);
+  await execa('javac', ['-d', dir, ...classes.map((c) => path.join(sourceDir, `${c}.java`))]);
   return dir;
+}
+
+/** An app folder with the named test fixtures compiled. */
+export function javaApp(...classes: string[]): Promise<string> {
+  return compileJava(FIXTURES, classes);
 }
