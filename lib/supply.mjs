@@ -1,2 +1,2 @@
 import{createRequire as __pmCreateRequire}from'node:module';const require=__pmCreateRequire(import.meta.url);
-import{a}from"./chunks/chunk-GLXCIBNC.mjs";import"./chunks/chunk-4RVJU65U.mjs";import"./chunks/chunk-Z62XZCPS.mjs";import"./chunks/chunk-5BEN6JAN.mjs";await a("supply");
+import{a}from"./chunks/chunk-JSKTKPQC.mjs";import"./chunks/chunk-4RVJU65U.mjs";import"./chunks/chunk-GEQXP3PH.mjs";import"./chunks/chunk-5BEN6JAN.mjs";await a("supply");

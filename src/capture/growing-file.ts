@@ -62,7 +62,7 @@ export function followGrowingFile(file: string, options: FollowOptions = {}): Fo
         }
         await new Promise<void>((resolve) => {
           wake = resolve;
-          setTimeout(nudge, recheckMs).unref();
+          setTimeout(nudge, recheckMs); // ref: a dump in progress is worth staying up for
         });
       }
     } finally {

@@ -8,6 +8,8 @@ export const MIN_SECRET_LENGTH = 4;
 
 /** Names (env variables and credential fields) whose values are secret. */
 const SECRET_NAME = /secret|passw(or)?d|pwd|token|private_?key|api_?key|signature/i;
+/** The shell's working-directory variables contain "PWD" but hold paths, not passwords. */
+const NOT_SECRET = /^(OLD)?PWD$/;
 
 /** The password part of `scheme://user:password@host`; unencoded `/` included (AWS secrets have them). */
 const URL_PASSWORD = /[a-z][a-z0-9+.-]*:\/\/[^\s/@:]*:([^\s@]+)@/gi;
@@ -22,7 +24,7 @@ export function collectSecrets(env: Env): string[] {
   const found = new Set<string>();
   for (const [name, value] of Object.entries(env)) {
     if (value === undefined || name === 'VCAP_SERVICES') continue;
-    if (SECRET_NAME.test(name)) found.add(value.trim());
+    if (SECRET_NAME.test(name) && !NOT_SECRET.test(name)) found.add(value.trim());
     addUrlPasswords(value, found);
   }
   const services = env.VCAP_SERVICES === undefined ? undefined : parseJsonObject(env.VCAP_SERVICES);

@@ -13,6 +13,8 @@ export const MIN_NODE_MAJOR = 20;
 
 export interface RuntimeSources {
   explicitNode?: string;
+  /** The cached runtime, already checked against manifest.yml and extracted by bin/run-phase. */
+  verifiedNode?: string;
   stagingNode: string;
   buildpackDir: string;
   manifest: BuildpackManifest;
@@ -32,6 +34,9 @@ export async function installRuntime(dest: string, sources: RuntimeSources, log:
   if (sources.explicitNode) {
     origin = 'POSTMORTEM_NODE';
     await copyExecutable(sources.explicitNode, dest);
+  } else if (sources.verifiedNode) {
+    origin = 'cached dependency';
+    await rename(sources.verifiedNode, dest).catch(() => copyExecutable(sources.verifiedNode!, dest));
   } else if (dep && cached && (await exists(cached))) {
     origin = 'cached dependency';
     const actual = await sha256File(cached);

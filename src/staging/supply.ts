@@ -31,6 +31,7 @@ export async function supply(ctx: StagingContext, deps: SupplyDeps): Promise<voi
   const manifest = await readManifest(path.join(ctx.buildpackDir, 'manifest.yml'));
   const runtime = await installRuntime(path.join(home, LAYOUT.node), {
     ...(env.POSTMORTEM_NODE ? { explicitNode: env.POSTMORTEM_NODE } : {}),
+    ...(env.POSTMORTEM_VERIFIED_RUNTIME ? { verifiedNode: env.POSTMORTEM_VERIFIED_RUNTIME } : {}),
     stagingNode: deps.stagingNode,
     buildpackDir: ctx.buildpackDir,
     manifest,

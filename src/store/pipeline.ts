@@ -184,8 +184,10 @@ async function transfer(
     put.then(
       (result) => {
         // A store that resolves without reading everything would leave the pipeline hanging.
-        if (!body.readableEnded) body.destroy(new StoreError(`store finished ${request.key} before reading all of it`));
-        return result;
+        if (body.readableEnded) return result;
+        const error = new StoreError(`store finished ${request.key} before reading all of it`);
+        body.destroy(error);
+        throw error;
       },
       (error: unknown) => {
         body.destroy();
@@ -199,9 +201,10 @@ async function transfer(
       cause: request.signal.reason,
     });
   }
-  if (pipeOutcome.status === 'rejected' && !isPrematureClose(pipeOutcome.reason)) {
-    // The source (or a tap) failed, or the caller aborted: that is the root cause, even when
-    // the store reports a different error for the upload it then had to abandon.
+  const putError = putOutcome.status === 'rejected' ? (putOutcome.reason as unknown) : undefined;
+  if (pipeOutcome.status === 'rejected' && !isPrematureClose(pipeOutcome.reason) && pipeOutcome.reason !== putError) {
+    // The source (or a tap) failed: that is the root cause, even when the store reports a
+    // different error for the upload it then had to abandon.
     const secondary = putOutcome.status === 'rejected' ? `; the upload was abandoned (${messageOf(putOutcome.reason)})` : '';
     throw new StoreError(`reading ${name} for ${request.key} failed: ${messageOf(pipeOutcome.reason)}${secondary}`, {
       cause: pipeOutcome.reason,

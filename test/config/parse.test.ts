@@ -509,3 +509,7 @@ t.test('collectSecrets finds what the logger must hide', async (t) => {
   t.same(secrets, [...secrets].sort((a, b) => b.length - a.length), 'longest first');
   t.same(collectSecrets({ VCAP_SERVICES: 'not json' }), []);
 });
+
+t.test('the shell\'s PWD and OLDPWD are paths, not passwords', async (t) => {
+  t.same(collectSecrets({ PWD: '/tmp', OLDPWD: '/home/vcap', DB_PWD: 'hunter22' }), ['hunter22']);
+});

@@ -91,7 +91,10 @@ t.test('a store that fails without reading: rejects with its error, source relea
 
 t.test('a store that resolves without reading everything is an error, not a short object', async (t) => {
   const store = memoryStore(async () => ({ location: 'x', storedBytes: 0, verified: true }));
-  await t.rejects(storeArtifact(store, 'crash', { ...spec, source: dataStream(4 * MiB), encoding: 'raw' }), StoreError);
+  await t.rejects(storeArtifact(store, 'crash', { ...spec, source: dataStream(4 * MiB), encoding: 'raw' }), {
+    name: 'StoreError',
+    message: 'store finished crash/heap.hprof before reading all of it',
+  });
 });
 
 t.test('a store that miscounts is caught', async (t) => {

@@ -1,0 +1,56 @@
+// A crash's evidence against a real local folder store: progress lines for long uploads,
+// the report written last, and a failed artifact never claimed by the report.
+import t from 'tap';
+import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Crash } from '../../src/capture/crash.ts';
+import { parseConfig } from '../../src/config/parse.ts';
+import { createFileStore } from '../../src/store/file-store.ts';
+import { memoryEventLog } from '../../src/util/event-log.ts';
+import { classifyDeath } from '../../src/watchdog/death.ts';
+
+async function setup(storeRoot?: string) {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'pm-crash-'));
+  const root = storeRoot ?? path.join(dir, 'store');
+  const { config } = parseConfig({ POSTMORTEM_STORE: `file://${root}`, TMPDIR: dir, CF_INSTANCE_INDEX: '2', VCAP_APPLICATION: JSON.stringify({ application_name: 'shop', space_name: 's', organization_name: 'o' }) });
+  const log = memoryEventLog();
+  const store = createFileStore({ kind: 'file', root, prefix: '', source: 'test' });
+  const crash = new Crash({ config, store: async () => store, log, now: () => new Date('2026-11-27T10:00:00Z'), buildpackVersion: 't', startedAt: new Date('2026-11-27T09:00:00Z'), progressEveryMs: 40 }, 'oom');
+  return { dir, root, log, crash };
+}
+
+async function* slowly(parts: number): AsyncGenerator<Buffer> {
+  for (let i = 0; i < parts; i++) { await sleep(30); yield Buffer.alloc(64 * 1024, i); }
+}
+
+t.test('long uploads log progress; the report lists what is stored, and the local copy is freed', async (t) => {
+  const { dir, root, log, crash } = await setup();
+  const local = path.join(dir, 'java_pid9.hprof');
+  await writeFile(local, 'x');
+  crash.add({ name: 'heap.hprof', source: Readable.from(slowly(10)), contentType: 'application/octet-stream', encoding: 'compress', gzipLevel: 1 }, { localPath: local });
+  const report = await crash.finish({ death: classifyDeath({ exitCode: 1, stopRequested: false, outOfMemory: true, fatalError: false }), logTail: Buffer.from('last words\n') });
+  t.ok(log.lines.some((l) => /uploading heap\.hprof: .* read, .* stored/.test(l)), 'progress line');
+  t.equal(crash.prefix, 'o/s/shop/2026-11-27/20261127T100000Z-2-oom');
+  t.same(report!.artifacts.map((a) => a.name), ['heap.hprof.gz', 'log-tail.txt']);
+  t.equal(report!.artifacts[0]!.size, 10 * 64 * 1024);
+  const onDisk = JSON.parse(await readFile(path.join(root, crash.prefix, 'report.json'), 'utf8'));
+  t.same(onDisk, JSON.parse(JSON.stringify(report)));
+  await t.rejects(stat(local), 'the local dump is deleted once stored');
+});
+
+t.test('a failed artifact is logged with where it still is, and not claimed by the report', async (t) => {
+  const { dir, log, crash } = await setup();
+  const local = path.join(dir, 'java_pid9.hprof');
+  await writeFile(local, 'x');
+  const broken = new Readable({ read() { this.destroy(new Error('disk read error')); } });
+  crash.add({ name: 'heap.hprof', source: broken, contentType: 'application/octet-stream', encoding: 'raw' }, { localPath: local });
+  const report = await crash.finish({});
+  t.same(report!.artifacts.map((a) => a.name), []);
+  t.equal(report!.failed[0]!.name, 'heap.hprof');
+  t.equal(report!.failed[0]!.localPath, local);
+  t.ok(log.lines.some((l) => l.includes(`it is still at ${local}`)), 'log says where the evidence still is');
+  t.ok(await stat(local), 'the local copy is kept');
+});
