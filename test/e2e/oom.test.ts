@@ -52,18 +52,17 @@ t.test('a JVM out of heap leaves its heap dump in S3, the container is held, the
   t.match(cmdline, /watchdog\.mjs\0--\0bash\0-c\0java -Xmx48m/, 'top process is the watchdog, app command unchanged');
   t.notMatch(cmdline, new RegExp(droplet.stagingRoot), 'no staging path at launch');
 
-  const oomAt = Date.now();
-  await app.waitFor(/Dumping heap to/);
   const stored = await app.waitFor(/\[postmortem\] stored heap\.hprof/);
-  const storedAt = Date.now();
   const holding = await app.waitFor(/\[postmortem\] holding this container/);
-  const holdAt = Date.now();
   const result = await app.process;
   const exitedAt = Date.now();
+  const oomAt = app.timeOf(/Dumping heap to/)!;
+  const storedAt = app.timeOf(/\[postmortem\] stored heap\.hprof/)!;
+  const holdAt = app.timeOf(/\[postmortem\] holding this container/)!;
   t.equal(result.exitCode, 1, 'exit status of the JVM (uncaught OutOfMemoryError = 1)');
   t.ok(exitedAt - holdAt >= graceMs - 200, `held ${exitedAt - holdAt} ms >= grace ${graceMs} ms`);
   t.match(holding, /cf ssh crashy -i 0/);
-  t.comment(`OOM -> heap dump stored: ${storedAt - oomAt} ms (${stored})`);
+  t.comment(`JVM starts dumping -> heap dump stored in S3: ${storedAt - oomAt} ms (${stored})`);
 
   // What is in the bucket, read with the plain SDK (not our code).
   const listing = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'prod/' }));
@@ -89,4 +88,27 @@ t.test('a JVM out of heap leaves its heap dump in S3, the container is held, the
   const tail = report.artifacts.find((a: { name: string }) => a.name === 'log-tail.txt');
   t.ok(tail, 'log tail stored');
   t.match((await getBytes(tail.key)).toString('utf8'), /java\.lang\.OutOfMemoryError/);
+});
+
+t.test('credentials from a bound user-provided service tagged postmortem; no secret in the logs', async (t) => {
+  const appDir = await javaApp('Oom');
+  const vcapServices = JSON.stringify({
+    'user-provided': [{
+      name: 'crash-dump-store', label: 'user-provided', tags: ['postmortem'],
+      credentials: { bucket, endpoint: s3.endpoint, access_key_id: s3.accessKeyId, secret_access_key: s3.secretAccessKey, region: s3.region, prefix: 'bound' },
+    }],
+  });
+  const droplet = await stage({ appDir, env: { VCAP_SERVICES: vcapServices } });
+  t.notMatch(droplet.stagingOutput, /\*\*WARNING\*\*/);
+  t.match(droplet.stagingOutput, new RegExp(`store: s3://${bucket}/bound \\(service "crash-dump-store"\\)`));
+  const app = launch(droplet, {
+    command: 'java -Xmx32m -XX:-UsePerfData -cp . Oom',
+    env: { VCAP_SERVICES: vcapServices, POSTMORTEM_GRACE: '0s' },
+  });
+  const result = await app.process;
+  t.equal(result.exitCode, 1);
+  t.match(app.output(), new RegExp(`stored heap\\.hprof(\\.gz)?: .* -> s3://${bucket}/bound/acme/dev/crashy/`));
+  t.notMatch(app.output(), new RegExp(s3.secretAccessKey), 'secret key never printed');
+  const listing = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'bound/' }));
+  t.ok((listing.Contents ?? []).some((o) => o.Key!.endsWith('/report.json')), 'report stored under the binding\'s prefix');
 });

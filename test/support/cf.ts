@@ -134,6 +134,8 @@ export interface Launched {
   output(): string;
   /** Resolves with the first output line matching the pattern. */
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** When (Date.now()) the first line matching the pattern arrived, if it did. */
+  timeOf(pattern: RegExp): number | undefined;
 }
 
 export function runtimeEnv(droplet: Droplet, options: LaunchOptions): Record<string, string> {
@@ -179,10 +181,16 @@ export function launch(droplet: Droplet, options: LaunchOptions): Launched {
     stdin: 'ignore', // a socket on stdin would make bash source ~/.bashrc (its "remote shell" rule)
   });
   let text = '';
+  const arrivals: { at: number; line: string }[] = [];
+  let partial = '';
   const waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
   child.all?.on('data', (chunk: Buffer) => {
     options.echo?.(chunk);
     text += chunk.toString();
+    const now = Date.now();
+    const pieces = (partial + chunk.toString()).split('\n');
+    partial = pieces.pop() ?? '';
+    for (const line of pieces) arrivals.push({ at: now, line });
     for (const w of [...waiters]) {
       const line = text.split('\n').find((l) => w.pattern.test(l));
       if (line !== undefined) { waiters.splice(waiters.indexOf(w), 1); w.resolve(line); }
@@ -192,6 +200,7 @@ export function launch(droplet: Droplet, options: LaunchOptions): Launched {
     process: child,
     pid: child.pid!,
     output: () => text,
+    timeOf: (pattern) => arrivals.find((a) => pattern.test(a.line))?.at,
     waitFor(pattern, timeoutMs = 60_000) {
       const found = text.split('\n').find((l) => pattern.test(l));
       if (found !== undefined) return Promise.resolve(found);
