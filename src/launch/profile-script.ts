@@ -31,6 +31,8 @@ export function renderProfileScript(options: ProfileScriptOptions): string {
 # copies deps scripts; POSTMORTEM_WRAPPED makes sure only the first one sourced acts.
 # Acts only on the real launch of an instance: $0 is the launcher, two arguments, and
 # CF_INSTANCE_INDEX set (tasks have none unless POSTMORTEM_TASKS=true).
+# The postmortem CLI for cf ssh / lifecycle shell sessions (appended: never shadows the app's tools).
+case ":$PATH:" in *":\${DEPS_DIR:-/home/vcap/deps}/${options.depsIdx}/bin:"*) ;; *) PATH="$PATH:\${DEPS_DIR:-/home/vcap/deps}/${options.depsIdx}/bin" ;; esac
 if [ -z "\${POSTMORTEM_WRAPPED:-}" ] && [ "$#" -eq 2 ] && [ "\${0##*/}" = launcher ]; then
   export POSTMORTEM_WRAPPED=1
   __pm_dir="\${DEPS_DIR:-/home/vcap/deps}/${options.depsIdx}"

@@ -87,6 +87,9 @@ t.test('not wrapped: the lifecycle shell (cf ssh) and tasks; tasks when asked', 
   const shell = launch(droplet, { command: probe, argv0: '/tmp/lifecycle/shell', env: fileStore(droplet) });
   await shell.process;
   t.notMatch(shell.output(), /watchdog/, 'lifecycle shell not wrapped');
+  const cli = launch(droplet, { command: 'postmortem --help | head -n 1', argv0: '/tmp/lifecycle/shell', env: fileStore(droplet) });
+  await cli.process;
+  t.match(cli.output(), /usage: postmortem/, 'the postmortem CLI is on the PATH of a lifecycle shell');
   const task = launch(droplet, { command: probe, task: true, env: fileStore(droplet) });
   await task.process;
   t.notMatch(task.output(), /watchdog/, 'task not wrapped');
