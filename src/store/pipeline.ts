@@ -180,6 +180,10 @@ async function transfer(
     metadata: request.metadata,
     ...(request.signal ? { signal: request.signal } : {}),
   });
+  // Which side failed first is the root cause; the other side's error is its consequence.
+  let firstFailure: 'put' | 'pipe' | undefined;
+  put.catch(() => { firstFailure ??= 'put'; });
+  piped.catch(() => { firstFailure ??= 'pipe'; });
   const [putOutcome, pipeOutcome] = await Promise.allSettled([
     put.then(
       (result) => {
@@ -202,7 +206,7 @@ async function transfer(
     });
   }
   const putError = putOutcome.status === 'rejected' ? (putOutcome.reason as unknown) : undefined;
-  if (pipeOutcome.status === 'rejected' && !isPrematureClose(pipeOutcome.reason) && pipeOutcome.reason !== putError) {
+  if (pipeOutcome.status === 'rejected' && firstFailure !== 'put' && !isPrematureClose(pipeOutcome.reason) && pipeOutcome.reason !== putError) {
     // The source (or a tap) failed: that is the root cause, even when the store reports a
     // different error for the upload it then had to abandon.
     const secondary = putOutcome.status === 'rejected' ? `; the upload was abandoned (${messageOf(putOutcome.reason)})` : '';
@@ -221,8 +225,10 @@ function checkStoredBytes(put: PutResult, expected: number, key: string): void {
   }
 }
 
+/** Errors a stream gets because the other side stopped it: a consequence, never the cause. */
 function isPrematureClose(error: unknown): boolean {
-  return (error as { code?: unknown } | undefined)?.code === 'ERR_STREAM_PREMATURE_CLOSE';
+  const e = error as { code?: unknown; name?: unknown } | undefined;
+  return e?.code === 'ERR_STREAM_PREMATURE_CLOSE' || e?.code === 'ABORT_ERR' || e?.name === 'AbortError';
 }
 
 function messageOf(error: unknown): string {
