@@ -2,11 +2,11 @@
 // writing them, and after a death stores the log tail and the report, holds the container
 // for the grace period, and exits with the app's own status. Capture problems are logged
 // and never change what happens to the app.
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config, Env } from '../config/types.ts';
 import { Crash } from '../capture/crash.ts';
-import { watchDumpFolders, type DumpFolderWatch } from '../capture/dump-folder.ts';
+import { HEAP_DUMP_NAME, watchDumpFolders, type DumpFolderWatch } from '../capture/dump-folder.ts';
 import { followGrowingFile, type FollowedFile } from '../capture/growing-file.ts';
 import { javaToolOptions, userHeapDumpPaths } from '../capture/java-options.ts';
 import { findJavaMajors } from '../capture/java-version.ts';
@@ -97,7 +97,10 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
     }
   });
 
+  const handledDumps = new Set<string>();
   const onHeapDump = (file: string) => {
+    if (handledDumps.has(file)) return;
+    handledDumps.add(file);
     outOfMemory = true;
     dumpCount += 1;
     const gz = file.endsWith('.gz');
@@ -141,6 +144,12 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
   const ended = await app.exited;
   const diedAt = now();
   scanner.flush();
+  // A dump the watcher did not report (written in the last instant) is collected now.
+  for (const folder of watchedFolders) {
+    for (const name of await readdir(folder).catch(() => [] as string[])) {
+      if (HEAP_DUMP_NAME.test(name)) onHeapDump(path.join(folder, name));
+    }
+  }
   completeFollowers();
   const death: Death = classifyDeath({ ...ended, stopRequested, outOfMemory, fatalError });
   log.info(`app ${death.summary}`);

@@ -110,3 +110,26 @@ t.test('final buildpacks that do not copy deps profile.d (java-buildpack v4), ze
     t.equal((await app.process).exitCode, 143);
   }
 });
+
+t.test('SIGQUIT reaches the JVM (thread dump) and the app keeps serving', async (t) => {
+  const droplet = await stage({ appDir: healthyApp });
+  const port = await freePort();
+  const app = launch(droplet, { command: healthyCommand, port, env: fileStore(droplet) });
+  await app.waitFor(/healthy app: listening/);
+  process.kill(app.pid, 'SIGQUIT');
+  await app.waitFor(/^Full thread dump/);
+  t.equal(await get(port), '200 ok\n', 'still serving after the thread dump');
+  process.kill(app.pid, 'SIGTERM');
+  t.equal((await app.process).exitCode, 143);
+});
+
+t.test('a SIGTERM during the hold ends it at once, with the app\'s status', async (t) => {
+  const droplet = await stage({ appDir: healthyApp });
+  const app = launch(droplet, { command: 'exit 7', env: { ...fileStore(droplet), POSTMORTEM_GRACE: '60s' } });
+  await app.waitFor(/holding this container for 60 s/);
+  const sentAt = Date.now();
+  process.kill(app.pid, 'SIGTERM');
+  const result = await app.process;
+  t.ok(Date.now() - sentAt < 3000, `hold ended ${Date.now() - sentAt} ms after SIGTERM`);
+  t.equal(result.exitCode, 7);
+});
