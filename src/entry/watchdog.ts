@@ -11,6 +11,7 @@ import { createEventLog } from '../util/event-log.ts';
 import { runWatchdog } from '../watchdog/watchdog.ts';
 import type { AppProcess } from '../watchdog/supervise.ts';
 import { startApp } from '../watchdog/supervise.ts';
+import { appEnvironment } from '../watchdog/app-env.ts';
 
 // The SDK version is pinned; its "newer releases need Node 22" notice is not actionable here.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -76,7 +77,7 @@ if (config) {
   });
 } else {
   // Supervise only: output through, signals forwarded, status passed on.
-  const plain = startApp({ command, env: process.env, stdout: process.stdout, stderr: process.stderr });
+  const plain = startApp({ command, env: appEnvironment(process.env), stdout: process.stdout, stderr: process.stderr });
   app = plain;
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'] as const) onSignal(signal, () => plain.signal(signal));
   const ended = await plain.exited;

@@ -13,6 +13,7 @@ import { findJavaMajors } from '../capture/java-version.ts';
 import { LogTail } from '../capture/log-tail.ts';
 import type { Store } from '../store/store.ts';
 import type { EventLog } from '../util/event-log.ts';
+import { appEnvironment } from './app-env.ts';
 import { classifyDeath, type Death } from './death.ts';
 import { holdContainer, type Hold } from './hold.ts';
 import { OutputScanner } from './output-scanner.ts';
@@ -47,7 +48,7 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
   const lazyStore = () => (store ??= deps.openStore());
   const crashDeps = { config, store: lazyStore, log, now, buildpackVersion: deps.buildpackVersion, startedAt };
 
-  const childEnv: Record<string, string | undefined> = { ...deps.env };
+  const childEnv = appEnvironment(deps.env);
   let addedJavaOptions: string | undefined;
   const watchedFolders: string[] = [];
   if (config.java) {

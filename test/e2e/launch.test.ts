@@ -133,3 +133,20 @@ t.test('a SIGTERM during the hold ends it at once, with the app\'s status', asyn
   t.ok(Date.now() - sentAt < 3000, `hold ended ${Date.now() - sentAt} ms after SIGTERM`);
   t.equal(result.exitCode, 7);
 });
+
+t.test('the app\'s NODE_OPTIONS (an APM agent\'s --require) go to the app, never into the watchdog', async (t) => {
+  // The app must see exactly what it sees without us. (The test runner itself adds its own
+  // --import to NODE_OPTIONS of every child, so "unset" cannot be observed here.)
+  const droplet = await stage({ appDir: healthyApp });
+  const probe = 'echo "app NODE_OPTIONS=[${NODE_OPTIONS-unset}]"';
+  const appLine = (text: string) => text.split('\n').find((l) => l.startsWith('app NODE_OPTIONS='));
+  for (const extra of [{ NODE_OPTIONS: '--require /nonexistent/agent.js' }, {}]) {
+    const env = { ...fileStore(droplet), POSTMORTEM_GRACE: '0s', ...extra };
+    const wrapped = launch(droplet, { command: probe, env });
+    await wrapped.process;
+    const plain = launch(droplet, { command: probe, env: { ...env, POSTMORTEM_DISABLE: 'true' } });
+    await plain.process;
+    t.match(wrapped.output(), /\[postmortem\] app exited with status 0/, `${JSON.stringify(extra)}: the watchdog ran`);
+    t.equal(appLine(wrapped.output()), appLine(plain.output()), `${JSON.stringify(extra)}: same NODE_OPTIONS as without us: ${appLine(plain.output())}`);
+  }
+});

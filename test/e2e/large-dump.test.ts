@@ -1,0 +1,59 @@
+// A 1 GiB dump streamed through the real watchdog into the S3 server with bounded memory:
+// the watchdog's peak RSS (VmHWM, read while it holds the container) must stay within its
+// idle footprint plus the configured upload budget (part size × queue size, ×3 for
+// buffers the garbage collector has not returned yet: see src/store/s3-store.ts).
+import t from 'tap';
+import { readFile } from 'node:fs/promises';
+import { launch, stage } from '../support/cf.ts';
+import { javaApp } from '../support/java.ts';
+import { startS3Server, uniqueBucketName } from '../support/s3-server.ts';
+
+const MiB = 1024 * 1024;
+const s3 = await startS3Server();
+t.teardown(() => s3.stop());
+const bucket = uniqueBucketName('large');
+await s3.createBucket(bucket);
+
+async function rssOf(pid: number): Promise<{ rss: number; hwm: number }> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kib = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
+  return { rss: kib('VmRSS'), hwm: kib('VmHWM') };
+}
+
+t.test('1 GiB streamed while written, memory within budget, bytes exact', async (t) => {
+  const droplet = await stage({ appDir: await javaApp('Healthy') });
+  const partSize = 8 * MiB;
+  const queueSize = 4;
+  // The "JVM": writes 1 GiB of incompressible bytes front to back into the dump folder,
+  // then exits 1. (A real JVM heap this size would need a 1 GiB+ -Xmx on a shared CI box.)
+  const writer = 'sleep 4; f="$TMPDIR/postmortem/heap/java_pid$$.hprof"; head -c ${BIG_BYTES:-1073741824} /dev/urandom > "$f"; sha256sum "$f" | cut -d" " -f1 > "$TMPDIR/expected.sha256"; exit 1';
+  const app = launch(droplet, {
+    command: writer,
+    env: {
+      POSTMORTEM_STORE: `s3://${bucket}/big`, AWS_ENDPOINT_URL: s3.endpoint, AWS_ACCESS_KEY_ID: s3.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: s3.region,
+      POSTMORTEM_GZIP_LEVEL: '0', POSTMORTEM_PART_SIZE: `${partSize}`, POSTMORTEM_QUEUE_SIZE: `${queueSize}`, POSTMORTEM_GRACE: '3s', ...(process.env.BIG_BYTES ? { BIG_BYTES: process.env.BIG_BYTES } : {}), ...(process.env.NODE_OPTIONS_TRY ? { NODE_OPTIONS: process.env.NODE_OPTIONS_TRY } : {}),
+    },
+  });
+  await new Promise((r) => setTimeout(r, 3000)); // after start-up, before the dump
+  const idle = await rssOf(app.pid);
+  await app.waitFor(/holding this container/, 240_000);
+  const peak = await rssOf(app.pid);
+  const result = await app.process;
+  t.equal(result.exitCode, 1);
+  const budget = 3 * partSize * queueSize;
+  t.comment(`watchdog RSS idle ${(idle.rss / MiB).toFixed(1)} MiB, peak ${(peak.hwm / MiB).toFixed(1)} MiB, budget ${(budget / MiB).toFixed(0)} MiB over idle`);
+  t.ok(peak.hwm - idle.rss <= budget, `peak growth ${((peak.hwm - idle.rss) / MiB).toFixed(1)} MiB <= ${(budget / MiB).toFixed(0)} MiB`);
+  const stored = app.output().split('\n').find((l) => l.includes('stored heap.hprof'));
+  t.ok(stored, stored ?? 'no stored line');
+  t.match(app.output(), /uploading heap\.hprof: .* read/, 'progress lines during the upload');
+  const reportPath = /crash report -> s3:\/\/[^/]+\/(\S+)/.exec(app.output())?.[1];
+  const { GetObjectCommand, S3Client } = await import('@aws-sdk/client-s3');
+  const client = new S3Client({ endpoint: s3.endpoint, region: s3.region, forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey }, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
+  t.teardown(() => client.destroy());
+  const report = JSON.parse(await (await client.send(new GetObjectCommand({ Bucket: bucket, Key: reportPath! }))).Body!.transformToString());
+  const heap = report.artifacts.find((a: { name: string }) => a.name === 'heap.hprof');
+  t.equal(heap.size, Number(process.env.BIG_BYTES ?? 1024 * MiB));
+  t.equal(heap.sha256, (await readFile(`${droplet.home}/tmp/expected.sha256`, 'utf8')).trim(), 'sha256 of the file the app wrote');
+  t.equal(heap.verified, true, 'size confirmed by the store');
+});
