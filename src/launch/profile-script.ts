@@ -25,7 +25,7 @@ export const LAYOUT = {
 } as const;
 
 /** Small young generation: upload buffers are returned to the OS sooner (measured: -35 MiB peak). */
-const NODE_FLAGS = '--max-semi-space-size=1';
+const NODE_FLAGS = '--max-semi-space-size=1 --expose-gc';
 
 export function renderProfileScript(options: ProfileScriptOptions): string {
   if (!/^\d+$/.test(options.depsIdx)) throw new Error(`deps index must be digits, got ${JSON.stringify(options.depsIdx)}`);

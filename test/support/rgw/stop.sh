@@ -21,7 +21,7 @@ done
 dir=$(cd "$dir" && pwd)
 conf=$dir/ceph.conf
 
-cmdline_of() { tr '\0' ' ' < "/proc/$1/cmdline" 2>/dev/null; }
+cmdline_of() { tr '\0' ' ' 2>/dev/null < "/proc/$1/cmdline"; }
 
 ours() {
   local pids=() pid file
