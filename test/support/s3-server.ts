@@ -3,6 +3,11 @@
 // keeps its memory out of the tests' RSS figures and exercises real HTTP like RGW would).
 // With POSTMORTEM_TEST_S3_ENDPOINT (+ AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, optional
 // POSTMORTEM_TEST_S3_REGION) set, an already-running server (e.g. Ceph RGW) is used instead.
+//
+// kind 'rgw' is always the Ceph RADOS Gateway of this test run (test/support/rgw/shared.ts:
+// started once by tap's before-script), or, for a test file run on its own, one started for
+// that file; the environment's external server does not replace it, since RGW tests also look
+// behind the S3 API. Throws RgwUnavailableError when Ceph is not installed.
 import { BucketAlreadyOwnedByYou, CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -11,9 +16,11 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { S3Target } from '../../src/config/types.ts';
+import { RgwUnavailableError, startRgw } from './rgw.ts';
+import { readSharedRgw } from './rgw/shared.ts';
 
-/** Local servers this helper can start; 'rgw' can join here later behind the same function. */
-export type S3ServerKind = 's3rver';
+/** Local servers this helper can start. */
+export type S3ServerKind = 's3rver' | 'rgw';
 
 export interface S3TestServer {
   /** What is actually serving: a server we started, or the one named by the environment. */
@@ -25,6 +32,10 @@ export interface S3TestServer {
   forcePathStyle: boolean;
   /** Data folder of a server we started, for tests that look behind the API. */
   dataDir?: string;
+  /** rgw: the cluster's ceph.conf, for the Ceph CLIs (`rados --conf …`). */
+  cephConf?: string;
+  /** rgw: an SSE-KMS key id its built-in "testing" KMS knows. */
+  kmsKeyId?: string;
   /** Creates the bucket; an existing bucket of ours is fine (external servers are reused). */
   createBucket(name: string): Promise<void>;
   /** An S3Target for this server, as src/config would produce it. */
@@ -48,6 +59,8 @@ export function uniqueBucketName(base: string): string {
 
 export async function startS3Server(options: StartS3ServerOptions = {}): Promise<S3TestServer> {
   const env = options.env ?? process.env;
+  const kind = options.kind ?? 's3rver';
+  if (kind === 'rgw') return useRgw();
   const external = env['POSTMORTEM_TEST_S3_ENDPOINT'];
   if (external) {
     const accessKeyId = env['AWS_ACCESS_KEY_ID'];
@@ -58,10 +71,17 @@ export async function startS3Server(options: StartS3ServerOptions = {}): Promise
     const region = env['POSTMORTEM_TEST_S3_REGION'] ?? 'us-east-1';
     return serverHandle({ kind: 'external', endpoint: external, region, accessKeyId, secretAccessKey }, async () => {});
   }
-  switch (options.kind ?? 's3rver') {
-    case 's3rver':
-      return startS3rver();
-  }
+  return startS3rver();
+}
+
+/** The run's shared RGW; stopping it is the after-script's job, so stop() leaves it running. */
+async function useRgw(): Promise<S3TestServer> {
+  const shared = await readSharedRgw();
+  if (shared?.status === 'unavailable') throw new RgwUnavailableError(shared.reason);
+  if (shared?.status === 'failed') throw new Error(`the test run's Ceph RGW failed to start: ${shared.reason}`);
+  const rgw = shared?.status === 'ready' ? { ...shared.rgw, stop: async () => {} } : await startRgw();
+  const { endpoint, region, accessKeyId, secretAccessKey, dir, cephConf, kmsKeyId } = rgw;
+  return serverHandle({ kind: 'rgw', endpoint, region, accessKeyId, secretAccessKey, dataDir: dir, cephConf, kmsKeyId }, rgw.stop);
 }
 
 async function startS3rver(): Promise<S3TestServer> {
@@ -121,6 +141,8 @@ interface Endpoint {
   accessKeyId: string;
   secretAccessKey: string;
   dataDir?: string;
+  cephConf?: string;
+  kmsKeyId?: string;
 }
 
 function serverHandle(e: Endpoint, stop: () => Promise<void>): S3TestServer {

@@ -12,8 +12,10 @@
 #   --rgw-port PORT       S3 endpoint http://127.0.0.1:PORT (required)
 #   --mon-port PORT       monitor, messenger v2 (required)
 #   --mon-v1-port PORT    monitor, legacy messenger v1 (required)
-#   --objectstore KIND    memstore (default: OSD data in RAM, up to 4 GiB) or bluestore
-#                         (a sparse 20 GiB file in DIR)
+#   --objectstore KIND    bluestore (default): OSD data in a sparse 20 GiB file in DIR, what
+#                         production clusters run; ready in ~4.5 s, memory flat under load.
+#                         memstore: OSD data in RAM (at most 4 GiB); ready in ~1.5 s, but every
+#                         stored byte stays in the OSD's memory (1.9 GB RSS after one 1 GiB object)
 #   --timeout SECONDS     give up when a daemon is not up within this time (default 90)
 #
 # On success it prints one line per step with the elapsed time and writes DIR/s3.json:
@@ -22,7 +24,7 @@
 # call stop.sh either way. OSD daemons also listen on ports from Ceph's 6800-7300 range.
 set -euo pipefail
 
-dir='' rgw_port='' mon_port='' mon_v1_port='' objectstore=memstore timeout=90
+dir='' rgw_port='' mon_port='' mon_v1_port='' objectstore=bluestore timeout=90
 while [ $# -gt 0 ]; do
   case "$1" in
     --dir) dir=$2 ;;
@@ -102,6 +104,9 @@ mon_allow_pool_delete = true
 mon_max_pg_per_osd = 1000
 mon_warn_on_pool_no_redundancy = false
 mon_warn_on_insecure_global_id_reclaim_allowed = false
+# the monitor commits changes (each pool radosgw creates, the OSD joining) right away instead
+# of batching them for a second: saves ~10 s of start-up and of the first bucket's creation
+paxos_propose_interval = 0.05
 
 [mon]
 mon_data = $dir/mon/\$id

@@ -4,10 +4,14 @@
 # files and by the folder's ceph.conf on their command line (every one of them names it), so
 # nothing else on the machine is touched. The folder itself is left for the caller to remove.
 #
-#   test/support/rgw/stop.sh --dir DIR [--grace SECONDS]   (SIGTERM, then SIGKILL after grace; default 5)
+#   test/support/rgw/stop.sh --dir DIR [--grace SECONDS]
+#
+# The cluster is disposable, so by default its processes get SIGKILL at once: asked politely
+# (SIGTERM), the OSD and radosgw take more than 6 s to shut down. --grace N sends SIGTERM first
+# and waits up to N seconds.
 set -uo pipefail
 
-dir='' grace=5
+dir='' grace=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --dir) dir=$2 ;;
@@ -41,13 +45,22 @@ ours() {
   [ ${#pids[@]} -eq 0 ] || printf '%s\n' "${pids[@]}" | awk '!seen[$0]++'
 }
 
-alive() { local pid; for pid in "$@"; do kill -0 "$pid" 2>/dev/null && echo "$pid"; done; }
+# alive PID...: those still running (a zombie waiting for its parent to reap it is done)
+alive() {
+  local pid state
+  for pid in "$@"; do
+    state=$(sed 's/.*) //' 2>/dev/null < "/proc/$pid/stat") || continue
+    [ "${state%% *}" = Z ] || echo "$pid"
+  done
+}
 
 mapfile -t pids < <(ours)
 [ ${#pids[@]} -gt 0 ] || exit 0
-kill -TERM "${pids[@]}" 2>/dev/null
-deadline=$(( $(date +%s%N) + grace * 1000000000 ))
-while [ -n "$(alive "${pids[@]}")" ] && [ "$(date +%s%N)" -lt "$deadline" ]; do sleep 0.1; done
+if [ "$grace" != 0 ]; then
+  kill -TERM "${pids[@]}" 2>/dev/null
+  deadline=$(( $(date +%s%N) + grace * 1000000000 ))
+  while [ -n "$(alive "${pids[@]}")" ] && [ "$(date +%s%N)" -lt "$deadline" ]; do sleep 0.1; done
+fi
 mapfile -t left < <(alive "${pids[@]}"; ours)
 if [ ${#left[@]} -gt 0 ]; then
   kill -KILL "${left[@]}" 2>/dev/null
