@@ -28,6 +28,8 @@ export interface AddArtifactOptions {
   localPath?: string;
   /** Where the evidence still is when the upload fails. */
   keepNote?: string;
+  /** The content's full size once it is known (a dump the JVM finished), for % and ETA. */
+  totalBytes?: () => Promise<number | undefined>;
 }
 
 export class Crash {
@@ -64,13 +66,21 @@ export class Crash {
     let latest = { contentBytes: 0, storedBytes: 0 };
     const every = this.deps.progressEveryMs ?? 5000;
     const ticker = setInterval(() => {
-      const seconds = (Date.now() - started) / 1000;
-      log.info(`uploading ${spec.name}: ${formatBytes(latest.contentBytes)} read, ${formatBytes(latest.storedBytes)} stored, ${formatBytes(latest.storedBytes / Math.max(seconds, 0.001))}/s`);
+      void (async () => {
+        const seconds = (Date.now() - started) / 1000;
+        const rate = latest.contentBytes / Math.max(seconds, 0.001);
+        const total = await options.totalBytes?.().catch(() => undefined);
+        const share = total ? ` of ${formatBytes(total)} (${Math.floor((100 * latest.contentBytes) / total)}%, about ${Math.ceil(Math.max(0, total - latest.contentBytes) / Math.max(rate, 1))} s left)` : '';
+        log.info(`uploading ${spec.name}: ${formatBytes(latest.contentBytes)} read${share}, ${formatBytes(latest.storedBytes)} stored, ${formatBytes(rate)}/s`);
+      })();
     }, every);
     ticker.unref();
     try {
       const store = await this.deps.store();
-      const record = await storeArtifact(store, this.prefix, spec, {
+      const { app } = this.deps.config;
+      // Who and why travel with every object, so a bucket listing tool can show them.
+      const metadata = { app: app.name, space: app.space, org: app.org, instance: app.instanceIndex, reason: this.reason, ...spec.metadata };
+      const record = await storeArtifact(store, this.prefix, { ...spec, metadata }, {
         onProgress: (p) => { latest = p; },
         signal: this.abort.signal,
       });

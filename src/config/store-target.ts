@@ -228,7 +228,9 @@ function s3Target(
   const endpoint = binding?.endpoint ?? readEnvEndpoint(env, findings);
   const nonAwsEndpoint = endpoint !== undefined && !isAwsEndpoint(endpoint);
   const credentials = binding?.credentials ?? readEnvCredentials(env, findings);
-  if (nonAwsEndpoint && credentials === undefined) {
+  // AWS_PROFILE names a shared-credentials profile (people browsing from a laptop): the SDK's
+  // default chain reads it for any endpoint. A container has none, so there it is a mistake.
+  if (nonAwsEndpoint && credentials === undefined && readSetting(env, 'AWS_PROFILE') === undefined) {
     findings.problems.push(
       problem({
         setting: source,

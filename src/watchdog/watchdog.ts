@@ -2,7 +2,7 @@
 // writing them, and after a death stores the log tail and the report, holds the container
 // for the grace period, and exits with the app's own status. Capture problems are logged
 // and never change what happens to the app.
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdir, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config, Env } from '../config/types.ts';
 import { Crash } from '../capture/crash.ts';
@@ -79,7 +79,11 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
   const tail = new LogTail(config.logTailBytes);
 
   const startCrash = (reason: string) => (crash ??= new Crash(crashDeps, reason));
-  const completeFollowers = () => { for (const f of followers) f.complete(); followers.clear(); };
+  const completions = new Map<FollowedFile, () => void>();
+  const completeFollowers = () => {
+    for (const f of followers) { f.complete(); completions.get(f)?.(); completions.delete(f); }
+    followers.clear();
+  };
 
   const scanner = new OutputScanner((event) => {
     if (event.kind === 'out-of-memory') outOfMemory = true;
@@ -107,15 +111,17 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
     const gz = file.endsWith('.gz');
     const name = `heap${dumpCount > 1 ? `-${dumpCount}` : ''}.hprof${gz ? '.gz' : ''}`;
     log.info(`heap dump appeared: ${file}; streaming it to ${config.store.kind === 's3' ? 'the store' : 'the folder'} while the JVM writes it`);
+    let written = false;
     const followed = followGrowingFile(file, { onQuiet: () => log.warn(`${file} stopped growing without the JVM saying it is complete; storing what is there`) });
     followers.add(followed);
+    completions.set(followed, () => { written = true; });
     startCrash('oom').add({
       name,
       source: followed.stream,
       contentType: 'application/octet-stream',
       encoding: gz ? 'already-gzip' : config.gzipLevel > 0 ? 'compress' : 'raw',
       gzipLevel: config.gzipLevel,
-    }, { localPath: file });
+    }, { localPath: file, totalBytes: async () => (written ? (await stat(file)).size : undefined) });
   };
 
   let folders: DumpFolderWatch | undefined;

@@ -513,3 +513,10 @@ t.test('collectSecrets finds what the logger must hide', async (t) => {
 t.test('the shell\'s PWD and OLDPWD are paths, not passwords', async (t) => {
   t.same(collectSecrets({ PWD: '/tmp', OLDPWD: '/home/vcap', DB_PWD: 'hunter22' }), ['hunter22']);
 });
+
+t.test('a custom endpoint with an AWS_PROFILE (browsing from a laptop) needs no keys', async (t) => {
+  const { config } = parseConfig({ POSTMORTEM_STORE: 's3://dumps', AWS_ENDPOINT_URL: 'http://rgw.local:7480', AWS_PROFILE: 'ops' });
+  t.equal(config.store.kind, 's3');
+  t.equal((config.store as S3Target).credentials, undefined, 'left to the SDK chain (the profile)');
+  t.throws(() => parseConfig({ POSTMORTEM_STORE: 's3://dumps', AWS_ENDPOINT_URL: 'http://rgw.local:7480' }), ConfigError);
+});

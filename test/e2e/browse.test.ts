@@ -1,6 +1,6 @@
 // People find and fetch what a crash left behind: the postmortem CLI (ls, show, get,
 // verify, url) and standard tools (aws s3, rclone) against a crash the watchdog uploaded.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -76,8 +76,8 @@ async function have(tool: string): Promise<boolean> {
   return (await execa('bash', ['-c', `command -v ${tool}`], { reject: false })).exitCode === 0;
 }
 // CI installs them (.ci/run); elsewhere a missing tool skips with a reason, never silently in CI.
-const toolTest = async (tool: string, name: string, fn: (t: Tap.Test) => Promise<void>) => {
-  if (!(await have(tool)) && process.env.CI !== 'true') return t.skip(`${name}: ${tool} is not installed`);
+const toolTest = async (tool: string, name: string, fn: (t: Test) => Promise<void>) => {
+  if (!(await have(tool)) && process.env.CI !== 'true') return t.test(name, { skip: `${tool} is not installed` }, fn);
   return t.test(name, fn);
 };
 

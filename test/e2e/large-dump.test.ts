@@ -46,7 +46,7 @@ t.test('1 GiB streamed while written, memory within budget, bytes exact', async 
   t.ok(peak.hwm - idle.rss <= budget, `peak growth ${((peak.hwm - idle.rss) / MiB).toFixed(1)} MiB <= ${(budget / MiB).toFixed(0)} MiB`);
   const stored = app.output().split('\n').find((l) => l.includes('stored heap.hprof'));
   t.ok(stored, stored ?? 'no stored line');
-  t.match(app.output(), /uploading heap\.hprof: .* read/, 'progress lines during the upload');
+  t.match(app.output(), /uploading heap\.hprof: .* read of 1 GiB \(\d+%, about \d+ s left\), .* stored, .*\/s/, 'progress with %, ETA and rate once the size is known');
   const reportPath = /crash report -> s3:\/\/[^/]+\/(\S+)/.exec(app.output())?.[1];
   const { GetObjectCommand, S3Client } = await import('@aws-sdk/client-s3');
   const client = new S3Client({ endpoint: s3.endpoint, region: s3.region, forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey }, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });

@@ -140,7 +140,8 @@ t.test('the app\'s NODE_OPTIONS (an APM agent\'s --require) go to the app, never
   const droplet = await stage({ appDir: healthyApp });
   const probe = 'echo "app NODE_OPTIONS=[${NODE_OPTIONS-unset}]"';
   const appLine = (text: string) => text.split('\n').find((l) => l.startsWith('app NODE_OPTIONS='));
-  for (const extra of [{ NODE_OPTIONS: '--require /nonexistent/agent.js' }, {}]) {
+  const variants: Record<string, string>[] = [{ NODE_OPTIONS: '--require /nonexistent/agent.js' }, {}];
+  for (const extra of variants) {
     const env = { ...fileStore(droplet), POSTMORTEM_GRACE: '0s', ...extra };
     const wrapped = launch(droplet, { command: probe, env });
     await wrapped.process;

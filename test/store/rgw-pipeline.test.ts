@@ -48,7 +48,7 @@ async function tests(server: S3TestServer): Promise<void> {
   }
 
   t.test('compress: gzip on the fly, stored as .gz', async (t) => {
-    const size = 40 * MiB;
+    const size = 64 * MiB;
     const record = await storeArtifact(store, PREFIX, {
       name: 'heap.hprof',
       source: dataStream(size, 'heapish', 21),
