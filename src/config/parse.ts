@@ -22,6 +22,9 @@
  * | POSTMORTEM_PART_SIZE | 8MiB | multipart part size; 5MiB (the S3 minimum) to 512MiB |
  * | POSTMORTEM_QUEUE_SIZE | 4 | parts uploaded in parallel; 1 to 16 (memory ≈ part size × queue size) |
  * | POSTMORTEM_LOG_TAIL | 256KiB | bytes of recent app output kept; 0 to 16MiB |
+ * | POSTMORTEM_THREAD_DUMP_ON_STOP | true | on SIGTERM, a JVM's thread dump is taken (SIGQUIT) and stored before the stop |
+ * | POSTMORTEM_POST_STOP | none | a command (bash -c) run after a crash's evidence is stored; also .postmortem/post-stop |
+ * | POSTMORTEM_POST_STOP_TIMEOUT | 30s | how long postStop hooks may run; 1s to 1h |
  * | AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL | AWS | S3 endpoint (http(s) URL) when the service gives none |
  * | AWS_REGION, AWS_DEFAULT_REGION | us-east-1 | region when the service gives none |
  * | AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN | SDK default chain | credentials when the service gives none |
@@ -67,6 +70,8 @@ export const DEFAULTS = {
   partSize: 8 * MiB,
   queueSize: 4,
   logTailBytes: 256 * KiB,
+  threadDumpOnStop: true,
+  postStopTimeoutMs: 30 * SECOND,
 } as const;
 
 export interface ParseOptions {
@@ -105,6 +110,14 @@ export function parseConfig(env: Env, opts: ParseOptions = {}): ParsedConfig {
       { min: SECOND, max: 24 * HOUR, fallback: DEFAULTS.uploadTimeoutMs },
       findings,
     ),
+    threadDumpOnStop: readBoolean(env, 'POSTMORTEM_THREAD_DUMP_ON_STOP', DEFAULTS.threadDumpOnStop, findings),
+    ...optionalCommand(readSetting(env, 'POSTMORTEM_POST_STOP')),
+    postStopTimeoutMs: readDuration(
+      env,
+      'POSTMORTEM_POST_STOP_TIMEOUT',
+      { min: SECOND, max: HOUR, fallback: DEFAULTS.postStopTimeoutMs },
+      findings,
+    ),
     app: readAppIdentity(env, findings),
   };
   warnAboutUploadMemory(config, findings);
@@ -113,6 +126,10 @@ export function parseConfig(env: Env, opts: ParseOptions = {}): ParsedConfig {
   const problems = findings.problems.map((p) => scrubSecrets(p, secrets));
   if (problems.length > 0) throw new ConfigError(problems);
   return { config: deepFreeze(config), warnings: findings.warnings.map((w) => scrubSecrets(w, secrets)) };
+}
+
+function optionalCommand(command: string | undefined): { postStopCommand?: string } {
+  return command === undefined ? {} : { postStopCommand: command };
 }
 
 /** POSTMORTEM_DISABLE is true/1/yes; an unreadable value does not disable (parseConfig reports it). */

@@ -69,6 +69,11 @@ export interface Config {
   logTailBytes: number;
   /** Deadline for all uploads of one crash. */
   uploadTimeoutMs: number;
+  /** On a stop request, take a JVM thread dump (SIGQUIT) before forwarding SIGTERM. */
+  threadDumpOnStop: boolean;
+  /** POSTMORTEM_POST_STOP: run with bash -c after the evidence is stored. */
+  postStopCommand?: string;
+  postStopTimeoutMs: number;
   app: AppIdentity;
 }
 

@@ -1,16 +1,18 @@
-// The watchdog: supervises the app, streams heap dumps to the store while the JVM is still
-// writing them, and after a death stores the log tail and the report, holds the container
-// for the grace period, and exits with the app's own status. Capture problems are logged
-// and never change what happens to the app.
-import { mkdir, readdir, stat } from 'node:fs/promises';
+// The watchdog: supervises the app, streams evidence (heap dumps, fatal error logs, cores)
+// to the store while it is being written, and after a death stores the log tail and the
+// report, runs postStop hooks, holds the container for the grace period and exits with the
+// app's own status. Capture problems are logged and never change what happens to the app.
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import type { Config, Env } from '../config/types.ts';
 import { Crash } from '../capture/crash.ts';
-import { HEAP_DUMP_NAME, watchDumpFolders, type DumpFolderWatch } from '../capture/dump-folder.ts';
-import { followGrowingFile, type FollowedFile } from '../capture/growing-file.ts';
-import { javaToolOptions, userHeapDumpPaths } from '../capture/java-options.ts';
-import { findJavaMajors } from '../capture/java-version.ts';
+import { EvidenceWatch, REASON_OF } from '../capture/evidence.ts';
 import { LogTail } from '../capture/log-tail.ts';
+import { runPostStopHooks } from '../capture/post-stop.ts';
+import { prepareCapture } from '../capture/prepare.ts';
+import type { Report } from '../capture/report.ts';
+import { takeThreadDumps } from '../capture/thread-dump.ts';
 import type { Store } from '../store/store.ts';
 import type { EventLog } from '../util/event-log.ts';
 import { appEnvironment } from './app-env.ts';
@@ -33,6 +35,8 @@ export interface WatchdogDeps {
   onSignal: (signal: NodeJS.Signals, handler: () => void) => () => void;
   /** Called once the app is started (for the last-gasp cleanup in the entry). */
   onAppStarted?: (app: AppProcess) => void;
+  /** /proc/sys/kernel reader (tests state a core_pattern). */
+  readKernel?: (name: 'core_pattern' | 'core_uses_pid') => Promise<string | undefined>;
 }
 
 const FORWARDED: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'];
@@ -43,28 +47,14 @@ const STOP_BUDGET_MS = 7000;
 export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
   const { config, log, now } = deps;
   const startedAt = now();
-  const heapDir = path.join(config.dumpDir, 'heap');
+  const appDir = deps.env.HOME ?? process.cwd();
   let store: Promise<Store> | undefined;
   const lazyStore = () => (store ??= deps.openStore());
   const crashDeps = { config, store: lazyStore, log, now, buildpackVersion: deps.buildpackVersion, startedAt };
 
-  const childEnv = appEnvironment(deps.env);
-  let addedJavaOptions: string | undefined;
-  const watchedFolders: string[] = [];
-  if (config.java) {
-    try {
-      await mkdir(heapDir, { recursive: true });
-      const majors = await findJavaMajors(deps.env, deps.env.HOME ?? process.cwd());
-      // HeapDumpGzipLevel exists from JDK 17; an unknown -XX flag stops a JVM from starting.
-      const jvmGzip = majors.length > 0 && majors.every((m) => m >= 17) ? config.gzipLevel : 0;
-      childEnv.JAVA_TOOL_OPTIONS = javaToolOptions({ existing: deps.env.JAVA_TOOL_OPTIONS, heapDumpDir: heapDir, jvmGzipLevel: jvmGzip });
-      addedJavaOptions = childEnv.JAVA_TOOL_OPTIONS;
-      watchedFolders.push(heapDir);
-      for (const own of userHeapDumpPaths(deps.env.JAVA_OPTS, deps.env.JAVA_TOOL_OPTIONS)) watchedFolders.push(own);
-    } catch (error) {
-      log.warn(`heap dumps not enabled: ${message(error)}`);
-    }
-  }
+  const prepared = await prepareCapture({ config, env: deps.env, command: deps.command, appDir, log, ...(deps.readKernel ? { readKernel: deps.readKernel } : {}) });
+  const childEnv = { ...appEnvironment(deps.env), ...prepared.env };
+  const jvmOptions = prepared.javaToolOptions ? { javaToolOptions: prepared.javaToolOptions } : {};
 
   // --- what we learn while the app runs
   let crash: Crash | undefined;
@@ -74,76 +64,70 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
   let hold: Hold | undefined;
   let onStop: () => void = () => undefined;
   const stopped = new Promise<void>((resolve) => { onStop = resolve; });
-  const followers = new Set<FollowedFile>();
-  let dumpCount = 0;
   const tail = new LogTail(config.logTailBytes);
+  const outputListeners = new Set<(chunk: Buffer) => void>();
+  let threadDumps: Promise<string> | undefined;
 
-  const startCrash = (reason: string) => (crash ??= new Crash(crashDeps, reason));
-  const completions = new Map<FollowedFile, () => void>();
-  const completeFollowers = () => {
-    for (const f of followers) { f.complete(); completions.get(f)?.(); completions.delete(f); }
-    followers.clear();
-  };
+  const crashFor = (reason: string) => (crash ??= new Crash(crashDeps, reason));
+  const evidence = new EvidenceWatch({
+    folders: prepared.folders,
+    log,
+    gzipLevel: config.gzipLevel,
+    crashFor: (kind) => crashFor(REASON_OF[kind]),
+    onEvidence: (kind) => {
+      if (kind === 'heap') outOfMemory = true;
+      if (kind === 'fatal-error-log') fatalError = true;
+    },
+  });
+  await evidence.start();
 
   const scanner = new OutputScanner((event) => {
     if (event.kind === 'out-of-memory') outOfMemory = true;
     if (event.kind === 'fatal-error') fatalError = true;
     if (event.kind === 'heap-dump-written') {
-      completeFollowers();
+      evidence.heapDumpsWritten();
       const current = crash;
       // A JVM may survive its OutOfMemoryError: then this crash is complete without a death.
       void current?.settled().then(async () => {
         if (app.alive && crash === current) {
           crash = undefined;
           log.info('the app is still running after its heap dump; writing the report now');
-          await current.finish({ logTail: tail.snapshot(), ...(addedJavaOptions ? { javaToolOptions: addedJavaOptions } : {}) });
+          await current.finish({ logTail: tail.snapshot(), ...jvmOptions });
         }
       });
     }
   });
 
-  const handledDumps = new Set<string>();
-  const onHeapDump = (file: string) => {
-    if (handledDumps.has(file)) return;
-    handledDumps.add(file);
-    outOfMemory = true;
-    dumpCount += 1;
-    const gz = file.endsWith('.gz');
-    const name = `heap${dumpCount > 1 ? `-${dumpCount}` : ''}.hprof${gz ? '.gz' : ''}`;
-    log.info(`heap dump appeared: ${file}; streaming it to ${config.store.kind === 's3' ? 'the store' : 'the folder'} while the JVM writes it`);
-    let written = false;
-    const followed = followGrowingFile(file, { onQuiet: () => log.warn(`${file} stopped growing without the JVM saying it is complete; storing what is there`) });
-    followers.add(followed);
-    completions.set(followed, () => { written = true; });
-    startCrash('oom').add({
-      name,
-      source: followed.stream,
-      contentType: 'application/octet-stream',
-      encoding: gz ? 'already-gzip' : config.gzipLevel > 0 ? 'compress' : 'raw',
-      gzipLevel: config.gzipLevel,
-    }, { localPath: file, totalBytes: async () => (written ? (await stat(file)).size : undefined) });
-  };
-
-  let folders: DumpFolderWatch | undefined;
-  if (watchedFolders.length > 0) {
-    folders = watchDumpFolders(watchedFolders, onHeapDump);
-    await folders.ready;
-  }
-
   // --- the app
   const app = startApp({
-    command: deps.command,
+    command: prepared.command,
     env: childEnv,
     stdout: deps.stdout,
     stderr: deps.stderr,
-    onOutput: (chunk) => { tail.push(chunk); scanner.feed(chunk); },
+    onOutput: (chunk) => {
+      tail.push(chunk);
+      scanner.feed(chunk);
+      for (const listener of outputListeners) listener(chunk);
+    },
   });
   deps.onAppStarted?.(app);
+  const watchOutput = (fn: (chunk: Buffer) => void) => { outputListeners.add(fn); return () => outputListeners.delete(fn); };
+
   const removers = FORWARDED.map((signal) => deps.onSignal(signal, () => {
     if (STOP_SIGNALS.has(signal)) {
+      const first = !stopRequested;
       stopRequested = true;
       onStop();
       if (hold) { hold.end(); return; }
+      if (first && signal === 'SIGTERM' && config.threadDumpOnStop && app.alive) {
+        // Thread dumps first (bounded wait), then the stop reaches the app.
+        void takeThreadDumps(app.pid, watchOutput).then((capture) => {
+          if (capture.jvms.length > 0) log.info(`stop requested: thread dump of JVM ${capture.jvms.join(', ')} before passing SIGTERM on`);
+          threadDumps = capture.text;
+          return capture.text;
+        }, () => undefined).finally(() => { if (app.alive) app.signal(signal); });
+        return;
+      }
     }
     if (app.alive) app.signal(signal);
   }));
@@ -151,47 +135,79 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
   const ended = await app.exited;
   const diedAt = now();
   scanner.flush();
-  // A dump the watcher did not report (written in the last instant) is collected now.
-  for (const folder of watchedFolders) {
-    for (const name of await readdir(folder).catch(() => [] as string[])) {
-      if (HEAP_DUMP_NAME.test(name)) onHeapDump(path.join(folder, name));
-    }
-  }
-  completeFollowers();
+  await evidence.appExited();
   const death: Death = classifyDeath({ ...ended, stopRequested, outOfMemory, fatalError });
   log.info(`app ${death.summary}`);
 
   try {
-    if (death.reason === 'stop' && !crash) {
-      return death.exitStatus; // a normal stop: nothing to keep
+    const threads = threadDumps ? await threadDumps : '';
+    if (death.reason === 'stop' && !crash && !threads) {
+      return death.exitStatus; // a normal stop of an app that is not a JVM: nothing to keep
     }
-    const current = startCrash(death.reason);
-    const finishing = current.finish({ death, diedAt, logTail: tail.snapshot(), ...(addedJavaOptions ? { javaToolOptions: addedJavaOptions } : {}) });
+    const current = crashFor(death.reason);
+    if (threads) current.add({ name: 'threads.txt', source: Readable.from([Buffer.from(threads)]), contentType: 'text/plain; charset=utf-8', encoding: 'raw' });
+    const finishing = current.finish({ death, diedAt, logTail: tail.snapshot(), ...jvmOptions });
     // A stop (even one arriving while we upload) leaves STOP_BUDGET_MS before we must be gone.
+    const stopBudgetEnds = stopped.then(() => Date.now() + STOP_BUDGET_MS);
     const budget = stopped.then(() => new Promise<undefined>((r) => setTimeout(() => r(undefined), STOP_BUDGET_MS).unref()));
     const report = await Promise.race([finishing, budget]);
     if (stopRequested && !report) log.warn('stopping before every upload finished; see the lines above for what is stored');
+    const where = config.store.kind === 's3' ? `s3://${config.store.bucket}/${current.prefix}/` : path.join(config.store.root, current.prefix);
     if (report) {
-      const where = config.store.kind === 's3' ? `s3://${config.store.bucket}/${current.prefix}/` : path.join(config.store.root, current.prefix);
       log.info(`evidence of this crash: ${where} (${report.artifacts.length} stored, ${report.failed.length} failed)`);
       log.info(`fetch it with: postmortem get ${current.prefix}${config.store.kind === 's3' ? ` (or aws s3 cp --recursive ${where} .)` : ''}`);
     }
-    if (!stopRequested && config.graceMs > 0) {
-      hold = holdContainer(config.graceMs);
-      log.info(`holding this container for ${Math.round(config.graceMs / 1000)} s so you can look around: cf ssh ${config.app.name} -i ${config.app.instanceIndex} (a stop ends the hold)`);
+
+    // postStop hooks run beside the hold and never outlast it (nor the stop budget).
+    const holdMs = stopRequested ? 0 : config.graceMs;
+    const hookDeadline = stopRequested
+      ? Math.max(0, (await stopBudgetEnds) - Date.now())
+      : holdMs > 0 ? Math.min(config.postStopTimeoutMs, holdMs) : config.postStopTimeoutMs;
+    const hooks = report
+      ? runHooks(config, appDir, childEnv, report, where, await writeLocalReport(config, report), hookDeadline, log)
+      : Promise.resolve();
+    if (holdMs > 0) {
+      hold = holdContainer(holdMs);
+      log.info(`holding this container for ${Math.round(holdMs / 1000)} s so you can look around: cf ssh ${config.app.name} -i ${config.app.instanceIndex} (a stop ends the hold)`);
       await hold.done;
       hold = undefined;
+    } else {
+      await hooks;
     }
   } catch (error) {
-    log.error(`capture failed: ${message(error)}`);
+    log.error(`capture failed: ${error instanceof Error ? error.message : String(error)}`);
   } finally {
     for (const remove of removers) remove();
-    await folders?.close().catch(() => undefined);
+    await evidence.close().catch(() => undefined);
     if (store) (await store.catch(() => undefined))?.close();
   }
   return death.exitStatus;
 }
 
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+async function writeLocalReport(config: Config, report: Report): Promise<string | undefined> {
+  const file = path.join(config.dumpDir, 'last-crash', 'report.json');
+  try {
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
+    return file;
+  } catch {
+    return undefined;
+  }
+}
+
+function runHooks(config: Config, appDir: string, env: Record<string, string | undefined>, report: Report, where: string, localReport: string | undefined, deadlineMs: number, log: EventLog): Promise<void> {
+  return runPostStopHooks({
+    ...(config.postStopCommand ? { command: config.postStopCommand } : {}),
+    appDir,
+    env,
+    crashEnv: {
+      POSTMORTEM_CRASH: report.crash,
+      POSTMORTEM_LOCATION: where,
+      POSTMORTEM_REASON: report.reason,
+      POSTMORTEM_EXIT_STATUS: String(report.exit?.status ?? ''),
+      ...(localReport ? { POSTMORTEM_REPORT: localReport } : {}),
+    },
+    deadlineMs,
+    log,
+  }).catch((error: unknown) => log.warn(`post-stop hooks failed: ${error instanceof Error ? error.message : String(error)}`));
 }

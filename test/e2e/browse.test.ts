@@ -76,14 +76,15 @@ async function have(tool: string): Promise<boolean> {
   return (await execa('bash', ['-c', `command -v ${tool}`], { reject: false })).exitCode === 0;
 }
 // CI installs them (.ci/run); elsewhere a missing tool skips with a reason, never silently in CI.
-const toolTest = async (tool: string, name: string, fn: (t: Test) => Promise<void>) => {
-  if (!(await have(tool)) && process.env.CI !== 'true') return t.test(name, { skip: `${tool} is not installed` }, fn);
+const installed = { aws: await have('aws'), rclone: await have('rclone') };
+const toolTest = (tool: keyof typeof installed, name: string, fn: (t: Test) => Promise<void>) => {
+  if (!installed[tool] && process.env.CI !== 'true') return t.test(name, { skip: `${tool} is not installed` }, fn);
   return t.test(name, fn);
 };
 
 const crashKey = async () => JSON.parse((await cli('ls', '--json')).stdout)[0].crash as string;
 
-await toolTest('aws', 'aws s3 ls and cp find and fetch the crash', async (t) => {
+toolTest('aws', 'aws s3 ls and cp find and fetch the crash', async (t) => {
   const crash = await crashKey();
   const awsEnv = { ...process.env, ...env, AWS_DEFAULT_REGION: s3.region };
   const ls = await execa('aws', ['--endpoint-url', s3.endpoint, 's3', 'ls', '--recursive', `s3://${bucket}/prod/`], { env: awsEnv });
@@ -96,7 +97,7 @@ await toolTest('aws', 'aws s3 ls and cp find and fetch the crash', async (t) => 
   t.equal(sha256(heap.compression === 'gzip' ? gunzipSync(bytes) : bytes), heap.sha256);
 });
 
-await toolTest('rclone', 'rclone lists and copies the crash', async (t) => {
+toolTest('rclone', 'rclone lists and copies the crash', async (t) => {
   const crash = await crashKey();
   const remote = ':s3:';
   // Debian's rclone 1.60 refuses to start while AWS_CA_BUNDLE is set (PLATFORM.md).

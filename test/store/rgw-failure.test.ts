@@ -1,6 +1,12 @@
 // Failed uploads on Ceph RGW leave nothing behind: no object, no bucket created on the way, and
 // (unlike s3rver, which has no AbortMultipartUpload) no pending multipart upload holding parts.
-import { HeadBucketCommand, ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  AbortMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  HeadBucketCommand,
+  ListMultipartUploadsCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
 import t from 'tap';
 import { storeArtifact } from '../../src/store/pipeline.ts';
@@ -77,5 +83,15 @@ async function tests(server: S3TestServer): Promise<void> {
     const pending = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
     t.same(pending.Uploads ?? [], [], 'ListMultipartUploads: nothing pending');
     t.equal(await store.head('crash/heap.hprof'), undefined, 'no object');
+
+    // The control: an upload nobody aborts is listed, so the empty list above means something.
+    const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'crash/left-open' }));
+    const listed = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+    t.same(
+      listed.Uploads?.map((u) => [u.Key, u.UploadId]),
+      [['crash/left-open', UploadId]],
+      'control: an upload left open is listed',
+    );
+    await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: 'crash/left-open', UploadId }));
   });
 }

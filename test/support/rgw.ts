@@ -100,10 +100,14 @@ export async function startRgw(options: StartRgwOptions = {}): Promise<Rgw> {
 
 /** Stops a cluster started by startRgw, also from another process (the tap after-script). */
 export async function stopRgw(info: Pick<RgwInfo, 'dir' | 'reaperPid'>): Promise<void> {
-  try {
-    process.kill(info.reaperPid, 'SIGKILL');
-  } catch {
-    // already gone: it found the owner dead and cleaned up, or a previous stop killed it
+  // Only while that PID is still our reaper: it may have finished, and its PID been reused.
+  const cmdline = await readFile(`/proc/${info.reaperPid}/cmdline`, 'utf8').catch(() => '');
+  if (cmdline.includes('reap.sh') && cmdline.includes(info.dir)) {
+    try {
+      process.kill(info.reaperPid, 'SIGKILL');
+    } catch {
+      // it just finished
+    }
   }
   await execScript('stop.sh', ['--dir', info.dir], 30_000);
   await rm(info.dir, { recursive: true, force: true });

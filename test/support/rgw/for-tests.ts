@@ -2,7 +2,7 @@
 // there is none. Not installed: the whole file is skipped and says how to install it, except
 // in CI (CI=true), where a missing RGW is a failure: CI must never silently skip these tests.
 import type { Test } from 'tap';
-import { RGW_INSTALL_HINT, RgwUnavailableError } from '../rgw.ts';
+import { RgwUnavailableError } from '../rgw.ts';
 import { startS3Server, type S3TestServer } from '../s3-server.ts';
 
 export function isCi(env: Readonly<Record<string, string | undefined>>): boolean {
@@ -20,7 +20,7 @@ export async function rgwForThisFile(t: Test, env: Readonly<Record<string, strin
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     if (error instanceof RgwUnavailableError && !isCi(env)) {
-      t.plan(0, `RGW tests skipped: ${reason}. They run wherever ${RGW_INSTALL_HINT} was done (CI=true makes this skip a failure)`);
+      t.plan(0, `RGW tests skipped: ${reason} (with CI=true this is a failure)`);
     } else if (error instanceof RgwUnavailableError) {
       t.fail(`CI=true and Ceph RGW is not available, so the RGW tests cannot run: ${reason}`);
     } else {

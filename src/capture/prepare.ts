@@ -1,0 +1,69 @@
+// Before the app starts: the JVM flags and folders for heap dumps and fatal error logs, the
+// core size limit and where cores will land, and a plain word on what can be captured.
+import { mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Config, Env } from '../config/types.ts';
+import type { EventLog } from '../util/event-log.ts';
+import { planCores, withCoreLimit } from './cores.ts';
+import { dumpNeeds, freeBytes, parseMemoryLimit } from './disk.ts';
+import { JVM_FILES, type EvidenceFolder } from './evidence.ts';
+import { javaToolOptions, userHeapDumpPaths } from './java-options.ts';
+import { findJavaMajors } from './java-version.ts';
+import { formatBytes } from '../config/units.ts';
+
+export interface Prepared {
+  command: string[];
+  /** Variables to set in the app's environment. */
+  env: Record<string, string>;
+  folders: EvidenceFolder[];
+  javaToolOptions?: string;
+}
+
+export interface PrepareInput {
+  config: Config;
+  env: Env;
+  command: string[];
+  appDir: string;
+  log: EventLog;
+  /** /proc/sys/kernel files; parameters so tests can state a pattern. */
+  readKernel?: (name: 'core_pattern' | 'core_uses_pid') => Promise<string | undefined>;
+}
+
+const readKernelFile = (name: string) => readFile(`/proc/sys/kernel/${name}`, 'utf8').catch(() => undefined);
+
+export async function prepareCapture(input: PrepareInput): Promise<Prepared> {
+  const { config, env, log } = input;
+  const prepared: Prepared = { command: input.command, env: {}, folders: [] };
+
+  if (config.java) {
+    const jvmDir = path.join(config.dumpDir, 'jvm');
+    try {
+      await mkdir(jvmDir, { recursive: true });
+      const majors = await findJavaMajors(env, input.appDir);
+      // HeapDumpGzipLevel exists from JDK 17; an unknown -XX flag stops a JVM from starting.
+      const jvmGzip = majors.length > 0 && majors.every((m) => m >= 17) ? config.gzipLevel : 0;
+      const value = javaToolOptions({ existing: env.JAVA_TOOL_OPTIONS, heapDumpDir: jvmDir, jvmGzipLevel: jvmGzip });
+      prepared.env.JAVA_TOOL_OPTIONS = value;
+      prepared.javaToolOptions = value;
+      prepared.folders.push({ folder: jvmDir, classify: JVM_FILES });
+      for (const own of userHeapDumpPaths(env.JAVA_OPTS, env.JAVA_TOOL_OPTIONS)) prepared.folders.push({ folder: own, classify: JVM_FILES });
+      const limit = parseMemoryLimit(config.app.memoryLimit ?? env.MEMORY_LIMIT);
+      const free = await freeBytes(jvmDir);
+      if (limit && free !== undefined && free < dumpNeeds(limit, jvmGzip > 0)) {
+        log.warn(`only ${formatBytes(free)} free disk for heap dumps; a dump of this app can need ${formatBytes(dumpNeeds(limit, jvmGzip > 0))} (raise the disk quota: cf scale APP -k 2G)`);
+      }
+    } catch (error) {
+      log.warn(`heap dumps not enabled: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  const readKernel = input.readKernel ?? readKernelFile;
+  const plan = planCores(await readKernel('core_pattern'), (await readKernel('core_uses_pid'))?.trim() === '1', input.appDir);
+  log.info(plan.explanation);
+  if (plan.capturable && plan.folder && plan.namePattern) {
+    const names = plan.namePattern;
+    prepared.folders.push({ folder: plan.folder, classify: (name) => (names.test(name) ? 'core' : undefined) });
+    prepared.command = withCoreLimit(input.command);
+  }
+  return prepared;
+}
