@@ -11,7 +11,8 @@ export interface JavaOptionsInput {
 
 export function javaToolOptions(input: JavaOptionsInput): string {
   if (/\s/.test(input.heapDumpDir)) throw new Error(`heap dump folder ${JSON.stringify(input.heapDumpDir)} contains whitespace; JAVA_TOOL_OPTIONS cannot quote it`);
-  const ours = ['-XX:+HeapDumpOnOutOfMemoryError', `-XX:HeapDumpPath=${input.heapDumpDir}`];
+  // The fatal error log (hs_err) goes to the same folder we watch, not the app's cwd.
+  const ours = ['-XX:+HeapDumpOnOutOfMemoryError', `-XX:HeapDumpPath=${input.heapDumpDir}`, `-XX:ErrorFile=${input.heapDumpDir}/hs_err_pid%p.log`];
   if (input.jvmGzipLevel > 0) ours.push(`-XX:HeapDumpGzipLevel=${input.jvmGzipLevel}`);
   const existing = input.existing?.trim();
   return existing ? `${existing} ${ours.join(' ')}` : ours.join(' ');

@@ -6,8 +6,8 @@ import { javaToolOptions, userHeapDumpPaths } from '../../src/capture/java-optio
 import { findJavaMajors, javaMajor } from '../../src/capture/java-version.ts';
 
 t.test('appends to the user\'s JAVA_TOOL_OPTIONS, never replaces', async (t) => {
-  t.equal(javaToolOptions({ existing: '-Dfoo=1', heapDumpDir: '/d', jvmGzipLevel: 0 }), '-Dfoo=1 -XX:+HeapDumpOnOutOfMemoryError -XX:HeapDumpPath=/d');
-  t.equal(javaToolOptions({ existing: undefined, heapDumpDir: '/d', jvmGzipLevel: 1 }), '-XX:+HeapDumpOnOutOfMemoryError -XX:HeapDumpPath=/d -XX:HeapDumpGzipLevel=1');
+  t.equal(javaToolOptions({ existing: '-Dfoo=1', heapDumpDir: '/d', jvmGzipLevel: 0 }), '-Dfoo=1 -XX:+HeapDumpOnOutOfMemoryError -XX:HeapDumpPath=/d -XX:ErrorFile=/d/hs_err_pid%p.log');
+  t.equal(javaToolOptions({ existing: undefined, heapDumpDir: '/d', jvmGzipLevel: 1 }), '-XX:+HeapDumpOnOutOfMemoryError -XX:HeapDumpPath=/d -XX:ErrorFile=/d/hs_err_pid%p.log -XX:HeapDumpGzipLevel=1');
   t.throws(() => javaToolOptions({ existing: '', heapDumpDir: '/a b', jvmGzipLevel: 0 }), /whitespace/);
   t.same(userHeapDumpPaths('-Xmx1g -XX:HeapDumpPath=/x/y', undefined, "-XX:HeapDumpPath='/q'"), ['/x/y', '/q']);
 });
