@@ -21,6 +21,9 @@ export interface CrashDeps {
   buildpackVersion: string;
   startedAt: Date;
   progressEveryMs?: number;
+  /** The app's environment with secrets removed, for the report. */
+  environment?: Record<string, string>;
+  javaMajors?: number[];
 }
 
 export interface AddArtifactOptions {
@@ -98,7 +101,7 @@ export class Crash {
   }
 
   /** Waits for the artifacts (bounded by the upload deadline), then stores log tail and report. */
-  async finish(input: { death?: Death; diedAt?: Date; logTail?: Buffer; javaToolOptions?: string }): Promise<Report | undefined> {
+  async finish(input: { death?: Death; diedAt?: Date; logTail?: Buffer }): Promise<Report | undefined> {
     const { log, config } = this.deps;
     const deadline = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), config.uploadTimeoutMs).unref());
     if (this.pending.size > 0) {
@@ -135,7 +138,8 @@ export class Crash {
       crashPrefix: this.prefix,
       ...(input.death ? { death: input.death } : {}),
       ...(input.diedAt ? { diedAt: input.diedAt } : {}),
-      ...(input.javaToolOptions ? { javaToolOptions: input.javaToolOptions } : {}),
+      ...(this.deps.environment ? { environment: this.deps.environment } : {}),
+      ...(this.deps.javaMajors ? { javaMajors: this.deps.javaMajors } : {}),
     });
     try {
       const stored = await storeJson(store, `${this.prefix}/report.json`, report);

@@ -17,6 +17,7 @@ export interface Prepared {
   env: Record<string, string>;
   folders: EvidenceFolder[];
   javaToolOptions?: string;
+  javaMajors: number[];
 }
 
 export interface PrepareInput {
@@ -33,13 +34,14 @@ const readKernelFile = (name: string) => readFile(`/proc/sys/kernel/${name}`, 'u
 
 export async function prepareCapture(input: PrepareInput): Promise<Prepared> {
   const { config, env, log } = input;
-  const prepared: Prepared = { command: input.command, env: {}, folders: [] };
+  const prepared: Prepared = { command: input.command, env: {}, folders: [], javaMajors: [] };
 
   if (config.java) {
     const jvmDir = path.join(config.dumpDir, 'jvm');
     try {
       await mkdir(jvmDir, { recursive: true });
       const majors = await findJavaMajors(env, input.appDir);
+      prepared.javaMajors = majors;
       // HeapDumpGzipLevel exists from JDK 17; an unknown -XX flag stops a JVM from starting.
       const jvmGzip = majors.length > 0 && majors.every((m) => m >= 17) ? config.gzipLevel : 0;
       const value = javaToolOptions({ existing: env.JAVA_TOOL_OPTIONS, heapDumpDir: jvmDir, jvmGzipLevel: jvmGzip });

@@ -24,7 +24,10 @@ export interface ReportInput {
   failed: FailedArtifact[];
   store: string;
   crashPrefix: string;
-  javaToolOptions?: string;
+  /** The app's environment, secrets removed (environment.ts). */
+  environment?: Record<string, string>;
+  /** Major versions of the JDKs found in the droplet. */
+  javaMajors?: number[];
 }
 
 export function buildReport(input: ReportInput) {
@@ -53,7 +56,9 @@ export function buildReport(input: ReportInput) {
       detected: input.detectedAt.toISOString(),
       died: input.diedAt?.toISOString() ?? null,
     },
-    ...(input.javaToolOptions ? { jvm: { javaToolOptions: input.javaToolOptions } } : {}),
+    ...(input.environment?.JAVA_TOOL_OPTIONS || input.javaMajors?.length
+      ? { jvm: { javaToolOptions: input.environment?.JAVA_TOOL_OPTIONS ?? null, javaOpts: input.environment?.JAVA_OPTS ?? null, jdkMajors: input.javaMajors ?? [] } }
+      : {}),
     store: input.store,
     crash: input.crashPrefix,
     artifacts: input.artifacts.map((a) => ({
@@ -70,6 +75,7 @@ export function buildReport(input: ReportInput) {
       uploadMs: a.durationMs,
     })),
     failed: input.failed,
+    ...(input.environment ? { environment: input.environment } : {}),
   };
 }
 

@@ -32,6 +32,11 @@ export function collectSecrets(env: Env): string[] {
   return [...found].filter((s) => s.length >= MIN_SECRET_LENGTH).sort((a, b) => b.length - a.length);
 }
 
+/** A variable or field whose name says its value is secret. */
+export function isSecretName(name: string): boolean {
+  return SECRET_NAME.test(name) && !NOT_SECRET.test(name);
+}
+
 /** Replaces each secret in `text` with ***. */
 export function scrubSecrets(text: string, secrets: readonly string[]): string {
   let clean = text;

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { Config, Env } from '../config/types.ts';
 import { Crash } from '../capture/crash.ts';
+import { redactedEnvironment } from '../capture/environment.ts';
 import { EvidenceWatch, REASON_OF } from '../capture/evidence.ts';
 import { LogTail } from '../capture/log-tail.ts';
 import { runPostStopHooks } from '../capture/post-stop.ts';
@@ -50,11 +51,12 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
   const appDir = deps.env.HOME ?? process.cwd();
   let store: Promise<Store> | undefined;
   const lazyStore = () => (store ??= deps.openStore());
-  const crashDeps = { config, store: lazyStore, log, now, buildpackVersion: deps.buildpackVersion, startedAt };
-
   const prepared = await prepareCapture({ config, env: deps.env, command: deps.command, appDir, log, ...(deps.readKernel ? { readKernel: deps.readKernel } : {}) });
   const childEnv = { ...appEnvironment(deps.env), ...prepared.env };
-  const jvmOptions = prepared.javaToolOptions ? { javaToolOptions: prepared.javaToolOptions } : {};
+  const crashDeps = {
+    config, store: lazyStore, log, now, buildpackVersion: deps.buildpackVersion, startedAt,
+    environment: redactedEnvironment(childEnv), javaMajors: prepared.javaMajors,
+  };
 
   // --- what we learn while the app runs
   let crash: Crash | undefined;
@@ -92,7 +94,7 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
         if (app.alive && crash === current) {
           crash = undefined;
           log.info('the app is still running after its heap dump; writing the report now');
-          await current.finish({ logTail: tail.snapshot(), ...jvmOptions });
+          await current.finish({ logTail: tail.snapshot() });
         }
       });
     }
@@ -146,7 +148,7 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
     }
     const current = crashFor(death.reason);
     if (threads) current.add({ name: 'threads.txt', source: Readable.from([Buffer.from(threads)]), contentType: 'text/plain; charset=utf-8', encoding: 'raw' });
-    const finishing = current.finish({ death, diedAt, logTail: tail.snapshot(), ...jvmOptions });
+    const finishing = current.finish({ death, diedAt, logTail: tail.snapshot() });
     // A stop (even one arriving while we upload) leaves STOP_BUDGET_MS before we must be gone.
     const stopBudgetEnds = stopped.then(() => Date.now() + STOP_BUDGET_MS);
     const budget = stopped.then(() => new Promise<undefined>((r) => setTimeout(() => r(undefined), STOP_BUDGET_MS).unref()));

@@ -75,6 +75,9 @@ t.test('a JVM out of heap leaves its heap dump in S3, the container is held, the
   t.equal(report.exit.status, 1);
   t.equal(report.app.name, 'crashy');
   t.equal(report.app.instanceIndex, '0');
+  t.match(report.jvm.javaToolOptions, /-XX:\+HeapDumpOnOutOfMemoryError/, 'JVM flags in the report');
+  t.equal(report.environment.AWS_SECRET_ACCESS_KEY, '***', 'secrets masked in the report');
+  t.notOk(JSON.stringify(report).includes(s3.secretAccessKey), 'the secret key appears nowhere in the report');
   const heap = report.artifacts.find((a: { name: string }) => a.name.startsWith('heap.hprof'));
   t.ok(heap, 'heap dump in the report');
   t.ok(keys.includes(heap.key), 'the reported object exists');

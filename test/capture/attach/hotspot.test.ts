@@ -1,17 +1,85 @@
 // The attach client against real JVMs (the machine's java 17): thread dumps, heap dumps and
 // diagnostic commands of live JVMs, and the refusals that keep every other process alive.
 import t, { type Test } from 'tap';
+import { readFileSync } from 'node:fs';
 import { chmod, lstat, mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gunzipSync } from 'node:zlib';
-import { execa } from 'execa';
+import { execa, type ResultPromise } from 'execa';
 import { AttachError, attachCommand, attachStream, heapDump, jcmd, threadDump } from '../../../src/capture/attach/hotspot.ts';
 import { attachCapability, readPerfData } from '../../../src/capture/attach/perfdata.ts';
-import { attachTargetApp, childrenOf, start, startJvm } from './jvm.ts';
+import { javaApp } from '../../support/java.ts';
 
 const HPROF_MAGIC = 'JAVA PROFILE 1.0.2';
+/** The compiled AttachTarget fixture, shared by this file's tests. */
+const APP = await javaApp('AttachTarget');
+t.teardown(() => rm(APP, { recursive: true, force: true }));
+
+// ---- real processes: started with execa, ready once they print "ready …", killed by the teardown
+interface Running {
+  /** The pid to attach to (for a JVM in its own namespaces: as seen from here). */
+  pid: number;
+  child: ResultPromise;
+  /** Everything the process wrote to stdout so far. */
+  stdout(): string;
+  alive(): boolean;
+}
+
+/** Runs `file args` and waits for a line "ready …" (any process when `readyLine` is false). */
+async function start(t: Test, file: string, args: string[], options: { cwd?: string; env?: Record<string, string>; readyLine?: boolean } = {}): Promise<Running> {
+  const child = execa(file, args, { cwd: options.cwd, env: options.env, stdin: 'ignore', reject: false, buffer: false });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
+  let exited = false;
+  void child.then(() => (exited = true));
+  t.teardown(async () => {
+    if (!exited) child.kill('SIGKILL');
+    await child;
+  });
+  if (options.readyLine !== false) {
+    const until = Date.now() + 30_000;
+    while (!/^ready /m.test(out)) {
+      if (exited) throw new Error(`${file} exited before it was ready: ${out}${err}`);
+      if (Date.now() > until) throw new Error(`${file} not ready within 30 s: ${out}${err}`);
+      await sleep(20);
+    }
+  }
+  return { pid: child.pid!, child, stdout: () => out, alive: () => !exited && processAlive(child.pid!) };
+}
+
+/** A running AttachTarget JVM with extra JVM options. */
+async function startJvm(t: Test, jvmOptions: string[] = [], env: Record<string, string> = {}): Promise<Running> {
+  return start(t, 'java', [...jvmOptions, '-cp', APP, 'AttachTarget'], { cwd: APP, env });
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  return !/\) [ZX] /.test(readStat(pid));
+}
+
+function readStat(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** The children of a process (e.g. the JVM that `unshare --fork` started). */
+async function childrenOf(pid: number): Promise<number[]> {
+  const text = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '');
+  return text.split(/\s+/).filter(Boolean).map(Number);
+}
+
+// ----
 
 async function scratch(t: Test): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'pm-attach-'));
@@ -62,7 +130,7 @@ t.test('thread dump of a running JVM: its main thread and a thread we named; the
   t.match(lines.join('\n'), /sent SIGQUIT[\s\S]*opened its attach socket after \d+ ms/);
   t.ok((await lstat(`/tmp/.java_pid${jvm.pid}`)).isSocket(), 'HotSpot ignores TMPDIR and java.io.tmpdir: the socket is in /tmp');
   await t.rejects(lstat(path.join(elsewhere, `.java_pid${jvm.pid}`)), 'nothing in TMPDIR');
-  await t.rejects(lstat(path.join(await attachTargetApp(t), `.attach_pid${jvm.pid}`)), 'the trigger file is removed');
+  await t.rejects(lstat(path.join(APP, `.attach_pid${jvm.pid}`)), 'the trigger file is removed');
   t.notMatch(jvm.stdout(), /Full thread dump/, 'the SIGQUIT woke the attach listener; no dump went to the app log');
 
   // the listener is up now: a second attach connects at once, no SIGQUIT
@@ -224,7 +292,7 @@ t.test('streaming output, and cancelling', async (t) => {
 });
 
 t.test('a JVM in its own pid and mount namespaces (a container): its own pid and its own /tmp', async (t) => {
-  const dir = await attachTargetApp(t);
+  const dir = APP;
   const probe = await execa('unshare', ['--pid', '--fork', '--mount', '--mount-proc', 'true'], { reject: false });
   if (probe.exitCode !== 0) {
     skipOrFailInCi(t, `unshare is not allowed here (needs root / CAP_SYS_ADMIN): ${probe.stderr.trim()}`);
@@ -257,7 +325,7 @@ t.test('a JVM of another user: root may attach (the trigger file is handed to th
     skipOrFailInCi(t, 'needs root (the development and CI machines run the tests as root)');
     return;
   }
-  const dir = await attachTargetApp(t);
+  const dir = APP;
   await chmod(dir, 0o755); // mkdtemp made it 0700
   const jvm = await start(t, 'setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'java', '-cp', dir, 'AttachTarget'], { cwd: dir });
   const dump = await threadDump(jvm.pid);

@@ -10,7 +10,7 @@ import { AttachError } from '../../../src/capture/attach/types.ts';
 
 t.test('a request is the version, the command and exactly three arguments, each NUL-terminated', async (t) => {
   t.equal(encodeRequest('threaddump', []).toString('latin1'), '1\0threaddump\0\0\0\0');
-  t.equal(encodeRequest('dumpheap', ['/tmp/x.hprof', '-all', '1']).toString('latin1'), '1\0dumpheap\0/tmp/x.hprof\0-all\0001\0');
+  t.equal(encodeRequest('dumpheap', ['/tmp/x.hprof', '-all', '1']).toString('latin1'), '1\0dumpheap\0/tmp/x.hprof\0-all\x001\0');
   t.equal(encodeRequest('jcmd', ['VM.version']).toString('latin1'), '1\0jcmd\0VM.version\0\0\0');
   t.equal(encodeRequest('jcmd', ['Thread.print ü']).length, '1\0jcmd\0Thread.print \0\0\0'.length + 2, 'UTF-8');
 });
