@@ -298,8 +298,9 @@ t.test('a JVM in its own pid and mount namespaces (a container): its own pid and
     skipOrFailInCi(t, `unshare is not allowed here (needs root / CAP_SYS_ADMIN): ${probe.stderr.trim()}`);
     return;
   }
-  // the JVM is pid 1 of a new pid namespace and sees a private tmpfs at /tmp
-  const outer = await start(t, 'unshare', ['--pid', '--fork', '--mount', '--mount-proc', 'sh', '-c', 'mount -t tmpfs tmpfs /tmp && exec java -cp . AttachTarget'], { cwd: dir });
+  // the JVM is pid 1 of a new pid namespace and sees a private tmpfs at /tmp (its classes copied
+  // there: the tmpfs hides our /tmp, where the fixture was compiled)
+  const outer = await start(t, 'unshare', ['--pid', '--fork', '--mount', '--mount-proc', 'sh', '-c', 'mount -t tmpfs tmpfs /tmp && mkdir /tmp/app && cp ./*.class /tmp/app/ && cd /tmp/app && exec java -cp . AttachTarget'], { cwd: dir });
   t.match(outer.stdout(), /^ready 1$/m, 'pid 1 inside');
   const [pid] = await childrenOf(outer.pid);
   t.ok(pid, 'the JVM as seen from here');
