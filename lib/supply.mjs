@@ -1,2 +1,2 @@
 import{createRequire as __pmCreateRequire}from'node:module';const require=__pmCreateRequire(import.meta.url);
-import{a}from"./chunks/chunk-MZ6WZEWN.mjs";import"./chunks/chunk-4RVJU65U.mjs";import"./chunks/chunk-M7ELKBOU.mjs";import"./chunks/chunk-5BEN6JAN.mjs";await a("supply");
+import{a}from"./chunks/chunk-2GHYA2EU.mjs";import"./chunks/chunk-4RVJU65U.mjs";import"./chunks/chunk-GM5M2KDU.mjs";import"./chunks/chunk-5BEN6JAN.mjs";await a("supply");

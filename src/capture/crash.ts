@@ -12,6 +12,7 @@ import type { EventLog } from '../util/event-log.ts';
 import type { Death } from '../watchdog/death.ts';
 import type { FailedArtifact, Report } from './report.ts';
 import { buildReport } from './report.ts';
+import { claimDumpSlot } from './crash-loop.ts';
 
 export interface CrashDeps {
   config: Config;
@@ -33,6 +34,8 @@ export interface AddArtifactOptions {
   keepNote?: string;
   /** The content's full size once it is known (a dump the JVM finished), for % and ETA. */
   totalBytes?: () => Promise<number | undefined>;
+  /** A heap dump or core: counts against the crash-loop limit (crash-loop.ts). */
+  big?: boolean;
 }
 
 export class Crash {
@@ -80,6 +83,20 @@ export class Crash {
     ticker.unref();
     try {
       const store = await this.deps.store();
+      if (options.big) {
+        const { config } = this.deps;
+        const allowance = await claimDumpSlot({
+          store, appPrefix: this.prefix.split('/').slice(0, -2).join('/'), instance: config.app.instanceIndex,
+          max: config.maxDumps, windowMs: config.dumpWindowMs, now: this.deps.now().getTime(),
+        });
+        if (allowance.reason) log.warn(allowance.reason);
+        if (!allowance.allowed) {
+          (spec.source as { destroy?: () => void }).destroy?.();
+          this.failed.push({ name: spec.name, error: `skipped: ${allowance.reason}`, ...(options.localPath ? { localPath: options.localPath } : {}) });
+          log.warn(`not storing ${spec.name}: ${allowance.reason}${options.localPath ? `; it is at ${options.localPath} in this container` : ''}`);
+          return;
+        }
+      }
       const { app } = this.deps.config;
       // Who and why travel with every object, so a bucket listing tool can show them.
       const metadata = { app: app.name, space: app.space, org: app.org, instance: app.instanceIndex, reason: this.reason, ...spec.metadata };

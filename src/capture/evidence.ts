@@ -108,6 +108,7 @@ export class EvidenceWatch {
     this.deps.log.info(`${describe(kind)} appeared: ${file}; streaming it to the store while it is written`);
     const options: AddArtifactOptions = {
       localPath: file,
+      big: kind !== 'fatal-error-log',
       totalBytes: async () => (entry.written ? (await stat(file)).size : undefined),
     };
     this.deps.crashFor(kind).add(this.artifact(kind, file, n, followed), options);

@@ -38,10 +38,15 @@ export async function runPostStopHooks(input: PostStopInput): Promise<void> {
       timeout: left,
       forceKillAfterDelay: 1000,
     });
+    // Whole lines only: a line written in two pieces is still one log line.
+    let partial = '';
     run.all?.on('data', (chunk: Buffer) => {
-      for (const line of chunk.toString('utf8').split('\n')) if (line) input.log.info(`post-stop ${hook.name}: ${line}`);
+      const lines = (partial + chunk.toString('utf8')).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) if (line) input.log.info(`post-stop ${hook.name}: ${line}`);
     });
     const result = await run;
+    if (partial) input.log.info(`post-stop ${hook.name}: ${partial}`);
     if (result.timedOut) input.log.warn(`post-stop ${hook.name} stopped after ${Math.round(left / 1000)} s (POSTMORTEM_POST_STOP_TIMEOUT / the hold)`);
     else if (result.exitCode !== 0) input.log.warn(`post-stop ${hook.name} exited with ${result.exitCode ?? result.signal}`);
     else input.log.info(`post-stop ${hook.name} done`);

@@ -22,6 +22,8 @@
  * | POSTMORTEM_PART_SIZE | 8MiB | multipart part size; 5MiB (the S3 minimum) to 512MiB |
  * | POSTMORTEM_QUEUE_SIZE | 4 | parts uploaded in parallel; 1 to 16 (memory ≈ part size × queue size) |
  * | POSTMORTEM_LOG_TAIL | 256KiB | bytes of recent app output kept; 0 to 16MiB |
+ * | POSTMORTEM_MAX_DUMPS | 2 | heap dumps and cores stored per app instance and window (0 = no limit); crash loops |
+ * | POSTMORTEM_DUMP_WINDOW | 1h | that window; 1m to 7d |
  * | POSTMORTEM_THREAD_DUMP_ON_STOP | true | on SIGTERM, a JVM's thread dump is taken (SIGQUIT) and stored before the stop |
  * | POSTMORTEM_POST_STOP | none | a command (bash -c) run after a crash's evidence is stored; also .postmortem/post-stop |
  * | POSTMORTEM_POST_STOP_TIMEOUT | 30s | how long postStop hooks may run; 1s to 1h |
@@ -71,6 +73,8 @@ export const DEFAULTS = {
   queueSize: 4,
   logTailBytes: 256 * KiB,
   threadDumpOnStop: true,
+  maxDumps: 2,
+  dumpWindowMs: HOUR,
   postStopTimeoutMs: 30 * SECOND,
 } as const;
 
@@ -110,6 +114,8 @@ export function parseConfig(env: Env, opts: ParseOptions = {}): ParsedConfig {
       { min: SECOND, max: 24 * HOUR, fallback: DEFAULTS.uploadTimeoutMs },
       findings,
     ),
+    maxDumps: readInteger(env, 'POSTMORTEM_MAX_DUMPS', { min: 0, max: 1000, fallback: DEFAULTS.maxDumps }, findings),
+    dumpWindowMs: readDuration(env, 'POSTMORTEM_DUMP_WINDOW', { min: MINUTE, max: 7 * 24 * HOUR, fallback: DEFAULTS.dumpWindowMs }, findings),
     threadDumpOnStop: readBoolean(env, 'POSTMORTEM_THREAD_DUMP_ON_STOP', DEFAULTS.threadDumpOnStop, findings),
     ...optionalCommand(readSetting(env, 'POSTMORTEM_POST_STOP')),
     postStopTimeoutMs: readDuration(

@@ -69,6 +69,9 @@ export interface Config {
   logTailBytes: number;
   /** Deadline for all uploads of one crash. */
   uploadTimeoutMs: number;
+  /** Crash loops: at most maxDumps big artifacts per app instance per dumpWindowMs (0 = no limit). */
+  maxDumps: number;
+  dumpWindowMs: number;
   /** On a stop request, take a JVM thread dump (SIGQUIT) before forwarding SIGTERM. */
   threadDumpOnStop: boolean;
   /** POSTMORTEM_POST_STOP: run with bash -c after the evidence is stored. */

@@ -1,0 +1,42 @@
+// Our upload path on its own: the same store and pipeline the watchdog uses (src/store),
+// reading a finished file. The benchmark bundles this file with esbuild and runs it on the
+// droplet's Node.js with the watchdog's flags, under /usr/bin/time.
+//
+//   node upload.mjs FILE PREFIX raw|gzip1
+//   env BENCH_S3 = {"endpoint","region","accessKeyId","secretAccessKey","bucket"} (JSON)
+//   optional BENCH_PART_SIZE, BENCH_QUEUE_SIZE (default: the product's 8 MiB x 4)
+// Prints one JSON line: what storeArtifact returned.
+import { createReadStream } from 'node:fs';
+import { createS3Store } from '../../src/store/s3-store.ts';
+import { storeArtifact } from '../../src/store/pipeline.ts';
+
+process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
+
+interface S3Info { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string; bucket: string }
+
+const [file, prefix, mode] = process.argv.slice(2);
+if (!file || !prefix || (mode !== 'raw' && mode !== 'gzip1')) {
+  process.stderr.write('usage: upload.mjs FILE PREFIX raw|gzip1 (BENCH_S3 in the environment)\n');
+  process.exit(2);
+}
+const s3 = JSON.parse(process.env['BENCH_S3'] ?? '{}') as S3Info;
+const store = createS3Store(
+  {
+    kind: 's3', bucket: s3.bucket, prefix: '', endpoint: s3.endpoint, region: s3.region, forcePathStyle: true,
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey }, source: 'bench',
+  },
+  { partSize: Number(process.env['BENCH_PART_SIZE'] ?? 8 * 1024 * 1024), queueSize: Number(process.env['BENCH_QUEUE_SIZE'] ?? 4) },
+);
+try {
+  // 1 MiB reads, like the watchdog's reader of a growing dump (src/capture/growing-file.ts).
+  const record = await storeArtifact(store, prefix, {
+    name: 'heap.hprof',
+    source: createReadStream(file, { highWaterMark: 1024 * 1024 }),
+    contentType: 'application/octet-stream',
+    encoding: mode === 'raw' ? 'raw' : 'compress',
+    gzipLevel: 1,
+  });
+  process.stdout.write(`${JSON.stringify(record)}\n`);
+} finally {
+  store.close();
+}
