@@ -174,3 +174,32 @@ export function within<T>(promise: Promise<T>, ms: number, what: string): Promis
   const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: no result within ${ms / 1000} s`)), ms); });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
+
+/** Every descendant of pid (children, grandchildren, …), read from /proc. */
+export async function descendantsOf(pid: number): Promise<number[]> {
+  const { readdir } = await import('node:fs/promises');
+  const parents = new Map<number, number[]>();
+  for (const name of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = await readFile(`/proc/${name}/stat`, 'utf8').catch(() => '');
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (!Number.isFinite(ppid)) continue;
+    const list = parents.get(ppid) ?? [];
+    list.push(Number(name));
+    parents.set(ppid, list);
+  }
+  const found: number[] = [];
+  const queue = [pid];
+  while (queue.length > 0 && found.length < 10_000) {
+    for (const child of parents.get(queue.shift()!) ?? []) { found.push(child); queue.push(child); }
+  }
+  return found;
+}
+
+/** SIGKILLs a process we started and everything below it (for failure paths only). */
+export async function killTree(pid: number): Promise<void> {
+  const below = await descendantsOf(pid);
+  for (const p of [pid, ...below]) {
+    try { process.kill(p, 'SIGKILL'); } catch { /* gone */ }
+  }
+}

@@ -24,6 +24,8 @@
  * | POSTMORTEM_LOG_TAIL | 256KiB | bytes of recent app output kept; 0 to 16MiB |
  * | POSTMORTEM_MAX_DUMPS | 2 | heap dumps and cores stored per app instance and window (0 = no limit); crash loops |
  * | POSTMORTEM_DUMP_WINDOW | 1h | that window; 1m to 7d |
+ * | POSTMORTEM_APP_FILES | none | comma-separated globs under the app folder (`logs/*.log,conf/*.yml`; `**` spans folders) stored as app-files.tar.gz |
+ * | POSTMORTEM_APP_FILES_MAX | 100MiB | size cap of those files; files past it are left out (logged) |
  * | POSTMORTEM_THREAD_DUMP_ON_STOP | true | on SIGTERM, a JVM's thread dump is taken (SIGQUIT) and stored before the stop |
  * | POSTMORTEM_POST_STOP | none | a command (bash -c) run after a crash's evidence is stored; also .postmortem/post-stop |
  * | POSTMORTEM_POST_STOP_TIMEOUT | 30s | how long postStop hooks may run; 1s to 1h |
@@ -116,6 +118,8 @@ export function parseConfig(env: Env, opts: ParseOptions = {}): ParsedConfig {
     ),
     maxDumps: readInteger(env, 'POSTMORTEM_MAX_DUMPS', { min: 0, max: 1000, fallback: DEFAULTS.maxDumps }, findings),
     dumpWindowMs: readDuration(env, 'POSTMORTEM_DUMP_WINDOW', { min: MINUTE, max: 7 * 24 * HOUR, fallback: DEFAULTS.dumpWindowMs }, findings),
+    appFiles: (readSetting(env, 'POSTMORTEM_APP_FILES') ?? '').split(',').map((p) => p.trim()).filter(Boolean),
+    appFilesMaxBytes: readBytes(env, 'POSTMORTEM_APP_FILES_MAX', { min: 0, max: 4096 * MiB, fallback: 100 * MiB }, findings),
     threadDumpOnStop: readBoolean(env, 'POSTMORTEM_THREAD_DUMP_ON_STOP', DEFAULTS.threadDumpOnStop, findings),
     ...optionalCommand(readSetting(env, 'POSTMORTEM_POST_STOP')),
     postStopTimeoutMs: readDuration(

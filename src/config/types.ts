@@ -69,6 +69,9 @@ export interface Config {
   logTailBytes: number;
   /** Deadline for all uploads of one crash. */
   uploadTimeoutMs: number;
+  /** Globs (relative to the app folder) of files stored with a crash as app-files.tar.gz. */
+  appFiles: string[];
+  appFilesMaxBytes: number;
   /** Crash loops: at most maxDumps big artifacts per app instance per dumpWindowMs (0 = no limit). */
   maxDumps: number;
   dumpWindowMs: number;

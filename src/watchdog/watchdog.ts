@@ -7,6 +7,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { Config, Env } from '../config/types.ts';
 import { Crash } from '../capture/crash.ts';
+import { appFilesArtifact, selectAppFiles } from '../capture/app-files.ts';
 import { redactedEnvironment } from '../capture/environment.ts';
 import { EvidenceWatch, REASON_OF } from '../capture/evidence.ts';
 import { LogTail } from '../capture/log-tail.ts';
@@ -147,6 +148,11 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
       return death.exitStatus; // a normal stop of an app that is not a JVM: nothing to keep
     }
     const current = crashFor(death.reason);
+    if (config.appFiles.length > 0 && death.reason !== 'stop') {
+      const selection = await selectAppFiles(appDir, config.appFiles, config.appFilesMaxBytes);
+      if (selection.leftOut.length > 0) log.warn(`app files past POSTMORTEM_APP_FILES_MAX left out: ${selection.leftOut.join(', ')}`);
+      if (selection.files.length > 0) current.add(appFilesArtifact(appDir, selection.files));
+    }
     if (threads) current.add({ name: 'threads.txt', source: Readable.from([Buffer.from(threads)]), contentType: 'text/plain; charset=utf-8', encoding: 'raw' });
     const finishing = current.finish({ death, diedAt, logTail: tail.snapshot() });
     // A stop (even one arriving while we upload) leaves STOP_BUDGET_MS before we must be gone.

@@ -167,3 +167,20 @@ t.test('crash loop: the same instance stores its core once per window, then only
   t.match(failed, [{ name: 'core', error: /skipped: instance 0 already stored 1 dumps in this 60-minute window/ }]);
   t.match(second.output(), /not storing core: .*; it is at .*\/core in this container/);
 });
+
+t.test('app files: chosen by glob, capped in size, stored as one tar.gz', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'pm-files-'));
+  await execa('mkdir', ['-p', path.join(dir, 'logs/archive')]);
+  await writeFile(path.join(dir, 'logs/app.log'), 'request 1 ok\nrequest 2 failed\n');
+  await writeFile(path.join(dir, 'logs/archive/old.log'), 'yesterday\n');
+  await writeFile(path.join(dir, 'logs/huge.log'), Buffer.alloc(4096, 'x'));
+  const droplet = await stage({ appDir: dir, env: storeEnv });
+  const app = run(droplet, 'exit 3', { POSTMORTEM_APP_FILES: 'logs/**/*.log, nothing/*', POSTMORTEM_APP_FILES_MAX: '1KiB' });
+  t.equal((await app.process).exitCode, 3);
+  t.match(app.output(), /app files past POSTMORTEM_APP_FILES_MAX left out: logs\/huge\.log/);
+  const e = await evidenceOf(app.output());
+  const tarball = path.join(await mkdtemp(path.join(os.tmpdir(), 'pm-tar-')), 'files.tar.gz');
+  await writeFile(tarball, await e.content('app-files.tar.gz'));
+  const listing = (await execa('tar', ['-tzf', tarball])).stdout.split('\n').sort();
+  t.same(listing, ['logs/app.log', 'logs/archive/old.log']);
+});

@@ -1,0 +1,35 @@
+// Optional: files of the app (logs it writes, generated config) packed as one tar.gz and
+// stored with the crash. Off unless POSTMORTEM_APP_FILES names them. Globs are expanded by
+// bash (globstar), packing is done by tar, streamed: nothing is staged on disk.
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import type { ArtifactSpec } from '../store/pipeline.ts';
+
+export interface AppFilesSelection {
+  files: string[];
+  bytes: number;
+  /** Files left out because the size cap was reached. */
+  leftOut: string[];
+}
+
+/** Expands comma-separated globs relative to appDir; files only, in order, up to maxBytes in total. */
+export async function selectAppFiles(appDir: string, patterns: string[], maxBytes: number): Promise<AppFilesSelection> {
+  const script = 'cd "$1" || exit 0; shift; for p in "$@"; do for f in $p; do [ -f "$f" ] && printf "%s\\0" "$f"; done; done';
+  const listed = await execa('bash', ['-O', 'globstar', '-O', 'nullglob', '-c', script, 'postmortem-app-files', appDir, ...patterns], { reject: false, stdin: 'ignore' });
+  const unique = [...new Set(listed.stdout.split('\0').filter(Boolean))];
+  const selection: AppFilesSelection = { files: [], bytes: 0, leftOut: [] };
+  for (const file of unique) {
+    const size = (await stat(path.join(appDir, file)).catch(() => undefined))?.size ?? 0;
+    if (selection.bytes + size > maxBytes) selection.leftOut.push(file);
+    else { selection.files.push(file); selection.bytes += size; }
+  }
+  return selection;
+}
+
+/** The selection as a streamed tar.gz artifact (tar compresses; we store it as is). */
+export function appFilesArtifact(appDir: string, files: string[]): ArtifactSpec {
+  const tar = execa('tar', ['-czf', '-', '-C', appDir, '--null', '--files-from=-'], { input: files.map((f) => `${f}\0`).join(''), buffer: false, stripFinalNewline: false, encoding: 'buffer' });
+  tar.catch(() => undefined); // a failing tar surfaces as a failed artifact through its stream
+  return { name: 'app-files.tar.gz', source: tar.stdout!, contentType: 'application/gzip', encoding: 'raw' };
+}
