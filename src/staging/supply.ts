@@ -40,7 +40,7 @@ export async function supply(ctx: StagingContext, deps: SupplyDeps): Promise<voi
 
   log.step('Installing the crash watchdog');
   const watchdogHome = path.join(home, path.dirname(LAYOUT.watchdog));
-  await cp(path.join(ctx.buildpackDir, 'lib'), watchdogHome, { recursive: true });
+  await cp(path.join(ctx.buildpackDir, 'lib'), watchdogHome, { recursive: true, dereference: true });
   await writeFile(path.join(watchdogHome, 'VERSION'), `${deps.version}\n`);
   await writeExecutable(path.join(home, LAYOUT.cli), cliShim());
   await writeFile(path.join(home, 'config.yml'), stringify({ name: 'postmortem', version: deps.version, config: {} }));
