@@ -36,12 +36,13 @@ async function tests(server: S3TestServer): Promise<void> {
 
   /** The RADOS objects holding an S3 object's data (head, multipart parts, their stripes). */
   async function atRest(key: string): Promise<Buffer> {
-    const rados = ['--conf', cephConf as string, '-p', 'default.rgw.buckets.data'];
-    const { stdout } = await run('rados', [...rados, 'ls']);
+    // Bounded: by default the rados CLI waits for an unreachable cluster for minutes.
+    const rados = ['--conf', cephConf as string, '--client_mount_timeout=20', '--rados_osd_op_timeout=30', '-p', 'default.rgw.buckets.data'];
+    const { stdout } = await run('rados', [...rados, 'ls'], { timeout: 60_000 });
     const names = stdout.split('\n').filter((name) => name.includes(key));
     if (names.length === 0) throw new Error(`no RADOS object holds ${key}`);
     const parts = await Promise.all(
-      names.map(async (name) => (await run('rados', [...rados, 'get', name, '-'], { encoding: 'buffer', maxBuffer: 64 * MiB })).stdout),
+      names.map(async (name) => (await run('rados', [...rados, 'get', name, '-'], { encoding: 'buffer', maxBuffer: 64 * MiB, timeout: 60_000 })).stdout),
     );
     return Buffer.concat(parts);
   }

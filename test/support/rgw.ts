@@ -13,8 +13,8 @@ import { freePort } from './ports.ts';
 
 const SCRIPTS = fileURLToPath(new URL('./rgw/', import.meta.url));
 
-/** What the apt packages radosgw, ceph-mon, ceph-osd and ceph-common provide, plus curl. */
-const TOOLS = ['ceph', 'ceph-authtool', 'monmaptool', 'ceph-mon', 'ceph-osd', 'radosgw', 'radosgw-admin', 'rados', 'curl'];
+/** What start.sh and the tests run, from the apt packages radosgw, ceph-mon, ceph-osd and ceph-common. */
+const TOOLS = ['ceph', 'ceph-authtool', 'monmaptool', 'ceph-mon', 'ceph-osd', 'radosgw', 'radosgw-admin', 'rados'];
 
 export const RGW_INSTALL_HINT = 'apt-get install -y --no-install-recommends radosgw ceph-mon ceph-osd ceph-common';
 

@@ -149,17 +149,20 @@ interface Normalized {
   timeoutMs: number;
   attachTimeoutMs: number;
   log: (message: string) => void;
+  /** What we are doing, for the timeout message. */
+  phase: (doing: string) => void;
 }
 
 async function run(pid: number, command: AttachCommandName, args: readonly string[], options: AttachOptions, defaultTimeoutMs: number, hooks: RunHooks = {}) {
   if (!Number.isSafeInteger(pid) || pid <= 0) throw new AttachError('usage', `pid must be a positive integer, got ${String(pid)}`);
+  let phase = `attaching to JVM ${pid}`;
   const opts: Normalized = {
     timeoutMs: positive(options.timeoutMs, 'timeoutMs', defaultTimeoutMs),
     attachTimeoutMs: positive(options.attachTimeoutMs, 'attachTimeoutMs', DEFAULT_ATTACH_TIMEOUT_MS),
     log: options.log ?? (() => {}),
+    phase: (doing) => void (phase = doing),
   };
   const request = encodeRequest(command, args);
-  let phase = `attaching to JVM ${pid}`;
   const deadline = startDeadline(opts.timeoutMs, options.signal, () => phase, pid);
   try {
     const target = await inspectTarget(pid, caller());
@@ -258,7 +261,8 @@ async function wake(target: Target, opts: Normalized, signal: AbortSignal): Prom
   try {
     if (!(await stillThere(target))) throw new AttachError('no-such-process', `process ${pid} exited before it could be attached to`, { pid });
     const started = Date.now();
-    process.kill(pid, 'SIGQUIT');
+    quit(target);
+    opts.phase(`waiting for JVM ${pid} to open its attach socket ${target.socketPath} after SIGQUIT`);
     opts.log(`JVM ${pid} has no attach listener yet: created ${trigger} and sent SIGQUIT; waiting for ${target.socketPath}`);
     let delay = FIRST_POLL_MS;
     let resent = false;
@@ -280,13 +284,24 @@ async function wake(target: Target, opts: Normalized, signal: AbortSignal): Prom
       }
       if (!resent && waited >= opts.attachTimeoutMs / 2) {
         // the JDK's own tools send a second SIGQUIT, too, for a signal that came in too early
-        process.kill(pid, 'SIGQUIT');
+        quit(target);
         resent = true;
       }
       delay = Math.min(delay * 2, MAX_POLL_MS);
     }
   } finally {
     await rm(trigger, { force: true }).catch(() => {});
+  }
+}
+
+function quit(target: Target): void {
+  try {
+    process.kill(target.pid, 'SIGQUIT');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ESRCH') throw new AttachError('no-such-process', `process ${target.pid} exited before it could be attached to`, { pid: target.pid, cause: error });
+    if (code === 'EPERM') throw new AttachError('permission', `not allowed to signal process ${target.pid}: run as the JVM's user or as root`, { pid: target.pid, cause: error });
+    throw error;
   }
 }
 

@@ -56,7 +56,8 @@ export type JvmKind = 'hotspot' | 'openj9' | 'none';
 /** What /proc/<pid>/maps says about the process: HotSpot maps libjvm.so, OpenJ9 also maps libj9vm*.so. */
 export function jvmKind(maps: string): JvmKind {
   if (/\/libj9vm[^/\s]*\.so/.test(maps)) return 'openj9';
-  if (/\/libjvm\.so$/m.test(maps)) return 'hotspot';
+  // " (deleted)": the JDK on disk was replaced (a package upgrade) while this JVM kept running
+  if (/\/libjvm\.so( \(deleted\))?$/m.test(maps)) return 'hotspot';
   return 'none';
 }
 

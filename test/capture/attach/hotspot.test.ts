@@ -2,7 +2,7 @@
 // diagnostic commands of live JVMs, and the refusals that keep every other process alive.
 import t, { type Test } from 'tap';
 import { readFileSync } from 'node:fs';
-import { chmod, lstat, mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, lstat, mkdtemp, open, readFile, readdir, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -37,8 +37,10 @@ async function start(t: Test, file: string, args: string[], options: { cwd?: str
   let exited = false;
   void child.then(() => (exited = true));
   t.teardown(async () => {
-    if (!exited) child.kill('SIGKILL');
+    // SIGTERM lets a JVM remove its socket and hsperfdata; execa sends SIGKILL 5 s later if needed
+    if (!exited) child.kill('SIGTERM');
     await child;
+    await removeLeftovers(child.pid!);
   });
   if (options.readyLine !== false) {
     const until = Date.now() + 30_000;
@@ -49,6 +51,15 @@ async function start(t: Test, file: string, args: string[], options: { cwd?: str
     }
   }
   return { pid: child.pid!, child, stdout: () => out, alive: () => !exited && processAlive(child.pid!) };
+}
+
+/** What a killed JVM leaves in /tmp (-Xrs JVMs die of SIGTERM without cleaning up). */
+async function removeLeftovers(pid: number): Promise<void> {
+  if (processAlive(pid)) return;
+  await rm(`/tmp/.java_pid${pid}`, { force: true });
+  for (const dir of await readdir('/tmp').catch(() => [] as string[])) {
+    if (dir.startsWith('hsperfdata_')) await rm(path.join('/tmp', dir, String(pid)), { force: true });
+  }
 }
 
 /** A running AttachTarget JVM with extra JVM options. */
@@ -216,7 +227,7 @@ t.test('-XX:+DisableAttachMechanism without hsperfdata: a clear timeout within t
 
   // the overall deadline bounds the wait, too
   const quick = Date.now();
-  await rejectsWith(t, threadDump(jvm.pid, { timeoutMs: 400 }), 'timeout', /timed out after 400 ms attaching to JVM/);
+  await rejectsWith(t, threadDump(jvm.pid, { timeoutMs: 400 }), 'timeout', /timed out after 400 ms waiting for JVM \d+ to open its attach socket \/tmp\/\.java_pid\d+ after SIGQUIT/);
   t.ok(Date.now() - quick < 1400);
   t.ok(jvm.alive());
 });
@@ -300,10 +311,14 @@ t.test('a JVM in its own pid and mount namespaces (a container): its own pid and
   }
   // the JVM is pid 1 of a new pid namespace and sees a private tmpfs at /tmp (its classes copied
   // there: the tmpfs hides our /tmp, where the fixture was compiled)
-  const outer = await start(t, 'unshare', ['--pid', '--fork', '--mount', '--mount-proc', 'sh', '-c', 'mount -t tmpfs tmpfs /tmp && mkdir /tmp/app && cp ./*.class /tmp/app/ && cd /tmp/app && exec java -cp . AttachTarget'], { cwd: dir });
+  const outer = await start(t, 'unshare', ['--pid', '--fork', '--kill-child', '--mount', '--mount-proc', 'sh', '-c', 'mount -t tmpfs tmpfs /tmp && mkdir /tmp/app && cp ./*.class /tmp/app/ && cd /tmp/app && exec java -cp . AttachTarget'], { cwd: dir });
   t.match(outer.stdout(), /^ready 1$/m, 'pid 1 inside');
   const [pid] = await childrenOf(outer.pid);
   t.ok(pid, 'the JVM as seen from here');
+  t.teardown(() => {
+    // unshare --kill-child takes it down with unshare; this is in case it did not (it holds unshare's stdout)
+    if (processAlive(pid!)) process.kill(pid!, 'SIGKILL');
+  });
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   t.match(status, new RegExp(`^NSpid:\\s+${pid}\\s+1$`, 'm'));
 

@@ -48,6 +48,7 @@ t.test('stat: the start time survives a command name with spaces and parentheses
 t.test('maps: HotSpot maps libjvm.so, OpenJ9 maps libj9vm too, anything else neither', async (t) => {
   const hotspot = '7f12a0000000-7f12a1000000 r-xp 00000000 08:01 123 /usr/lib/jvm/java-17-openjdk-amd64/lib/server/libjvm.so\n';
   t.equal(jvmKind(hotspot), 'hotspot');
+  t.equal(jvmKind(hotspot.replace('libjvm.so\n', 'libjvm.so (deleted)\n')), 'hotspot', 'its JDK upgraded on disk meanwhile');
   t.equal(jvmKind(`${hotspot}7f12b0000000-7f12b1000000 r-xp 00000000 08:01 124 /opt/openj9/lib/default/libj9vm29.so\n`), 'openj9');
   t.equal(jvmKind('55d0c0000000-55d0c0010000 r-xp 00000000 08:01 99 /usr/bin/sleep\n'), 'none');
   t.equal(jvmKind('55d0c0000000-55d0c0010000 r-xp 00000000 08:01 99 /home/vcap/app/libjvm.so.bak\n'), 'none');

@@ -41,8 +41,8 @@ for required in dir rgw_port mon_port mon_v1_port; do
   if [ -z "${!required}" ]; then echo "start.sh: --${required//_/-} is required" >&2; exit 2; fi
 done
 case "$objectstore" in memstore | bluestore) ;; *) echo "start.sh: --objectstore must be memstore or bluestore" >&2; exit 2 ;; esac
-for tool in ceph ceph-authtool monmaptool ceph-mon ceph-osd radosgw radosgw-admin curl; do
-  command -v "$tool" >/dev/null || { echo "start.sh: $tool not found; install: apt-get install -y --no-install-recommends radosgw ceph-mon ceph-osd ceph-common curl" >&2; exit 3; }
+for tool in ceph ceph-authtool monmaptool ceph-mon ceph-osd radosgw radosgw-admin; do
+  command -v "$tool" >/dev/null || { echo "start.sh: $tool not found; install: apt-get install -y --no-install-recommends radosgw ceph-mon ceph-osd ceph-common" >&2; exit 3; }
 done
 if [ -e "$dir" ] && [ -n "$(ls -A "$dir")" ]; then
   echo "start.sh: $dir is not empty; stop the cluster in it (stop.sh --dir $dir) and remove it first" >&2; exit 2
@@ -64,6 +64,17 @@ until_ok() {
     [ "$(date +%s)" -lt "$deadline" ] || return 1
     sleep 0.2
   done
+}
+
+# rgw_answers PORT: an anonymous GET / on 127.0.0.1:PORT gets radosgw's (empty) bucket list,
+# so it is our gateway answering, not whatever else may listen there (bash's /dev/tcp: no curl)
+rgw_answers() {
+  local reply
+  exec 3<>"/dev/tcp/127.0.0.1/$1" || return 1
+  printf 'GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
+  reply=$(timeout 5 cat <&3)
+  exec 3<&-
+  [[ $reply == HTTP/1.?" 200"* && $reply == *'<ID>anonymous</ID>'* ]]
 }
 
 mkdir -p "$dir"/{run,log,mon,osd/0,rgw}
@@ -168,7 +179,7 @@ step "osd.0 up ($objectstore)"
 # --- gateway and its S3 user
 ceph_cli auth get-or-create client.rgw.test mon 'allow rw' osd 'allow rwx' > "$dir/client.rgw.test.keyring"
 radosgw --conf "$conf" -n client.rgw.test </dev/null >>"$dir/log/daemons.out" 2>&1 || fail "radosgw did not start"
-until_ok "$timeout" curl -sf -o /dev/null "http://127.0.0.1:$rgw_port/" || fail "radosgw does not answer on 127.0.0.1:$rgw_port"
+until_ok "$timeout" rgw_answers "$rgw_port" || fail "radosgw does not answer on 127.0.0.1:$rgw_port"
 step "radosgw answers on 127.0.0.1:$rgw_port"
 radosgw-admin --conf "$conf" user create --uid=postmortem-test --display-name='postmortem tests' \
   --access-key="$access_key" --secret-key="$secret_key" >"$dir/log/user.json" 2>>"$dir/log/radosgw-admin.out" ||

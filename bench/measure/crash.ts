@@ -1,0 +1,160 @@
+// 1. Crash to verified evidence in the store. A real JVM (-Xmx1g) fills its heap with the
+// demo's inventory records until OutOfMemoryError:
+//   ours:      staged with this buildpack and launched like Diego does; from the JVM's
+//              "Dumping heap to" line to our "stored heap.hprof…" line (size confirmed by
+//              the store), and to "crash report ->".
+//   reference: the same JVM with plain -XX:+HeapDumpOnOutOfMemoryError, no buildpack; from
+//              "Dumping heap to" to "Heap dump file created", then `rclone copy` (64M x4) or
+//              `aws s3 cp` of the file. The two tools take turns going first on a fresh dump.
+// Also: stored bytes against the dump's size, and the peak disk the dump took in the
+// container's tmp (sampled from outside while it runs).
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { launch, BUILDPACK_DIR } from '../../test/support/cf.ts';
+import type { Bench } from '../lib/context.ts';
+import { sampleDiskPeak } from '../lib/disk.ts';
+import { killTree, spawnWatched, within } from '../lib/proc.ts';
+import { row, type Row } from '../lib/results.ts';
+import { formatBytes, formatSeconds, median } from '../lib/stats.ts';
+
+const JVM_TIMEOUT_MS = 300_000;
+
+interface OursRun { crashMs: number; reportMs: number; jvmDumpMs: number; dumpBytes: number; storedBytes: number; diskPeak: number }
+interface RefRun { dumpMs: number; rcloneMs: number; awsMs: number; dumpBytes: number; diskPeak: number; file: string }
+
+export async function measureCrash(b: Bench): Promise<Row[]> {
+  const appDir = await b.compileJava(path.join(BUILDPACK_DIR, 'demo/app'), ['Inventory']);
+  const droplet = await b.stage({ appDir, env: b.storeEnv('crash') });
+  const ours: OursRun[] = [];
+  const refs: RefRun[] = [];
+
+  async function runOurs(round: number): Promise<void> {
+    const prefix = `crash/ours-${round}`;
+    const disk = sampleDiskPeak([path.join(droplet.home, 'tmp')]);
+    const app = launch(droplet, { command: `java -Xmx${b.sizes.heap} -cp . Inventory`, env: { ...b.storeEnv(prefix), POSTMORTEM_GRACE: '0s' } });
+    let diskPeak = 0;
+    try {
+      await within(app.process, JVM_TIMEOUT_MS, 'the staged JVM running out of heap');
+    } catch (error) {
+      await killTree(app.pid);
+      throw error;
+    } finally {
+      diskPeak = (await disk.stop()).peakBytes;
+    }
+    const out = app.output();
+    const dumpAt = app.timeOf(/Dumping heap to/);
+    const createdAt = app.timeOf(/Heap dump file created/);
+    const storedAt = app.timeOf(/\[postmortem\] stored heap\.hprof/);
+    const reportAt = app.timeOf(/\[postmortem\] crash report ->/);
+    const reportKey = /crash report -> s3:\/\/[^/]+\/(\S+)/.exec(out)?.[1];
+    if (dumpAt === undefined || createdAt === undefined || storedAt === undefined || reportAt === undefined || !reportKey) {
+      throw new Error(`ours, round ${round}: the expected lines are missing; output:\n${out.slice(-4000)}`);
+    }
+    const report = JSON.parse(await b.bucket.text(reportKey)) as { artifacts: { name: string; key: string; size: number; storedSize: number; storedSha256: string; verified: boolean }[] };
+    const heap = report.artifacts.find((a) => a.name.startsWith('heap'));
+    if (!heap) throw new Error(`ours, round ${round}: no heap dump in the report ${reportKey}`);
+    if (!heap.verified) throw new Error(`ours, round ${round}: heap dump stored but not verified`);
+    const size = await b.bucket.size(heap.key);
+    if (size !== heap.storedSize) throw new Error(`ours, round ${round}: ${heap.key} has ${String(size)} bytes in the store, the report says ${heap.storedSize}`);
+    if (round === 0) {
+      const sha = await b.bucket.sha256(heap.key);
+      if (sha !== heap.storedSha256) throw new Error(`ours: ${heap.key} sha256 ${sha} differs from the report's ${heap.storedSha256}`);
+    }
+    const run = { crashMs: storedAt - dumpAt, reportMs: reportAt - dumpAt, jvmDumpMs: createdAt - dumpAt, dumpBytes: heap.size, storedBytes: heap.storedSize, diskPeak };
+    b.log(`  ours #${round + 1}: dump started -> stored ${formatSeconds(run.crashMs)}, report ${formatSeconds(run.reportMs)} (JVM wrote it in ${formatSeconds(run.jvmDumpMs)}), ${formatBytes(run.dumpBytes)} as ${formatBytes(run.storedBytes)}, disk peak ${formatBytes(diskPeak)}`);
+    ours.push(run);
+    await b.purge(prefix);
+  }
+
+  async function runReference(round: number, keep: boolean): Promise<void> {
+    const dir = await mkdtemp(path.join(b.tmp, 'ref-dump-'));
+    const disk = sampleDiskPeak([dir]);
+    const jvm = spawnWatched('java', [`-Xmx${b.sizes.heap}`, '-XX:+HeapDumpOnOutOfMemoryError', `-XX:HeapDumpPath=${dir}`, '-cp', appDir, 'Inventory'], { cwd: dir });
+    let run: RefRun;
+    try {
+      const dumpAt = await jvm.waitFor(/Dumping heap to/, JVM_TIMEOUT_MS);
+      const createdAt = await jvm.waitFor(/Heap dump file created/, JVM_TIMEOUT_MS);
+      const file = /Dumping heap to (\S+)/.exec(jvm.output())?.[1];
+      if (!file) throw new Error('reference JVM: no dump path in its output');
+      const prefix = `crash/ref-${round}`;
+      const upload = {
+        rclone: () => b.uploaders.rclone(file, `${prefix}/rclone`),
+        aws: () => b.uploaders.aws(file, `${prefix}/aws/${path.basename(file)}`),
+      };
+      // Whoever goes first starts the moment the JVM says the dump is complete.
+      const order = round % 2 === 0 ? (['rclone', 'aws'] as const) : (['aws', 'rclone'] as const);
+      const first = await upload[order[0]]();
+      await within(jvm.exited, JVM_TIMEOUT_MS, 'the reference JVM exiting');
+      const diskPeak = (await disk.stop()).peakBytes;
+      const second = await upload[order[1]]();
+      const ms = { [order[0]]: first.wallMs, [order[1]]: second.wallMs } as Record<'rclone' | 'aws', number>;
+      const dumpBytes = (await stat(file)).size;
+      for (const key of [`${prefix}/rclone/${path.basename(file)}`, `${prefix}/aws/${path.basename(file)}`]) {
+        const size = await b.bucket.size(key);
+        if (size !== dumpBytes) throw new Error(`reference, round ${round}: ${key} has ${String(size)} bytes in the store, the file ${dumpBytes}`);
+      }
+      run = { dumpMs: createdAt - dumpAt, rcloneMs: ms.rclone, awsMs: ms.aws, dumpBytes, diskPeak, file };
+      b.log(`  reference #${round + 1}: JVM wrote ${formatBytes(dumpBytes)} in ${formatSeconds(run.dumpMs)}, then rclone ${formatSeconds(run.rcloneMs)}, aws ${formatSeconds(run.awsMs)} (${order[0]} first)`);
+      refs.push(run);
+      await b.purge(prefix);
+    } catch (error) {
+      await killTree(jvm.pid);
+      await disk.stop();
+      throw error;
+    }
+    if (keep) {
+      b.shared.heapDump = run.file;
+      b.cleanup.push(dir);
+    } else {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  for (let round = 0; round < b.sizes.rounds; round++) {
+    const last = round === b.sizes.rounds - 1;
+    if (round % 2 === 0) { await runOurs(round); await runReference(round, last); }
+    else { await runReference(round, last); await runOurs(round); }
+  }
+
+  const g = '1. crash to verified evidence in the store';
+  const m = (xs: number[]) => median(xs);
+  const oursCrash = ours.map((r) => r.crashMs);
+  const rcloneTotal = refs.map((r) => r.dumpMs + r.rcloneMs);
+  const awsTotal = refs.map((r) => r.dumpMs + r.awsMs);
+  const storedShare = ours.map((r) => r.storedBytes / r.dumpBytes);
+  const storedMedian = m(ours.map((r) => r.storedBytes));
+  const oursDisk = ours.map((r) => r.diskPeak);
+  const heapLabel = `-Xmx${b.sizes.heap}`;
+  return [
+    row({
+      id: 'crash.vs-rclone', group: g, measurement: `JVM ${heapLabel} OOM: "Dumping heap to" -> heap dump stored and verified`, unit: 'ms',
+      ours: m(oursCrash), reference: m(rcloneTotal), referenceLabel: 'plain dump, then rclone copy 64M x4',
+      target: { on: 'ratio', op: '<=', value: 0.5 }, runs: { ours: oursCrash, reference: rcloneTotal },
+    }),
+    row({
+      id: 'crash.vs-aws', group: g, measurement: 'same, against aws s3 cp', unit: 'ms',
+      ours: m(oursCrash), reference: m(awsTotal), referenceLabel: 'plain dump, then aws s3 cp',
+      target: { on: 'ratio', op: '<=', value: 0.5 }, runs: { ours: oursCrash, reference: awsTotal },
+    }),
+    row({
+      id: 'crash.report', group: g, measurement: '"Dumping heap to" -> report.json stored (ours) vs rclone path', unit: 'ms',
+      ours: m(ours.map((r) => r.reportMs)), reference: m(rcloneTotal), referenceLabel: 'rclone path',
+      runs: { ours: ours.map((r) => r.reportMs), reference: rcloneTotal },
+    }),
+    row({
+      id: 'crash.jvm-dump', group: g, measurement: 'of which the JVM writing its dump (gzip level 1 with us, plain without)', unit: 'ms',
+      ours: m(ours.map((r) => r.jvmDumpMs)), reference: m(refs.map((r) => r.dumpMs)), referenceLabel: 'plain -XX:+HeapDumpOnOutOfMemoryError',
+      runs: { ours: ours.map((r) => r.jvmDumpMs), reference: refs.map((r) => r.dumpMs) },
+    }),
+    row({
+      id: 'crash.stored-share', group: g, measurement: `dump bytes stored / heap dump size (${formatBytes(m(ours.map((r) => r.dumpBytes)))} dump)`, unit: 'x',
+      ours: m(storedShare), reference: 1, referenceLabel: 'rclone and aws store it as is',
+      target: { on: 'ours', op: '<=', value: 0.35 }, runs: { ours: storedShare },
+    }),
+    row({
+      id: 'crash.disk-peak', group: g, measurement: 'peak disk used in the container tmp (target: the compressed size)', unit: 'bytes',
+      ours: m(oursDisk), reference: m(refs.map((r) => r.diskPeak)), referenceLabel: 'plain dump',
+      target: { on: 'ours', op: '<=', value: storedMedian }, runs: { ours: oursDisk, reference: refs.map((r) => r.diskPeak) },
+    }),
+  ];
+}

@@ -1,0 +1,117 @@
+// 2. Upload alone: a slice of the reference run's real heap dump, already on disk and in the
+//    page cache, sent by our store (src/store: raw, and gzip level 1), rclone (64M x4) and
+//    aws s3 cp; wall time, CPU seconds per GiB and peak RSS from each client's rusage.
+// 3. Constrained link: the same file through a loopback proxy capped at 50 MB/s each way,
+//    ours gzip level 1 against rclone raw.
+import { createReadStream, createWriteStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Bench } from '../lib/context.ts';
+import type { Measured } from '../lib/proc.ts';
+import { startThrottledProxy } from '../lib/proxy.ts';
+import { row, type Row } from '../lib/results.ts';
+import { formatBytes, formatRate, formatSeconds, GiB, MiB, median } from '../lib/stats.ts';
+
+type Client = 'ours-raw' | 'ours-gzip1' | 'rclone' | 'aws';
+
+interface Sample { wallMs: number; cpuPerGiB: number; rssBytes: number; storedBytes: number }
+
+/** The file both measurements send: the first uploadBytes of the reference heap dump. */
+async function uploadFile(b: Bench): Promise<{ file: string; bytes: number }> {
+  const dump = b.shared.heapDump;
+  if (!dump) throw new Error('no heap dump from measurement 1 to upload');
+  const size = (await stat(dump)).size;
+  if (size <= b.sizes.uploadBytes) return { file: dump, bytes: size };
+  const file = path.join(b.tmp, 'upload.hprof');
+  await pipeline(createReadStream(dump, { start: 0, end: b.sizes.uploadBytes - 1 }), createWriteStream(file));
+  return { file, bytes: b.sizes.uploadBytes };
+}
+
+async function send(b: Bench, client: Client, file: string, bytes: number, prefix: string, endpoint?: string): Promise<Sample> {
+  let m: Measured;
+  let storedBytes = bytes;
+  let key: string;
+  if (client === 'ours-raw' || client === 'ours-gzip1') {
+    const r = await b.uploaders.ours(file, prefix, client === 'ours-raw' ? 'raw' : 'gzip1', endpoint);
+    if (!r.record.verified || r.record.size !== bytes) throw new Error(`${client}: stored ${JSON.stringify(r.record)}`);
+    m = r;
+    storedBytes = r.record.storedSize;
+    key = r.record.key;
+  } else if (client === 'rclone') {
+    m = await b.uploaders.rclone(file, prefix, endpoint);
+    key = `${prefix}/${path.basename(file)}`;
+  } else {
+    key = `${prefix}/${path.basename(file)}`;
+    m = await b.uploaders.aws(file, key, endpoint);
+  }
+  const size = await b.bucket.size(key);
+  if (size !== storedBytes) throw new Error(`${client}: ${key} has ${String(size)} bytes in the store, expected ${storedBytes}`);
+  await b.purge(prefix);
+  return { wallMs: m.wallMs, cpuPerGiB: m.cpuSeconds / (bytes / GiB), rssBytes: m.maxRssBytes, storedBytes };
+}
+
+export async function measureUploadAlone(b: Bench): Promise<Row[]> {
+  const { file, bytes } = await uploadFile(b);
+  b.log(`  file: ${formatBytes(bytes)} of a real heap dump`);
+  const clients: Client[] = ['ours-raw', 'rclone', 'ours-gzip1', 'aws'];
+  const samples = new Map<Client, Sample[]>(clients.map((c) => [c, []]));
+  for (let round = 0; round < b.sizes.rounds; round++) {
+    // Rotated each round, so no client always follows the same one.
+    const order = clients.map((_, i) => clients[(i + round) % clients.length]!);
+    for (const client of order) {
+      const s = await send(b, client, file, bytes, `upload/${round}/${client}`);
+      samples.get(client)!.push(s);
+      b.log(`  ${client} #${round + 1}: ${formatSeconds(s.wallMs)} (${formatRate((bytes * 1000) / s.wallMs)}), ${s.cpuPerGiB.toFixed(2)} CPU s/GiB, peak RSS ${formatBytes(s.rssBytes)}`);
+    }
+  }
+  const get = (c: Client) => samples.get(c)!;
+  const rate = (c: Client) => get(c).map((s) => (bytes * 1000) / s.wallMs);
+  const cpu = (c: Client) => get(c).map((s) => s.cpuPerGiB);
+  const rss = (c: Client) => get(c).map((s) => s.rssBytes);
+  const g = `2. upload alone (${formatBytes(bytes)} of a real heap dump, on loopback)`;
+  const rssTarget = { on: 'ours' as const, op: '<=' as const, value: 128 * MiB };
+  return [
+    row({ id: 'upload.rate-vs-rclone', group: g, measurement: 'throughput, ours raw (8 MiB x4 parts) vs rclone', unit: 'bytes/s', ours: median(rate('ours-raw')), reference: median(rate('rclone')), referenceLabel: 'rclone 64M x4', target: { on: 'ratio', op: '>=', value: 1 }, runs: { ours: rate('ours-raw'), reference: rate('rclone') } }),
+    row({ id: 'upload.rate-vs-aws', group: g, measurement: 'throughput, ours raw vs awscli', unit: 'bytes/s', ours: median(rate('ours-raw')), reference: median(rate('aws')), referenceLabel: 'aws s3 cp', target: { on: 'ratio', op: '>=', value: 1 }, runs: { ours: rate('ours-raw'), reference: rate('aws') } }),
+    row({ id: 'upload.cpu-vs-rclone', group: g, measurement: 'client CPU per GiB, ours raw vs rclone', unit: 's/GiB', ours: median(cpu('ours-raw')), reference: median(cpu('rclone')), referenceLabel: 'rclone', target: { on: 'ratio', op: '<=', value: 0.7 }, runs: { ours: cpu('ours-raw'), reference: cpu('rclone') } }),
+    row({ id: 'upload.cpu-vs-aws', group: g, measurement: 'client CPU per GiB, ours raw vs awscli', unit: 's/GiB', ours: median(cpu('ours-raw')), reference: median(cpu('aws')), referenceLabel: 'aws s3 cp', runs: { ours: cpu('ours-raw'), reference: cpu('aws') } }),
+    row({ id: 'upload.rss', group: g, measurement: 'client peak RSS, ours raw', unit: 'bytes', ours: median(rss('ours-raw')), reference: median(rss('rclone')), referenceLabel: 'rclone', target: rssTarget, runs: { ours: rss('ours-raw'), reference: rss('rclone') } }),
+    row({ id: 'upload.rss-aws', group: g, measurement: 'client peak RSS, ours raw vs awscli', unit: 'bytes', ours: median(rss('ours-raw')), reference: median(rss('aws')), referenceLabel: 'aws s3 cp', runs: { ours: rss('ours-raw'), reference: rss('aws') } }),
+    row({ id: 'upload.gzip-rate', group: g, measurement: 'throughput of the content, ours gzip level 1 vs rclone raw', unit: 'bytes/s', ours: median(rate('ours-gzip1')), reference: median(rate('rclone')), referenceLabel: 'rclone', runs: { ours: rate('ours-gzip1'), reference: rate('rclone') } }),
+    row({ id: 'upload.gzip-cpu', group: g, measurement: 'client CPU per GiB, ours gzip level 1 vs rclone raw', unit: 's/GiB', ours: median(cpu('ours-gzip1')), reference: median(cpu('rclone')), referenceLabel: 'rclone', runs: { ours: cpu('ours-gzip1'), reference: cpu('rclone') } }),
+    row({ id: 'upload.gzip-rss', group: g, measurement: 'client peak RSS, ours gzip level 1', unit: 'bytes', ours: median(rss('ours-gzip1')), reference: median(rss('rclone')), referenceLabel: 'rclone', target: rssTarget, runs: { ours: rss('ours-gzip1'), reference: rss('rclone') } }),
+  ];
+}
+
+export const LINK_BYTES_PER_SECOND = 50e6;
+
+export async function measureConstrainedLink(b: Bench): Promise<Row[]> {
+  const { file, bytes } = await uploadFile(b);
+  const target = new URL(b.s3.endpoint);
+  const proxy = await startThrottledProxy({ host: target.hostname, port: Number(target.port) }, LINK_BYTES_PER_SECOND);
+  const ours: number[] = [];
+  const ref: number[] = [];
+  const stored: number[] = [];
+  try {
+    for (let round = 0; round < b.sizes.rounds; round++) {
+      const runs: [Client, number[]][] = round % 2 === 0 ? [['ours-gzip1', ours], ['rclone', ref]] : [['rclone', ref], ['ours-gzip1', ours]];
+      for (const [client, into] of runs) {
+        const s = await send(b, client, file, bytes, `link/${round}/${client}`, proxy.endpoint);
+        into.push(s.wallMs);
+        if (client === 'ours-gzip1') stored.push(s.storedBytes);
+        b.log(`  ${client} through the 50 MB/s link #${round + 1}: ${formatSeconds(s.wallMs)}, ${formatBytes(s.storedBytes)} sent`);
+      }
+    }
+  } finally {
+    await proxy.close();
+  }
+  return [
+    row({
+      id: 'link.time', group: `3. constrained link (loopback proxy capped at ${LINK_BYTES_PER_SECOND / 1e6} MB/s)`,
+      measurement: `upload ${formatBytes(bytes)} heap dump: ours gzip level 1 (${formatBytes(median(stored))} sent) vs rclone raw`, unit: 'ms',
+      ours: median(ours), reference: median(ref), referenceLabel: 'rclone 64M x4, raw',
+      target: { on: 'ratio', op: '<=', value: 0.4 }, runs: { ours, reference: ref },
+    }),
+  ];
+}
