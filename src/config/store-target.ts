@@ -256,6 +256,13 @@ function s3Target(
   if (endpoint !== undefined) target.endpoint = endpoint;
   if (credentials !== undefined) target.credentials = credentials;
   if (options.serverSideEncryption !== undefined) target.serverSideEncryption = options.serverSideEncryption;
+  if (options.serverSideEncryption === 'AES256' && nonAwsEndpoint) {
+    // Measured: Ceph RGW 16.2 answers 200 to AES256 and stores plaintext (test/store/rgw-sse.test.ts).
+    findings.warnings.push(
+      `POSTMORTEM_SSE=AES256 with the non-AWS endpoint ${endpoint}: some S3-compatible stores (Ceph RGW 16.2 among them) accept it ` +
+        'and still store plaintext. Check the store encrypts, or use POSTMORTEM_SSE=aws:kms with POSTMORTEM_SSE_KMS_KEY_ID.',
+    );
+  }
   if (options.kmsKeyId !== undefined) target.kmsKeyId = options.kmsKeyId;
   if (options.acl !== undefined) target.acl = options.acl;
   const storageClass = checkStorageClass(options.storageClass, nonAwsEndpoint, findings);

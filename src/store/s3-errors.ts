@@ -43,6 +43,11 @@ function hintFor(error: SdkErrorShape, target: S3Target): string {
   if (name === 'NoSuchBucket') {
     return `Bucket "${target.bucket}" does not exist at ${where}: create it, or fix the bucket name in ${target.source}.`;
   }
+  // Ceph RGW answers an unknown KMS key id with 403 InvalidAccessKeyId "Failed to retrieve
+  // the actual key, kms-keyid: …": that is the key id, not the credentials.
+  if (target.kmsKeyId !== undefined && /kms-keyid|retrieve the actual key/i.test(String((error as { message?: unknown }).message ?? ''))) {
+    return `The KMS key "${target.kmsKeyId}" (POSTMORTEM_SSE_KMS_KEY_ID) is unknown to the store at ${where}: check the key id.`;
+  }
   if (['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'ExpiredToken', 'InvalidToken'].includes(name)) {
     return `The credentials in ${target.source} were rejected: check the access key and secret.`;
   }

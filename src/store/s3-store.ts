@@ -67,7 +67,7 @@ class ByteCounter extends Transform {
  * memory counts little towards its heuristics): on a 1 GiB upload that doubled peak RSS. When
  * the runtime exposes gc() (the watchdog runs with --expose-gc) we collect every few parts.
  */
-const GC_EVERY_PARTS = 2;
+const GC_EVERY_PARTS = 1;
 function collectGarbage(): void {
   (globalThis as { gc?: () => void }).gc?.();
 }

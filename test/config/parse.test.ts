@@ -53,8 +53,14 @@ t.test('defaults: nothing configured keeps evidence in the container, loudly', a
       partSize: config.partSize,
       queueSize: config.queueSize,
       logTailBytes: config.logTailBytes,
+      threadDumpOnStop: config.threadDumpOnStop,
+      maxDumps: config.maxDumps,
+      dumpWindowMs: config.dumpWindowMs,
+      postStopTimeoutMs: config.postStopTimeoutMs,
     },
   );
+  t.same(config.appFiles, [], 'no app files unless asked');
+  t.equal(config.postStopCommand, undefined);
   t.equal(warnings.length, 1);
   t.match(warnings[0], /No store is configured/);
   t.match(warnings[0], /POSTMORTEM_STORE/);
@@ -519,4 +525,11 @@ t.test('a custom endpoint with an AWS_PROFILE (browsing from a laptop) needs no 
   t.equal(config.store.kind, 's3');
   t.equal((config.store as S3Target).credentials, undefined, 'left to the SDK chain (the profile)');
   t.throws(() => parseConfig({ POSTMORTEM_STORE: 's3://dumps', AWS_ENDPOINT_URL: 'http://rgw.local:7480' }), ConfigError);
+});
+
+t.test('AES256 on a non-AWS endpoint warns that the store may keep plaintext', async (t) => {
+  const env = { POSTMORTEM_STORE: 's3://dumps', AWS_ENDPOINT_URL: 'http://rgw.local:7480', AWS_ACCESS_KEY_ID: 'AKIAX', AWS_SECRET_ACCESS_KEY: 'secret-value-1', POSTMORTEM_SSE: 'AES256' };
+  const { warnings } = parseConfig(env);
+  t.match(warnings.join('\n'), /AES256 .* store plaintext/);
+  t.notMatch(parseConfig({ ...env, POSTMORTEM_SSE: 'aws:kms', POSTMORTEM_SSE_KMS_KEY_ID: 'k1' }).warnings.join('\n'), /plaintext/);
 });

@@ -93,6 +93,7 @@ async function tests(server: S3TestServer): Promise<void> {
     t.type(error, StoreError);
     // RGW answers 403 InvalidAccessKeyId for an unknown KMS key id; its message says which id.
     t.match((error as Error).message, /InvalidAccessKeyId: Failed to retrieve the actual key, kms-keyid: no-such-key \(HTTP 403\)/);
+    t.match((error as Error).message, /The KMS key "no-such-key" \(POSTMORTEM_SSE_KMS_KEY_ID\) is unknown to the store/, 'the hint names the key id, not the credentials');
     t.equal(await store.head(key), undefined);
   });
 

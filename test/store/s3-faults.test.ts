@@ -10,7 +10,7 @@ import { startS3Server, uniqueBucketName } from '../support/s3-server.ts';
 import { MiB, dataSha256, dataStream } from './fixtures/data.ts';
 import { startLoopbackProxy, type SeenRequest } from './fixtures/loopback-proxy.ts';
 
-const server = await startS3Server();
+const server = await startS3Server({ kind: 'best' });
 t.teardown(() => server.stop());
 const bucket = uniqueBucketName('faults');
 await server.createBucket(bucket);

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gunzipSync } from 'node:zlib';
 import { execa, type ResultPromise } from 'execa';
-import { AttachError, attachCommand, attachStream, heapDump, jcmd, threadDump } from '../../../src/capture/attach/hotspot.ts';
+import { AttachError, attachCommand, attachStream, heapDump, jcmd, threadDump, type AttachFailure } from '../../../src/capture/attach/hotspot.ts';
 import { attachCapability, readPerfData } from '../../../src/capture/attach/perfdata.ts';
 import { javaApp } from '../../support/java.ts';
 
@@ -115,7 +115,7 @@ function skipOrFailInCi(t: Test, reason: string): void {
   else t.plan(0, `skipped: ${reason}`);
 }
 
-async function rejectsWith(t: Test, promise: Promise<unknown>, reason: string, message: RegExp): Promise<AttachError | undefined> {
+async function rejectsWith(t: Test, promise: Promise<unknown>, reason: AttachFailure, message: RegExp): Promise<AttachError | undefined> {
   try {
     await promise;
     t.fail(`expected an AttachError (${reason})`);
@@ -204,7 +204,7 @@ t.test('-XX:+DisableAttachMechanism: refused at once from its hsperfdata, before
   t.equal(perf && attachCapability(perf), false, 'sun.rt.jvmCapabilities starts with 0');
   const started = Date.now();
   await rejectsWith(t, threadDump(jvm.pid, { timeoutMs: 5000 }), 'attach-disabled', /runs with -XX:\+DisableAttachMechanism .*Nothing was sent to it/);
-  t.ok(Date.now() - started < 1000, 'no waiting');
+  t.ok(Date.now() - started < 2000, 'no waiting for a socket');
   await sleep(300);
   t.notMatch(jvm.stdout(), /Full thread dump/, 'no SIGQUIT was sent');
   t.ok(jvm.alive());
@@ -220,7 +220,7 @@ t.test('-XX:+DisableAttachMechanism without hsperfdata: a clear timeout within t
     new RegExp(`JVM ${jvm.pid} \\(java\\) did not open its attach socket /tmp/\\.java_pid${jvm.pid} within 1500 ms of SIGQUIT: it runs with -XX:\\+DisableAttachMechanism`),
   );
   const took = Date.now() - started;
-  t.ok(took >= 1500 && took < 3000, `gave up after ${took} ms`);
+  t.ok(took >= 1500 && took < 4000, `gave up after ${took} ms`);
   await sleep(200);
   t.match(jvm.stdout(), /Full thread dump/, 'with attach disabled, SIGQUIT prints a thread dump to the app\'s stdout');
   t.ok(jvm.alive());
@@ -228,7 +228,7 @@ t.test('-XX:+DisableAttachMechanism without hsperfdata: a clear timeout within t
   // the overall deadline bounds the wait, too
   const quick = Date.now();
   await rejectsWith(t, threadDump(jvm.pid, { timeoutMs: 400 }), 'timeout', /timed out after 400 ms waiting for JVM \d+ to open its attach socket \/tmp\/\.java_pid\d+ after SIGQUIT/);
-  t.ok(Date.now() - quick < 1400);
+  t.ok(Date.now() - quick < 2500, 'within the overall deadline');
   t.ok(jvm.alive());
 });
 
