@@ -12,6 +12,13 @@ import { parseConfig } from '../config/parse.ts';
 import { ConfigError } from '../config/types.ts';
 import { formatBytes, parseDuration } from '../config/units.ts';
 import { openStore } from '../store/open-store.ts';
+import { findAppPid } from '../capture/app-pid.ts';
+import { dumpOnDemand } from '../capture/on-demand.ts';
+import { collectSecrets } from '../config/parse.ts';
+import { createEventLog } from '../util/event-log.ts';
+import { buildpackVersion } from '../util/version.ts';
+
+const VERSION = buildpackVersion(import.meta.url);
 
 // The SDK version is pinned; its "newer releases need Node 22" notice is not actionable here.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -22,6 +29,8 @@ const USAGE = `usage: postmortem <command> [options]
   get     <crash> [--out DIR]                          download, decompress and verify every artifact
   verify  <crash>                                      check stored objects against the report
   url     <crash> [--expires 1h]                       presigned links to every artifact
+  dump    [--pid N] [--threads-only] [--kill]          in cf ssh: thread and heap dump of the running JVM into the store;
+                                                       --kill aborts a non-JVM app so the watchdog stores its core
 options: --json, --store s3://bucket/prefix | file:///path (default: POSTMORTEM_STORE or a bound service)`;
 
 async function main(argv: string[]): Promise<number> {
@@ -32,6 +41,7 @@ async function main(argv: string[]): Promise<number> {
       app: { type: 'string' }, since: { type: 'string' }, reason: { type: 'string' },
       out: { type: 'string' }, expires: { type: 'string' }, store: { type: 'string' },
       json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false },
+      pid: { type: 'string' }, 'threads-only': { type: 'boolean', default: false }, kill: { type: 'boolean', default: false },
     },
   });
   const [command, ref] = positionals;
@@ -41,6 +51,14 @@ async function main(argv: string[]): Promise<number> {
   const store = openStore(config.store, { partSize: config.partSize, queueSize: config.queueSize });
   const print = (human: string, json: unknown) => process.stdout.write(values.json ? `${JSON.stringify(json, null, 2)}\n` : human);
   try {
+    if (command === 'dump') {
+      const pid = values.pid ? Number(values.pid) : await findAppPid(config);
+      if (!pid || !Number.isInteger(pid)) throw new UsageError(`no app pid: run this inside the app's container (cf ssh), or give --pid`);
+      const log = createEventLog((line) => process.stderr.write(line), collectSecrets(env));
+      const result = await dumpOnDemand({ pid, config, store: async () => store, log, buildpackVersion: VERSION, heap: !values['threads-only'], kill: values.kill });
+      if (result.kind === 'captured' && result.report) print(`${result.report.crash}\n`, result.report);
+      return result.kind === 'captured' && !result.report ? 1 : 0;
+    }
     if (command === 'ls') {
       const sinceMs = values.since ? parseDuration(values.since) : undefined;
       if (values.since && sinceMs === undefined) throw new UsageError(`--since ${values.since}: expected a duration like 24h or 30m`);

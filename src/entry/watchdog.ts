@@ -1,9 +1,7 @@
 // Composition root of the watchdog: `node watchdog.mjs -- <command…>`. The only watchdog
 // code that reads argv, env and sets the exit code. If our configuration is broken the
 // app still runs, supervised only, and one line says why.
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { buildpackVersion } from '../util/version.ts';
 import { onExit } from 'signal-exit';
 import { parseConfig, collectSecrets } from '../config/parse.ts';
 import { ConfigError, type Config } from '../config/types.ts';
@@ -16,13 +14,7 @@ import { appEnvironment } from '../watchdog/app-env.ts';
 // The SDK version is pinned; its "newer releases need Node 22" notice is not actionable here.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const version = (() => {
-  for (const candidate of [path.join(here, 'VERSION'), path.join(here, '..', 'VERSION')]) {
-    try { return readFileSync(candidate, 'utf8').trim(); } catch { /* next */ }
-  }
-  return 'unknown';
-})();
+const version = buildpackVersion(import.meta.url);
 
 const separator = process.argv.indexOf('--');
 const command = separator >= 0 ? process.argv.slice(separator + 1) : process.argv.slice(2);

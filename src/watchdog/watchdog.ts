@@ -9,6 +9,7 @@ import type { Config, Env } from '../config/types.ts';
 import { Crash } from '../capture/crash.ts';
 import { appFilesArtifact, selectAppFiles } from '../capture/app-files.ts';
 import { redactedEnvironment } from '../capture/environment.ts';
+import { appPidFile } from '../capture/app-pid.ts';
 import { EvidenceWatch, REASON_OF } from '../capture/evidence.ts';
 import { LogTail } from '../capture/log-tail.ts';
 import { runPostStopHooks } from '../capture/post-stop.ts';
@@ -114,6 +115,8 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
     },
   });
   deps.onAppStarted?.(app);
+  // `postmortem dump` in cf ssh finds the app through this file.
+  await mkdir(config.dumpDir, { recursive: true }).then(() => writeFile(appPidFile(config), `${app.pid}\n`)).catch(() => undefined);
   const watchOutput = (fn: (chunk: Buffer) => void) => { outputListeners.add(fn); return () => outputListeners.delete(fn); };
 
   const removers = FORWARDED.map((signal) => deps.onSignal(signal, () => {

@@ -1,0 +1,66 @@
+// `postmortem dump` from a cf ssh session (the lifecycle shell: same environment, profile.d
+// sourced, not wrapped) while the app runs: a live JVM's thread and heap dumps go to the
+// store through the attach protocol; a native app is aborted only when asked (--kill).
+import t from 'tap';
+
+import { gunzipSync } from 'node:zlib';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { execa } from 'execa';
+import { mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { launch, stage } from '../support/cf.ts';
+import { javaApp } from '../support/java.ts';
+import { freePort } from '../support/ports.ts';
+import { startS3Server, uniqueBucketName } from '../support/s3-server.ts';
+
+const s3 = await startS3Server({ kind: 'best' });
+t.teardown(() => s3.stop());
+const bucket = uniqueBucketName('ondemand');
+await s3.createBucket(bucket);
+const storeEnv = {
+  POSTMORTEM_STORE: `s3://${bucket}/live`, AWS_ENDPOINT_URL: s3.endpoint, AWS_ACCESS_KEY_ID: s3.accessKeyId,
+  AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: s3.region,
+};
+const client = new S3Client({ endpoint: s3.endpoint, region: s3.region, forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey }, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
+t.teardown(() => client.destroy());
+const get = async (key: string) => Buffer.from(await (await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToByteArray());
+
+t.test('a live JVM: thread dump and heap dump in the store, the app keeps serving', async (t) => {
+  const droplet = await stage({ appDir: await javaApp('Healthy'), env: storeEnv });
+  const port = await freePort();
+  const app = launch(droplet, { command: 'java -Xmx64m -cp . Healthy', port, env: storeEnv });
+  await app.waitFor(/healthy app: listening/);
+  const ssh = launch(droplet, { command: 'postmortem dump --json', argv0: '/tmp/lifecycle/shell', port, env: storeEnv });
+  const result = await ssh.process;
+  t.equal(result.exitCode, 0, ssh.output());
+  const report = JSON.parse(result.stdout);
+  t.equal(report.reason, 'on-demand');
+  t.equal(report.exit, null, 'the app is still running');
+  const names = report.artifacts.map((a: { name: string }) => a.name);
+  t.ok(names.includes('threads.txt') && names.some((n: string) => n.startsWith('heap.hprof')), names.join(', '));
+  const threads = (await get(report.artifacts.find((a: { name: string }) => a.name === 'threads.txt').key)).toString();
+  t.match(threads, /"main"/);
+  const heap = report.artifacts.find((a: { name: string }) => a.name.startsWith('heap.hprof'));
+  const bytes = await get(heap.key);
+  const content = heap.compression === 'gzip' ? gunzipSync(bytes) : bytes;
+  t.equal(content.subarray(0, 18).toString('latin1'), 'JAVA PROFILE 1.0.2');
+  t.equal((await fetch(`http://127.0.0.1:${port}/`)).status, 200, 'still serving');
+  process.kill(app.pid, 'SIGTERM');
+  await app.process;
+});
+
+t.test('a native app: refused without --kill; with --kill it is aborted and the watchdog stores its core', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'pm-native-'));
+  await execa('cc', ['-g', '-O0', '-o', path.join(dir, 'crasher'), path.resolve('test/fixtures/native/crasher.c')]);
+  const droplet = await stage({ appDir: dir, env: storeEnv });
+  const app = launch(droplet, { command: './crasher serve', env: { ...storeEnv, POSTMORTEM_GRACE: '0s', POSTMORTEM_MAX_DUMPS: '0' } });
+  await app.waitFor(/crasher: serving/);
+  const refused = launch(droplet, { command: 'postmortem dump', argv0: '/tmp/lifecycle/shell', env: storeEnv });
+  t.equal((await refused.process).exitCode, 1);
+  t.match(refused.output(), /is not a JVM: only a core can be had from it, by aborting it \(postmortem dump --kill\)/);
+  const killed = launch(droplet, { command: 'postmortem dump --kill', argv0: '/tmp/lifecycle/shell', env: storeEnv });
+  t.equal((await killed.process).exitCode, 0);
+  t.equal((await app.process).exitCode, 134, 'aborted');
+  t.match(app.output(), /stored core\.gz/);
+});
