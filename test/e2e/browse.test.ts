@@ -6,20 +6,15 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { execa } from 'execa';
 import { BUILDPACK_DIR, launch, stage } from '../support/cf.ts';
 import { javaApp } from '../support/java.ts';
-import { startS3Server, uniqueBucketName } from '../support/s3-server.ts';
+import { testStore } from '../support/test-store.ts';
 
-const s3 = await startS3Server({ kind: 'best' }); // bytes in the store are proven on Ceph RGW when it is installed
-t.teardown(() => s3.stop());
-const bucket = uniqueBucketName('browse');
-await s3.createBucket(bucket);
-const env = {
-  POSTMORTEM_STORE: `s3://${bucket}/prod`, AWS_ENDPOINT_URL: s3.endpoint, AWS_ACCESS_KEY_ID: s3.accessKeyId,
-  AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: s3.region,
-};
+const store = await testStore(t, 'browse');
+const { s3, bucket, client } = store;
+const env = store.env('prod');
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 // One real crash to browse.
@@ -61,8 +56,6 @@ t.test('ls, show, get, verify and url find and fetch the crash', async (t) => {
   t.equal(sha256(fetched), heap.storedSha256, 'presigned URL serves the stored object without credentials');
 
   // Tampering is caught.
-  const client = new S3Client({ endpoint: s3.endpoint, region: s3.region, forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey }, requestChecksumCalculation: 'WHEN_REQUIRED' });
-  t.teardown(() => client.destroy());
   const tail = report.artifacts.find((a: { name: string }) => a.name === 'log-tail.txt');
   await client.send(new PutObjectCommand({ Bucket: bucket, Key: tail.key, Body: 'rewritten history\n' }));
   const verify = await cli('verify', crash);

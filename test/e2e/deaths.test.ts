@@ -6,27 +6,15 @@ import { mkdtemp, writeFile, copyFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { execa } from 'execa';
 import { launch, stage, type Droplet } from '../support/cf.ts';
 import { javaApp } from '../support/java.ts';
-import { startS3Server, uniqueBucketName } from '../support/s3-server.ts';
+import { testStore } from '../support/test-store.ts';
 
-const s3 = await startS3Server({ kind: 'best' }); // bytes in the store are proven on Ceph RGW when it is installed
-t.teardown(() => s3.stop());
-const bucket = uniqueBucketName('deaths');
-await s3.createBucket(bucket);
-const storeEnv = {
-  POSTMORTEM_STORE: `s3://${bucket}/deaths`, AWS_ENDPOINT_URL: s3.endpoint, AWS_ACCESS_KEY_ID: s3.accessKeyId,
-  AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: s3.region,
-};
-const client = new S3Client({ endpoint: s3.endpoint, region: s3.region, forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey }, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
-t.teardown(() => client.destroy());
-
-async function object(key: string): Promise<Buffer> {
-  const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-  return Buffer.from(await res.Body!.transformToByteArray());
-}
+const store = await testStore(t, 'deaths');
+const { bucket } = store;
+const storeEnv = store.env('deaths');
+const object = store.get;
 
 interface Artifact { name: string; key: string; compression: string; sha256: string }
 interface Evidence { report: { reason: string; exit: { status: number; signal: string | null }; artifacts: Artifact[] }; content(name: string): Promise<Buffer> }

@@ -6,13 +6,10 @@ import t from 'tap';
 import { readFile } from 'node:fs/promises';
 import { launch, stage } from '../support/cf.ts';
 import { javaApp } from '../support/java.ts';
-import { startS3Server, uniqueBucketName } from '../support/s3-server.ts';
+import { testStore } from '../support/test-store.ts';
 
 const MiB = 1024 * 1024;
-const s3 = await startS3Server({ kind: 'best' }); // bytes in the store are proven on Ceph RGW when it is installed
-t.teardown(() => s3.stop());
-const bucket = uniqueBucketName('large');
-await s3.createBucket(bucket);
+const store = await testStore(t, 'large');
 
 async function rssOf(pid: number): Promise<{ rss: number; hwm: number }> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
@@ -30,9 +27,9 @@ t.test('1 GiB streamed while written, memory within budget, bytes exact', async 
   const app = launch(droplet, {
     command: writer,
     env: {
-      POSTMORTEM_STORE: `s3://${bucket}/big`, AWS_ENDPOINT_URL: s3.endpoint, AWS_ACCESS_KEY_ID: s3.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: s3.region,
-      POSTMORTEM_GZIP_LEVEL: '0', POSTMORTEM_PART_SIZE: `${partSize}`, POSTMORTEM_QUEUE_SIZE: `${queueSize}`, POSTMORTEM_GRACE: '3s', ...(process.env.BIG_BYTES ? { BIG_BYTES: process.env.BIG_BYTES } : {}), ...(process.env.NODE_OPTIONS_TRY ? { NODE_OPTIONS: process.env.NODE_OPTIONS_TRY } : {}),
+      ...store.env('big'),
+      POSTMORTEM_GZIP_LEVEL: '0', POSTMORTEM_PART_SIZE: `${partSize}`, POSTMORTEM_QUEUE_SIZE: `${queueSize}`, POSTMORTEM_GRACE: '3s',
+      ...(process.env.BIG_BYTES ? { BIG_BYTES: process.env.BIG_BYTES } : {}),
     },
   });
   await new Promise((r) => setTimeout(r, 3000)); // after start-up, before the dump
@@ -48,10 +45,7 @@ t.test('1 GiB streamed while written, memory within budget, bytes exact', async 
   t.ok(stored, stored ?? 'no stored line');
   t.match(app.output(), /uploading heap\.hprof: .* read of 1 GiB \(\d+%, about \d+ s left\), .* stored, .*\/s/, 'progress with %, ETA and rate once the size is known');
   const reportPath = /crash report -> s3:\/\/[^/]+\/(\S+)/.exec(app.output())?.[1];
-  const { GetObjectCommand, S3Client } = await import('@aws-sdk/client-s3');
-  const client = new S3Client({ endpoint: s3.endpoint, region: s3.region, forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey }, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
-  t.teardown(() => client.destroy());
-  const report = JSON.parse(await (await client.send(new GetObjectCommand({ Bucket: bucket, Key: reportPath! }))).Body!.transformToString());
+  const report = JSON.parse((await store.get(reportPath!)).toString('utf8'));
   const heap = report.artifacts.find((a: { name: string }) => a.name === 'heap.hprof');
   t.equal(heap.size, Number(process.env.BIG_BYTES ?? 1024 * MiB));
   t.equal(heap.sha256, (await readFile(`${droplet.home}/tmp/expected.sha256`, 'utf8')).trim(), 'sha256 of the file the app wrote');

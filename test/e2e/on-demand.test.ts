@@ -4,7 +4,6 @@
 import t from 'tap';
 
 import { gunzipSync } from 'node:zlib';
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { execa } from 'execa';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
@@ -12,19 +11,11 @@ import path from 'node:path';
 import { launch, stage } from '../support/cf.ts';
 import { javaApp } from '../support/java.ts';
 import { freePort } from '../support/ports.ts';
-import { startS3Server, uniqueBucketName } from '../support/s3-server.ts';
+import { testStore } from '../support/test-store.ts';
 
-const s3 = await startS3Server({ kind: 'best' });
-t.teardown(() => s3.stop());
-const bucket = uniqueBucketName('ondemand');
-await s3.createBucket(bucket);
-const storeEnv = {
-  POSTMORTEM_STORE: `s3://${bucket}/live`, AWS_ENDPOINT_URL: s3.endpoint, AWS_ACCESS_KEY_ID: s3.accessKeyId,
-  AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: s3.region,
-};
-const client = new S3Client({ endpoint: s3.endpoint, region: s3.region, forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey }, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
-t.teardown(() => client.destroy());
-const get = async (key: string) => Buffer.from(await (await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToByteArray());
+const store = await testStore(t, 'ondemand');
+const storeEnv = store.env('live');
+const get = store.get;
 
 t.test('a live JVM: thread dump and heap dump in the store, the app keeps serving', async (t) => {
   const droplet = await stage({ appDir: await javaApp('Healthy'), env: storeEnv });

@@ -6,34 +6,15 @@ import t from 'tap';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
-import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { launch, stage } from '../support/cf.ts';
 import { javaApp } from '../support/java.ts';
-import { startS3Server, uniqueBucketName } from '../support/s3-server.ts';
+import { testStore } from '../support/test-store.ts';
 
-const s3 = await startS3Server({ kind: 'best' }); // bytes in the store are proven on Ceph RGW when it is installed
-t.teardown(() => s3.stop());
-const bucket = uniqueBucketName('crash-dumps');
-await s3.createBucket(bucket);
-const client = new S3Client({
-  endpoint: s3.endpoint, region: s3.region, forcePathStyle: true,
-  credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-  requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED',
-});
-t.teardown(() => client.destroy());
-
-async function getBytes(key: string): Promise<Buffer> {
-  const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-  return Buffer.from(await res.Body!.transformToByteArray());
-}
-
-const storeEnv = {
-  POSTMORTEM_STORE: `s3://${bucket}/prod`,
-  AWS_ENDPOINT_URL: s3.endpoint,
-  AWS_ACCESS_KEY_ID: s3.accessKeyId,
-  AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
-  AWS_REGION: s3.region,
-};
+const store = await testStore(t, 'crash-dumps');
+const { s3, bucket, client } = store;
+const getBytes = store.get;
+const storeEnv = store.env('prod');
 
 t.test('a JVM out of heap leaves its heap dump in S3, the container is held, the status is the JVM\'s', async (t) => {
   const appDir = await javaApp('Oom');
