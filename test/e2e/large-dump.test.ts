@@ -1,6 +1,7 @@
 // A 1 GiB dump streamed through the real watchdog into the S3 server with bounded memory:
 // the watchdog's peak RSS (VmHWM, read while it holds the container) must stay within its
-// idle footprint plus the configured upload budget (part size × queue size, ×3 for
+// idle footprint, plus the S3 client it loads on first use (measured: 25 MiB of code and
+// heap, allowed 32 MiB), plus the configured upload budget (part size × queue size, ×3 for
 // buffers the garbage collector has not returned yet: see src/store/s3-store.ts).
 import t from 'tap';
 import { readFile } from 'node:fs/promises';
@@ -38,7 +39,8 @@ t.test('1 GiB streamed while written, memory within budget, bytes exact', async 
   const peak = await rssOf(app.pid);
   const result = await app.process;
   t.equal(result.exitCode, 1);
-  const budget = 3 * partSize * queueSize;
+  const S3_CLIENT = 32 * MiB;
+  const budget = S3_CLIENT + 3 * partSize * queueSize;
   t.comment(`watchdog RSS idle ${(idle.rss / MiB).toFixed(1)} MiB, peak ${(peak.hwm / MiB).toFixed(1)} MiB, budget ${(budget / MiB).toFixed(0)} MiB over idle`);
   t.ok(peak.hwm - idle.rss <= budget, `peak growth ${((peak.hwm - idle.rss) / MiB).toFixed(1)} MiB <= ${(budget / MiB).toFixed(0)} MiB`);
   const stored = app.output().split('\n').find((l) => l.includes('stored heap.hprof'));
