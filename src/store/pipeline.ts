@@ -56,6 +56,8 @@ export interface ArtifactRecord {
   /** Why size/sha256 of the content are incomplete, e.g. a truncated .hprof.gz. */
   contentError?: string;
   durationMs: number;
+  /** Whether the hashes were attached as object tags (S3 stores only). */
+  tagged?: boolean;
 }
 
 export interface StoreOptions {
@@ -142,8 +144,12 @@ export async function storeArtifact(
   const stored = p.stored.digest();
   const content = p.content.digest();
   checkStoredBytes(put, stored.bytes, key);
+  // The hashes exist only now; metadata went out with the first byte. Tags carry them (best
+  // effort: s3:PutObjectTagging may not be granted; report.json always has them).
+  const tagging = await store.tag?.(key, { sha256: content.sha256 || 'unknown', 'stored-sha256': stored.sha256 });
   return {
     name: p.name,
+    ...(tagging ? { tagged: tagging.tagged } : {}),
     key,
     location: put.location,
     size: content.bytes,

@@ -4,6 +4,7 @@
 import {
   GetObjectCommand,
   HeadObjectCommand,
+  PutObjectTaggingCommand,
   S3Client,
   paginateListObjectsV2,
   type PutObjectCommandInput,
@@ -193,6 +194,19 @@ export function createS3Store(target: S3Target, opts: S3StoreOptions): Store {
     }
   }
 
+  async function tag(key: string, tags: Record<string, string>): Promise<{ tagged: boolean; reason?: string }> {
+    try {
+      await client.send(new PutObjectTaggingCommand({
+        Bucket: target.bucket,
+        Key: key,
+        Tagging: { TagSet: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) },
+      }));
+      return { tagged: true };
+    } catch (error) {
+      return { tagged: false, reason: fail('tag', key, error).message };
+    }
+  }
+
   return {
     description: `s3://${target.bucket}${target.prefix ? `/${target.prefix}` : ''} at ${endpointLabel(target)}`,
     locationOf,
@@ -200,6 +214,7 @@ export function createS3Store(target: S3Target, opts: S3StoreOptions): Store {
     list,
     get,
     head,
+    tag,
     url,
     close: () => client.destroy(),
   };

@@ -42,6 +42,12 @@ export interface Store {
   list(prefix: string): AsyncIterable<StoredObject>;
   get(key: string): Promise<Readable>;
   head(key: string): Promise<{ size: number; metadata: Record<string, string> } | undefined>;
+  /**
+   * Attaches tags after the fact (S3 object tagging). A streamed object's hashes are known
+   * only at its end, after its metadata was sent: tags carry them. Best effort: returns why
+   * not when the store or the policy does not allow it.
+   */
+  tag?(key: string, tags: Record<string, string>): Promise<{ tagged: boolean; reason?: string }>;
   /** A URL someone can fetch without credentials (presigned for S3, file:// for folders). */
   url(key: string, expiresInSeconds: number): Promise<string>;
   close(): void;
