@@ -46,6 +46,8 @@ const FORWARDED: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', '
 const STOP_SIGNALS = new Set<NodeJS.Signals>(['SIGTERM', 'SIGINT']);
 /** After a stop request the platform SIGKILLs us 10 s later: finish well before that. */
 const STOP_BUDGET_MS = 7000;
+/** An app still running this long after SIGTERM is killed by us, so we exit before Diego's SIGKILL. */
+const STOP_ESCALATION_MS = 8500;
 
 export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
   const { config, log, now } = deps;
@@ -124,6 +126,14 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
       const first = !stopRequested;
       stopRequested = true;
       onStop();
+      if (first) {
+        const escalation = setTimeout(() => {
+          if (!app.alive) return;
+          log.warn(`the app did not stop within ${STOP_ESCALATION_MS / 1000} s of ${signal}; SIGKILL now, before the platform's`);
+          app.signal('SIGKILL');
+        }, STOP_ESCALATION_MS);
+        void app.exited.then(() => clearTimeout(escalation));
+      }
       if (hold) { hold.end(); return; }
       if (first && signal === 'SIGTERM' && config.threadDumpOnStop && app.alive) {
         // Thread dumps first (bounded wait), then the stop reaches the app.

@@ -151,3 +151,16 @@ t.test('the app\'s NODE_OPTIONS (an APM agent\'s --require) go to the app, never
     t.equal(appLine(wrapped.output()), appLine(plain.output()), `${JSON.stringify(extra)}: same NODE_OPTIONS as without us: ${appLine(plain.output())}`);
   }
 });
+
+t.test('an app that ignores SIGTERM is killed by us before the platform\'s SIGKILL at 10 s', async (t) => {
+  const droplet = await stage({ appDir: healthyApp });
+  const app = launch(droplet, { command: 'trap "" TERM; echo ignoring TERM; while :; do sleep 0.2; done', env: { ...fileStore(droplet), POSTMORTEM_GRACE: '60s' } });
+  await app.waitFor(/ignoring TERM/);
+  const sentAt = Date.now();
+  process.kill(app.pid, 'SIGTERM');
+  const result = await app.process;
+  const took = Date.now() - sentAt;
+  t.ok(took < 10_000 && took >= 8000, `exited ${took} ms after SIGTERM`);
+  t.equal(result.exitCode, 137);
+  t.match(app.output(), /did not stop within 8\.5 s of SIGTERM; SIGKILL now/);
+});
