@@ -2,7 +2,7 @@
 // folder we own, cores where core_pattern puts them. Each is streamed to the crash while
 // it is still being written and completed when its writer is done (the JVM says so, or
 // the app exits, or the file stops growing). inotify only: nothing runs while idle.
-import { readdir, stat } from 'node:fs/promises';
+import { open, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import chokidar, { type FSWatcher } from 'chokidar';
 import type { EventLog } from '../util/event-log.ts';
@@ -15,6 +15,23 @@ export type EvidenceKind = 'heap' | 'fatal-error-log' | 'core';
 export interface EvidenceFolder {
   folder: string;
   classify(name: string): EvidenceKind | undefined;
+  /**
+   * Other watchdogs may watch it too (sidecars go through the launcher like the app, and a
+   * core lands in the shared working directory): a file is taken by whoever claims it first.
+   */
+  shared?: boolean;
+  /** For shared folders: is this file ours? undefined = cannot tell (then the first claim wins). */
+  owns?: (file: string) => Promise<boolean | undefined>;
+}
+
+/** Exclusive claim on a file in a shared folder: a marker created with O_EXCL beside it. */
+async function claim(file: string): Promise<boolean> {
+  try {
+    await (await open(`${file}.postmortem-claim`, 'wx')).close();
+    return true;
+  } catch (error) {
+    return (error as { code?: string }).code !== 'EEXIST';
+  }
 }
 
 export const JVM_FILES = (name: string): EvidenceKind | undefined =>
@@ -45,9 +62,12 @@ interface Followed {
 export class EvidenceWatch {
   private watcher: FSWatcher | undefined;
   private readonly seen = new Set<string>();
+  /** Files there before the app started: ignored unless rewritten (a new core over an old one). */
+  private readonly preexisting = new Set<string>();
   private readonly active = new Set<Followed>();
   private readonly counts = new Map<EvidenceKind, number>();
   private readonly startedAt: number;
+  private readonly claims = new Set<Promise<void>>();
 
   constructor(private readonly deps: EvidenceDeps) {
     this.startedAt = (deps.now ?? Date.now)();
@@ -57,10 +77,11 @@ export class EvidenceWatch {
     if (this.deps.folders.length === 0) return;
     // Files already there (an old "core" in the app folder) are not this run's evidence.
     for (const { folder, classify } of this.deps.folders) {
-      for (const name of await readdir(folder).catch(() => [] as string[])) if (classify(name)) this.seen.add(path.join(folder, name));
+      for (const name of await readdir(folder).catch(() => [] as string[])) if (classify(name)) this.preexisting.add(path.join(folder, name));
     }
     this.watcher = chokidar.watch(this.deps.folders.map((f) => f.folder), { ignoreInitial: true, depth: 0, usePolling: false, ignorePermissionErrors: true });
     this.watcher.on('add', (file) => this.found(file));
+    this.watcher.on('change', (file) => { if (this.preexisting.delete(file)) this.found(file); });
     this.watcher.on('error', () => { /* a vanished folder must not take the watchdog down */ });
     await new Promise<void>((resolve) => this.watcher!.once('ready', () => resolve()));
   }
@@ -76,9 +97,13 @@ export class EvidenceWatch {
       for (const name of await readdir(folder).catch(() => [] as string[])) {
         const file = path.join(folder, name);
         const info = await stat(file).catch(() => undefined);
-        if (info?.isFile() && info.mtimeMs >= this.startedAt - 1000) this.found(file);
+        if (info?.isFile() && info.mtimeMs >= this.startedAt) {
+          this.preexisting.delete(file);
+          this.found(file);
+        }
       }
     }
+    await Promise.all([...this.claims]);
     for (const f of this.active) this.complete(f);
   }
 
@@ -91,11 +116,25 @@ export class EvidenceWatch {
   }
 
   private found(file: string): void {
-    if (this.seen.has(file)) return;
+    if (this.seen.has(file) || this.preexisting.has(file)) return;
     const spec = this.deps.folders.find((f) => path.dirname(file) === path.resolve(f.folder));
     const kind = spec?.classify(path.basename(file));
     if (!kind) return;
     this.seen.add(file);
+    if (spec?.shared) {
+      const owns = spec.owns ?? (async () => undefined);
+      const pending = owns(file)
+        .catch(() => undefined)
+        .then(async (ours) => ours !== false && (await claim(file)))
+        .then((mine) => { if (mine) this.take(kind, file, true); });
+      this.claims.add(pending);
+      void pending.finally(() => this.claims.delete(pending));
+      return;
+    }
+    this.take(kind, file, false);
+  }
+
+  private take(kind: EvidenceKind, file: string, claimed: boolean): void {
     const n = (this.counts.get(kind) ?? 0) + 1;
     this.counts.set(kind, n);
     this.deps.onEvidence?.(kind, file);
@@ -106,6 +145,7 @@ export class EvidenceWatch {
     const entry: Followed = { kind, file, followed, written: false };
     this.active.add(entry);
     this.deps.log.info(`${describe(kind)} appeared: ${file}; streaming it to the store while it is written`);
+    if (claimed) void followed.stream.once('close', () => void rm(`${file}.postmortem-claim`, { force: true }));
     const options: AddArtifactOptions = {
       localPath: file,
       big: kind !== 'fatal-error-log',

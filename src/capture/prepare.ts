@@ -4,6 +4,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config, Env } from '../config/types.ts';
 import type { EventLog } from '../util/event-log.ts';
+import { readCoreOwner } from './core-owner.ts';
 import { planCores, withCoreLimit } from './cores.ts';
 import { dumpNeeds, freeBytes, parseMemoryLimit } from './disk.ts';
 import { JVM_FILES, type EvidenceFolder } from './evidence.ts';
@@ -26,6 +27,8 @@ export interface PrepareInput {
   command: string[];
   appDir: string;
   log: EventLog;
+  /** The app's pid once it runs: a core is ours when its process group is the app's. */
+  appPid: () => number | undefined;
   /** /proc/sys/kernel files; parameters so tests can state a pattern. */
   readKernel?: (name: 'core_pattern' | 'core_uses_pid') => Promise<string | undefined>;
 }
@@ -37,7 +40,8 @@ export async function prepareCapture(input: PrepareInput): Promise<Prepared> {
   const prepared: Prepared = { command: input.command, env: {}, folders: [], javaMajors: [] };
 
   if (config.java) {
-    const jvmDir = path.join(config.dumpDir, 'jvm');
+    // One folder per watchdog: a sidecar's watchdog must not take the app's heap dumps.
+    const jvmDir = path.join(config.dumpDir, `jvm-${process.pid}`);
     try {
       await mkdir(jvmDir, { recursive: true });
       const majors = await findJavaMajors(env, input.appDir);
@@ -48,7 +52,7 @@ export async function prepareCapture(input: PrepareInput): Promise<Prepared> {
       prepared.env.JAVA_TOOL_OPTIONS = value;
       prepared.javaToolOptions = value;
       prepared.folders.push({ folder: jvmDir, classify: JVM_FILES });
-      for (const own of userHeapDumpPaths(env.JAVA_OPTS, env.JAVA_TOOL_OPTIONS)) prepared.folders.push({ folder: own, classify: JVM_FILES });
+      for (const own of userHeapDumpPaths(env.JAVA_OPTS, env.JAVA_TOOL_OPTIONS)) prepared.folders.push({ folder: own, classify: JVM_FILES, shared: true });
       const limit = parseMemoryLimit(config.app.memoryLimit ?? env.MEMORY_LIMIT);
       const free = await freeBytes(jvmDir);
       if (limit && free !== undefined && free < dumpNeeds(limit, jvmGzip > 0)) {
@@ -64,7 +68,17 @@ export async function prepareCapture(input: PrepareInput): Promise<Prepared> {
   log.info(plan.explanation);
   if (plan.capturable && plan.folder && plan.namePattern) {
     const names = plan.namePattern;
-    prepared.folders.push({ folder: plan.folder, classify: (name) => (names.test(name) ? 'core' : undefined) });
+    prepared.folders.push({
+      folder: plan.folder,
+      classify: (name) => (names.test(name) ? 'core' : undefined),
+      shared: true,
+      // The app runs in its own process group (pgid = its pid); so do its children.
+      owns: async (file) => {
+        const owner = await readCoreOwner(file);
+        const app = input.appPid();
+        return owner && app ? owner.pgrp === app || owner.pid === app : undefined;
+      },
+    });
     prepared.command = withCoreLimit(input.command);
   }
   return prepared;

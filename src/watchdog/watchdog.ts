@@ -55,7 +55,8 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
   const appDir = deps.env.HOME ?? process.cwd();
   let store: Promise<Store> | undefined;
   const lazyStore = () => (store ??= deps.openStore());
-  const prepared = await prepareCapture({ config, env: deps.env, command: deps.command, appDir, log, ...(deps.readKernel ? { readKernel: deps.readKernel } : {}) });
+  let appPid: number | undefined;
+  const prepared = await prepareCapture({ config, env: deps.env, command: deps.command, appDir, log, appPid: () => appPid, ...(deps.readKernel ? { readKernel: deps.readKernel } : {}) });
   const childEnv = { ...appEnvironment(deps.env), ...prepared.env };
   const crashDeps = {
     config, store: lazyStore, log, now, buildpackVersion: deps.buildpackVersion, startedAt,
@@ -116,6 +117,7 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
       for (const listener of outputListeners) listener(chunk);
     },
   });
+  appPid = app.pid;
   deps.onAppStarted?.(app);
   // `postmortem dump` in cf ssh finds the app through this file.
   await mkdir(config.dumpDir, { recursive: true }).then(() => writeFile(appPidFile(config), `${app.pid}\n`)).catch(() => undefined);

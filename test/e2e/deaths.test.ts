@@ -172,3 +172,18 @@ t.test('app files: chosen by glob, capped in size, stored as one tar.gz', async 
   const listing = (await execa('tar', ['-tzf', tarball])).stdout.split('\n').sort();
   t.same(listing, ['logs/app.log', 'logs/archive/old.log']);
 });
+
+t.test('a sidecar also wrapped by the launcher: the app\'s core is stored once, by one watchdog', async (t) => {
+  const env = { ...storeEnv, POSTMORTEM_STORE: `s3://${bucket}/sidecar`, POSTMORTEM_GRACE: '0s', POSTMORTEM_MAX_DUMPS: '0' };
+  // Both processes go through the launcher, as Diego starts sidecars (PLATFORM.md).
+  const sidecar = launch(nativeDroplet, { command: 'echo sidecar up; while :; do sleep 0.2; done', env });
+  await sidecar.waitFor(/sidecar up/);
+  const app = launch(nativeDroplet, { command: 'sleep 1; ./crasher segv', env });
+  t.equal((await app.process).exitCode, 139);
+  await new Promise((r) => setTimeout(r, 1500));
+  process.kill(sidecar.pid, 'SIGTERM');
+  await sidecar.process;
+  const stored = [app.output(), sidecar.output()].join('\n').split('\n').filter((l) => /stored core\.gz/.test(l));
+  t.equal(stored.length, 1, `one upload of the core: ${stored.join(' | ')}`) || t.comment(sidecar.output());
+  t.match(app.output(), /stored core\.gz/, 'by the watchdog of the app that crashed');
+});

@@ -24,7 +24,7 @@ t.test('1 GiB streamed while written, memory within budget, bytes exact', async 
   const queueSize = 4;
   // The "JVM": writes 1 GiB of incompressible bytes front to back into the dump folder,
   // then exits 1. (A real JVM heap this size would need a 1 GiB+ -Xmx on a shared CI box.)
-  const writer = 'sleep 4; f="$TMPDIR/postmortem/jvm/java_pid$$.hprof"; head -c ${BIG_BYTES:-1073741824} /dev/urandom > "$f"; sha256sum "$f" | cut -d" " -f1 > "$TMPDIR/expected.sha256"; exit 1';
+  const writer = 'sleep 4; f="$TMPDIR/postmortem/jvm-$PPID/java_pid$$.hprof"; head -c ${BIG_BYTES:-1073741824} /dev/urandom > "$f"; sha256sum "$f" | cut -d" " -f1 > "$TMPDIR/expected.sha256"; exit 1';
   const app = launch(droplet, {
     command: writer,
     env: {
