@@ -8,17 +8,34 @@ export type OutputEvent =
   | { kind: 'fatal-error' };
 
 const MAX_CARRY = 8192;
+/** Every event's line contains one of these; a chunk with none is skipped without decoding. */
+const MARKERS = ['OutOfMemoryError', 'Dumping heap to', 'Heap dump file created', 'A fatal error has been detected'].map((m) => Buffer.from(m, 'latin1'));
+/** Enough of the previous chunk's end to hold a marker split across two chunks. */
+const LOOKBEHIND = 64;
 
 export class OutputScanner {
   private carry = '';
   constructor(private readonly emit: (event: OutputEvent) => void) {}
 
   feed(chunk: Buffer): void {
-    // Cheap pre-check: most output never mentions any of these words.
+    // Most output never mentions these words: a native substring search per marker costs far
+    // less than decoding and splitting every line (this sits on the log's hot path).
+    if (!MARKERS.some((m) => chunk.includes(m)) && !this.markerAcrossBoundary(chunk)) {
+      const lastNewline = chunk.lastIndexOf(10);
+      const rest = lastNewline >= 0 ? chunk.subarray(lastNewline + 1) : chunk;
+      this.carry = lastNewline >= 0 ? rest.subarray(-MAX_CARRY).toString('latin1') : (this.carry + rest.toString('latin1')).slice(-MAX_CARRY);
+      return;
+    }
     const text = this.carry + chunk.toString('latin1');
     const lines = text.split('\n');
     this.carry = (lines.pop() ?? '').slice(-MAX_CARRY);
     for (const line of lines) this.scanLine(line);
+  }
+
+  private markerAcrossBoundary(chunk: Buffer): boolean {
+    if (this.carry.length === 0) return false;
+    const joint = Buffer.concat([Buffer.from(this.carry.slice(-LOOKBEHIND), 'latin1'), chunk.subarray(0, LOOKBEHIND)]);
+    return MARKERS.some((m) => joint.includes(m));
   }
 
   /** The app ended: the last line may have no newline. */

@@ -8,7 +8,7 @@ import { parseCoreOwner, readCoreOwner } from '../../src/capture/core-owner.ts';
 
 t.test('pid and process group of a real core', async (t) => {
   const pattern = (await readFile('/proc/sys/kernel/core_pattern', 'utf8')).trim();
-  if (pattern !== 'core') return t.skip(`core_pattern is "${pattern}" here, not "core"`);
+  if (pattern !== 'core') return t.plan(0, `core_pattern is "${pattern}" here, not "core"`);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'pm-owner-'));
   await execa('cc', ['-g', '-o', path.join(dir, 'crasher'), path.resolve('test/fixtures/native/crasher.c')]);
   // A shell of its own (setsid) prints the crasher's pid, then the crasher dumps core.
