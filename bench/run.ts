@@ -17,7 +17,7 @@ import { BUILDPACK_DIR } from '../test/support/cf.ts';
 import { startRgw, type Rgw } from '../test/support/rgw.ts';
 import { createBench, removeAll, tempRoot, type Bench, type Measurement } from './lib/context.ts';
 import { describeMachine } from './lib/machine.ts';
-import { killTrackedChildren } from './lib/proc.ts';
+import { descendantsOf, killTrackedChildren } from './lib/proc.ts';
 import { writeResults, type Results, type Row } from './lib/results.ts';
 import { toolEnv } from './lib/tools.ts';
 import { measureCores } from './measure/cores.ts';
@@ -58,14 +58,21 @@ function cleanup(): Promise<void> {
     killTrackedChildren();
     bench?.bucket.close();
     await rgw?.stop().catch((error: unknown) => log(`stopping RGW: ${String(error)}`));
+    // Instances launched through the CF harness (watchdog, app) and anything they started.
+    for (const pid of await descendantsOf(process.pid)) {
+      try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    }
     await removeAll([...(bench?.cleanup ?? []), ...(tmp ? [tmp] : [])]);
   })());
 }
 
+// Ctrl-C reaches this process twice (from the terminal and relayed by tsx): keep handling it,
+// or the second one would end the process in the middle of cleaning up.
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.once(signal, () => {
+  process.on(signal, () => {
+    if (cleaning) return;
     log(`${signal}: cleaning up`);
-    void cleanup().finally(() => process.exit(130));
+    void cleanup().finally(() => { log('cleaned up'); process.exit(130); });
   });
 }
 
@@ -110,6 +117,9 @@ async function main(): Promise<number> {
     log('WARNING: src/ is newer than lib/: the staged watchdog is the committed bundle; run `npm run build` to measure your changes');
   }
   tmp = await tempRoot();
+  // Everything that makes its own temp folder (stage(), compileJava(), the tools) makes it in
+  // ours, so removing ours removes it, even when it was being created when we were stopped.
+  process.env['TMPDIR'] = tmp;
   log(`${quick ? 'BENCH_QUICK: smaller sizes' : 'full run'}; temp folder ${tmp}`);
   const [node, ourClient] = await Promise.all([prepareRuntime(tmp), bundleClient(tmp)]);
   const machine = await describeMachine(node, toolEnv(tmp));

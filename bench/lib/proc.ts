@@ -3,7 +3,7 @@
 // /proc readings of a running process. Every child started here is tracked so a failing
 // benchmark can kill what it started, and nothing else.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -177,7 +177,6 @@ export function within<T>(promise: Promise<T>, ms: number, what: string): Promis
 
 /** Every descendant of pid (children, grandchildren, …), read from /proc. */
 export async function descendantsOf(pid: number): Promise<number[]> {
-  const { readdir } = await import('node:fs/promises');
   const parents = new Map<number, number[]>();
   for (const name of await readdir('/proc').catch(() => [] as string[])) {
     if (!/^\d+$/.test(name)) continue;

@@ -78,6 +78,21 @@ function formatTarget(row: Row): string {
   return t.on === 'ratio' ? `${op} ${t.value}x` : `${op} ${formatValue(t.value, row.unit)}`;
 }
 
+/** How far a missed row is from its target, in its own terms. */
+export function shortfall(r: Row): string {
+  const t = r.target;
+  if (!t) return '';
+  const subject = t.on === 'ratio' ? r.ratio : r.ours;
+  if (subject === undefined) return 'not measurable';
+  const shown = t.on === 'ratio' ? `${subject.toFixed(2)}x` : formatValue(subject, r.unit);
+  const goal = t.on === 'ratio' ? `${t.value}x` : formatValue(t.value, r.unit);
+  if (r.met !== false || subject === 0) return `${shown} against ${goal}`;
+  const change = t.op === '<='
+    ? `${Math.round((1 - t.value / subject) * 100)}% less would meet it`
+    : `${Math.round((t.value / subject - 1) * 100)}% more would meet it`;
+  return `${shown} against ${t.op === '<=' ? '≤' : '≥'} ${goal}: ${change}`;
+}
+
 export interface Results {
   suite: 'postmortem-buildpack bench';
   quick: boolean;
@@ -113,6 +128,15 @@ export function renderMarkdown(results: Results): string {
     const ratio = r.ratio !== undefined ? `${r.ratio.toFixed(2)}x` : '—';
     const met = r.met === undefined ? '—' : r.met ? 'yes' : '**no**';
     lines.push(`| ${cell(r.measurement)} | ${formatValue(r.ours, r.unit)} | ${cell(reference)} | ${ratio} | ${formatTarget(r)} | ${met} |`);
+  }
+  const missed = results.rows.filter((r) => r.met === false);
+  if (missed.length > 0) {
+    lines.push('');
+    lines.push('## Missed targets, by how much');
+    lines.push('');
+    for (const r of missed) lines.push(`- ${cell(r.measurement)}: ${shortfall(r)}`);
+    lines.push('');
+    lines.push('Why, and what in src/ would close each gap: bench/README.md.');
   }
   const withNotes = results.rows.filter((r) => r.note);
   if (withNotes.length > 0 || results.notes.length > 0) {

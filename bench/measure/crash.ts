@@ -134,7 +134,7 @@ export async function measureCrash(b: Bench): Promise<Row[]> {
     row({
       id: 'crash.vs-aws', group: g, measurement: 'same, against aws s3 cp', unit: 'ms',
       ours: m(oursCrash), reference: m(awsTotal), referenceLabel: 'plain dump, then aws s3 cp',
-      target: { on: 'ratio', op: '<=', value: 0.5 }, runs: { ours: oursCrash, reference: awsTotal },
+      runs: { ours: oursCrash, reference: awsTotal },
     }),
     row({
       id: 'crash.report', group: g, measurement: '"Dumping heap to" -> report.json stored (ours) vs rclone path', unit: 'ms',
