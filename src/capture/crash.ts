@@ -70,7 +70,7 @@ export class Crash {
     const { log } = this.deps;
     const started = Date.now();
     let latest = { contentBytes: 0, storedBytes: 0 };
-    const every = this.deps.progressEveryMs ?? 5000;
+    const every = this.deps.progressEveryMs ?? this.deps.config.progressEveryMs;
     const ticker = setInterval(() => {
       void (async () => {
         const seconds = (Date.now() - started) / 1000;

@@ -28,6 +28,7 @@
  * | POSTMORTEM_APP_FILES_MAX | 100MiB | size cap of those files; files past it are left out (logged) |
  * | POSTMORTEM_THREAD_DUMP_ON_STOP | true | on SIGTERM, a JVM's thread dump is taken (SIGQUIT) and stored before the stop |
  * | POSTMORTEM_POST_STOP | none | a command (bash -c) run after a crash's evidence is stored; also .postmortem/post-stop |
+ * | POSTMORTEM_PROGRESS_EVERY | 5s | how often a long upload logs its progress |
  * | POSTMORTEM_POST_STOP_TIMEOUT | 30s | how long postStop hooks may run; 1s to 1h |
  * | AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL | AWS | S3 endpoint (http(s) URL) when the service gives none |
  * | AWS_REGION, AWS_DEFAULT_REGION | us-east-1 | region when the service gives none |
@@ -78,6 +79,7 @@ export const DEFAULTS = {
   maxDumps: 2,
   dumpWindowMs: HOUR,
   postStopTimeoutMs: 30 * SECOND,
+  progressEveryMs: 5 * SECOND,
 } as const;
 
 export interface ParseOptions {
@@ -122,6 +124,7 @@ export function parseConfig(env: Env, opts: ParseOptions = {}): ParsedConfig {
     appFilesMaxBytes: readBytes(env, 'POSTMORTEM_APP_FILES_MAX', { min: 0, max: 4096 * MiB, fallback: 100 * MiB }, findings),
     threadDumpOnStop: readBoolean(env, 'POSTMORTEM_THREAD_DUMP_ON_STOP', DEFAULTS.threadDumpOnStop, findings),
     ...optionalCommand(readSetting(env, 'POSTMORTEM_POST_STOP')),
+    progressEveryMs: readDuration(env, 'POSTMORTEM_PROGRESS_EVERY', { min: 100, max: HOUR, fallback: DEFAULTS.progressEveryMs }, findings),
     postStopTimeoutMs: readDuration(
       env,
       'POSTMORTEM_POST_STOP_TIMEOUT',

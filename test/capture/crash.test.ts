@@ -30,9 +30,9 @@ t.test('long uploads log progress; the report lists what is stored, and the loca
   const { dir, root, log, crash } = await setup();
   const local = path.join(dir, 'java_pid9.hprof');
   await writeFile(local, 'x');
-  crash.add({ name: 'heap.hprof', source: Readable.from(slowly(10)), contentType: 'application/octet-stream', encoding: 'compress', gzipLevel: 1 }, { localPath: local });
+  crash.add({ name: 'heap.hprof', source: Readable.from(slowly(10)), contentType: 'application/octet-stream', encoding: 'compress', gzipLevel: 1 }, { localPath: local, totalBytes: async () => 10 * 64 * 1024 });
   const report = await crash.finish({ death: classifyDeath({ exitCode: 1, stopRequested: false, outOfMemory: true, fatalError: false }), logTail: Buffer.from('last words\n') });
-  t.ok(log.lines.some((l) => /uploading heap\.hprof: .* read, .* stored/.test(l)), 'progress line');
+  t.ok(log.lines.some((l) => /uploading heap\.hprof: .* read of 640 KiB \(\d+%, about \d+ s left\), .* stored, .*\/s/.test(l)), `progress line with %, ETA and rate: ${log.lines.find((l) => l.includes('uploading'))}`);
   t.equal(crash.prefix, 'o/s/shop/2026-11-27/20261127T100000Z-2-oom');
   t.same(report!.artifacts.map((a) => a.name), ['heap.hprof.gz', 'log-tail.txt']);
   t.equal(report!.artifacts[0]!.size, 10 * 64 * 1024);

@@ -57,6 +57,7 @@ t.test('defaults: nothing configured keeps evidence in the container, loudly', a
       maxDumps: config.maxDumps,
       dumpWindowMs: config.dumpWindowMs,
       postStopTimeoutMs: config.postStopTimeoutMs,
+      progressEveryMs: config.progressEveryMs,
     },
   );
   t.same(config.appFiles, [], 'no app files unless asked');

@@ -29,7 +29,7 @@ t.test('1 GiB streamed while written, memory within budget, bytes exact', async 
     command: writer,
     env: {
       ...store.env('big'),
-      POSTMORTEM_GZIP_LEVEL: '0', POSTMORTEM_PART_SIZE: `${partSize}`, POSTMORTEM_QUEUE_SIZE: `${queueSize}`, POSTMORTEM_GRACE: '3s',
+      POSTMORTEM_GZIP_LEVEL: '0', POSTMORTEM_PART_SIZE: `${partSize}`, POSTMORTEM_QUEUE_SIZE: `${queueSize}`, POSTMORTEM_GRACE: '3s', POSTMORTEM_PROGRESS_EVERY: '1s',
       ...(process.env.BIG_BYTES ? { BIG_BYTES: process.env.BIG_BYTES } : {}),
     },
   });
@@ -45,7 +45,8 @@ t.test('1 GiB streamed while written, memory within budget, bytes exact', async 
   t.ok(peak.hwm - idle.rss <= budget, `peak growth ${((peak.hwm - idle.rss) / MiB).toFixed(1)} MiB <= ${(budget / MiB).toFixed(0)} MiB`);
   const stored = app.output().split('\n').find((l) => l.includes('stored heap.hprof'));
   t.ok(stored, stored ?? 'no stored line');
-  t.match(app.output(), /uploading heap\.hprof: .* read of 1 GiB \(\d+%, about \d+ s left\), .* stored, .*\/s/, 'progress with %, ETA and rate once the size is known');
+  // (% and ETA appear once the JVM is done, if the upload is still running then: see crash.test.ts)
+  t.match(app.output(), /uploading heap\.hprof: .* read.*, .* stored, .*\/s/, 'progress lines with bytes and rate during the upload');
   const reportPath = /crash report -> s3:\/\/[^/]+\/(\S+)/.exec(app.output())?.[1];
   const report = JSON.parse((await store.get(reportPath!)).toString('utf8'));
   const heap = report.artifacts.find((a: { name: string }) => a.name === 'heap.hprof');
