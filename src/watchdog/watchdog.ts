@@ -119,8 +119,6 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
   });
   appPid = app.pid;
   deps.onAppStarted?.(app);
-  // `postmortem dump` in cf ssh finds the app through this file.
-  await mkdir(config.dumpDir, { recursive: true }).then(() => writeFile(appPidFile(config), `${app.pid}\n`)).catch(() => undefined);
   const watchOutput = (fn: (chunk: Buffer) => void) => { outputListeners.add(fn); return () => outputListeners.delete(fn); };
 
   const removers = FORWARDED.map((signal) => deps.onSignal(signal, () => {
@@ -149,6 +147,10 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
     }
     if (app.alive) app.signal(signal);
   }));
+
+  // After the handlers: from the moment the app runs, a stop must find them in place.
+  // `postmortem dump` in cf ssh finds the app through this file.
+  await mkdir(config.dumpDir, { recursive: true }).then(() => writeFile(appPidFile(config), `${app.pid}\n`)).catch(() => undefined);
 
   const ended = await app.exited;
   const diedAt = now();
