@@ -49,8 +49,9 @@ try {
   const crash = crashes[0]?.crash;
   if (!crash) throw new Error('no crash found in the store');
   await cli('show', crash);
-  await cli('get', crash, '--out', path.join(droplet.root, 'downloaded'));
-  say(`done: the droplet is in ${droplet.root}`);
+  const out = path.join(BUILDPACK_DIR, 'demo', 'out');
+  await cli('get', crash, '--out', path.join(out, path.basename(crash)));
+  say(`done: the evidence is in ${path.relative(process.cwd(), out) || out}/ (the staged droplet is removed on exit)`);
 } finally {
   await s3.stop();
 }

@@ -1,15 +1,15 @@
 // The owner of a real core, read from its ELF notes, is the process that crashed.
 import t from 'tap';
-import { mkdtemp, readFile } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { parseCoreOwner, readCoreOwner } from '../../src/capture/core-owner.ts';
+import { tempDir } from '../support/temp.ts';
 
 t.test('pid and process group of a real core', async (t) => {
   const pattern = (await readFile('/proc/sys/kernel/core_pattern', 'utf8')).trim();
   if (pattern !== 'core') return t.plan(0, `core_pattern is "${pattern}" here, not "core"`);
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'pm-owner-'));
+  const dir = await tempDir('pm-owner-');
   await execa('cc', ['-g', '-o', path.join(dir, 'crasher'), path.resolve('test/fixtures/native/crasher.c')]);
   // A shell of its own (setsid) prints the crasher's pid, then the crasher dumps core.
   const r = await execa('setsid', ['bash', '-c', 'ulimit -c unlimited; ./crasher segv & echo "pid $! pgrp $(ps -o pgid= $$)"; wait'], { cwd: dir, reject: false, stdin: 'ignore' });

@@ -1,8 +1,7 @@
 // A crash's evidence against a real local folder store: progress lines for long uploads,
 // the report written last, and a failed artifact never claimed by the report.
 import t from 'tap';
-import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -11,9 +10,10 @@ import { parseConfig } from '../../src/config/parse.ts';
 import { createFileStore } from '../../src/store/file-store.ts';
 import { memoryEventLog } from '../../src/util/event-log.ts';
 import { classifyDeath } from '../../src/watchdog/death.ts';
+import { tempDir } from '../support/temp.ts';
 
 async function setup(storeRoot?: string) {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'pm-crash-'));
+  const dir = await tempDir('pm-crash-');
   const root = storeRoot ?? path.join(dir, 'store');
   const { config } = parseConfig({ POSTMORTEM_STORE: `file://${root}`, TMPDIR: dir, CF_INSTANCE_INDEX: '2', VCAP_APPLICATION: JSON.stringify({ application_name: 'shop', space_name: 's', organization_name: 'o' }) });
   const log = memoryEventLog();

@@ -2,11 +2,11 @@
 // reading must start before the writer is done.
 import t from 'tap';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { followGrowingFile } from '../../src/capture/growing-file.ts';
+import { tempDir } from '../support/temp.ts';
 
 const WRITER = `
 const fs = require('node:fs');
@@ -20,7 +20,7 @@ const timer = setInterval(() => {
 `;
 
 t.test('follows a file written front to back by another process', async (t) => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'pm-grow-'));
+  const dir = await tempDir('pm-grow-');
   const file = path.join(dir, 'java_pid1.hprof');
   await writeFile(file, '');
   const writer = execa(process.execPath, ['-e', WRITER, file]);
@@ -40,7 +40,7 @@ t.test('follows a file written front to back by another process', async (t) => {
 });
 
 t.test('a writer gone quiet without a completion signal ends the stream with a warning', async (t) => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'pm-grow-'));
+  const dir = await tempDir('pm-grow-');
   const file = path.join(dir, 'core');
   await writeFile(file, 'partial');
   let quiet = false;

@@ -1,9 +1,9 @@
 import t from 'tap';
-import { mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { javaToolOptions, userHeapDumpPaths } from '../../src/capture/java-options.ts';
 import { findJavaMajors, javaMajor } from '../../src/capture/java-version.ts';
+import { tempDir } from '../support/temp.ts';
 
 t.test('appends to the user\'s JAVA_TOOL_OPTIONS, never replaces', async (t) => {
   t.equal(javaToolOptions({ existing: '-Dfoo=1', heapDumpDir: '/d', jvmGzipLevel: 0 }), '-Dfoo=1 -XX:+HeapDumpOnOutOfMemoryError -XX:HeapDumpPath=/d -XX:ErrorFile=/d/hs_err_pid%p.log');
@@ -18,7 +18,7 @@ t.test('JDK majors from release files', async (t) => {
   t.equal(javaMajor('JAVA_VERSION="21"'), 21);
   t.equal(javaMajor('nothing'), undefined);
   // A droplet laid out like the Ruby java-buildpack's, plus a java on PATH.
-  const app = await mkdtemp(path.join(os.tmpdir(), 'pm-jv-'));
+  const app = await tempDir('pm-jv-');
   await mkdir(path.join(app, '.java-buildpack/open_jdk_jre/bin'), { recursive: true });
   await writeFile(path.join(app, '.java-buildpack/open_jdk_jre/release'), 'JAVA_VERSION="11.0.22"\n');
   const jdk = path.join(app, 'jdk21');

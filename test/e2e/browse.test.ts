@@ -2,8 +2,7 @@
 // verify, url) and standard tools (aws s3, rclone) against a crash the watchdog uploaded.
 import t, { type Test } from 'tap';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
@@ -11,6 +10,7 @@ import { execa } from 'execa';
 import { BUILDPACK_DIR, launch, stage } from '../support/cf.ts';
 import { javaApp } from '../support/java.ts';
 import { testStore } from '../support/test-store.ts';
+import { tempDir } from '../support/temp.ts';
 
 const store = await testStore(t, 'browse');
 const { s3, bucket, client } = store;
@@ -39,7 +39,7 @@ t.test('ls, show, get, verify and url find and fetch the crash', async (t) => {
   t.equal(report.crash, crash);
   t.match((await cli('show', crash)).stdout, /reason\s+oom: ran out of Java heap/);
 
-  const out = await mkdtemp(path.join(os.tmpdir(), 'pm-get-'));
+  const out = await tempDir('pm-get-');
   const get = await cli('get', `s3://${bucket}/${crash}/`, '--out', out);
   t.equal(get.exitCode, 0, get.stdout + get.stderr);
   const heap = report.artifacts.find((a: { name: string }) => a.name.startsWith('heap.hprof'));
@@ -82,7 +82,7 @@ toolTest('aws', 'aws s3 ls and cp find and fetch the crash', async (t) => {
   const awsEnv = { ...process.env, ...env, AWS_DEFAULT_REGION: s3.region };
   const ls = await execa('aws', ['--endpoint-url', s3.endpoint, 's3', 'ls', '--recursive', `s3://${bucket}/prod/`], { env: awsEnv });
   t.match(ls.stdout, new RegExp(`${crash}/report\\.json`));
-  const out = await mkdtemp(path.join(os.tmpdir(), 'pm-aws-'));
+  const out = await tempDir('pm-aws-');
   await execa('aws', ['--endpoint-url', s3.endpoint, 's3', 'cp', '--recursive', `s3://${bucket}/${crash}/`, out], { env: awsEnv });
   const report = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8'));
   const heap = report.artifacts.find((a: { name: string }) => a.name.startsWith('heap.hprof'));
@@ -101,7 +101,7 @@ toolTest('rclone', 'rclone lists and copies the crash', async (t) => {
   };
   const lsf = await execa('rclone', ['--config', '/dev/null', 'lsf', '-R', `${remote}${bucket}/${crash}`], { env: rcloneEnv, extendEnv: false });
   t.match(lsf.stdout, /report\.json/);
-  const out = await mkdtemp(path.join(os.tmpdir(), 'pm-rclone-'));
+  const out = await tempDir('pm-rclone-');
   await execa('rclone', ['--config', '/dev/null', 'copy', `${remote}${bucket}/${crash}`, out], { env: rcloneEnv, extendEnv: false });
   const report = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8'));
   const heap = report.artifacts.find((a: { name: string }) => a.name.startsWith('heap.hprof'));

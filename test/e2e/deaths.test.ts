@@ -2,14 +2,14 @@
 // crashes leave cores that gdb can read, a JVM fatal error leaves its hs_err log, a hung
 // JVM that is stopped leaves a thread dump, any death leaves a report and the log tail.
 import t from 'tap';
-import { mkdtemp, writeFile, copyFile } from 'node:fs/promises';
-import os from 'node:os';
+import { writeFile, copyFile } from 'node:fs/promises';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { launch, stage, type Droplet } from '../support/cf.ts';
 import { javaApp } from '../support/java.ts';
 import { testStore } from '../support/test-store.ts';
+import { tempDir } from '../support/temp.ts';
 
 const store = await testStore(t, 'deaths');
 const { bucket } = store;
@@ -37,14 +37,14 @@ async function evidenceOf(output: string): Promise<Evidence> {
 
 /** An app folder with the native crasher built from source with debug info. */
 async function nativeApp(): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'pm-native-'));
+  const dir = await tempDir('pm-native-');
   await execa('cc', ['-g', '-O0', '-o', path.join(dir, 'crasher'), path.resolve('test/fixtures/native/crasher.c')]);
   return dir;
 }
 
 /** gdb's backtrace of a downloaded core, against the binary that crashed. */
 async function backtrace(binary: string, core: Buffer): Promise<string> {
-  const file = path.join(await mkdtemp(path.join(os.tmpdir(), 'pm-core-')), 'core');
+  const file = path.join(await tempDir('pm-core-'), 'core');
   await writeFile(file, core);
   const r = await execa('gdb', ['-batch', '-nx', '-ex', 'bt', binary, file], { reject: false, stdin: 'ignore' });
   return r.stdout + r.stderr;
@@ -127,7 +127,7 @@ t.test('a stop of a deadlocked JVM: thread dump stored before it stops, all with
 });
 
 t.test('postStop hooks: run after the evidence is stored, know where it is; a hung hook never outlasts the hold', async (t) => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'pm-hookapp-'));
+  const dir = await tempDir('pm-hookapp-');
   await copyFile(path.join(native, 'crasher'), path.join(dir, 'crasher'));
   const droplet = await stage({ appDir: dir, env: storeEnv });
   const hook = 'echo "reason=$POSTMORTEM_REASON status=$POSTMORTEM_EXIT_STATUS at $POSTMORTEM_LOCATION"; head -c 1 "$POSTMORTEM_REPORT"; echo " is the report"';
@@ -157,7 +157,7 @@ t.test('crash loop: the same instance stores its core once per window, then only
 });
 
 t.test('app files: chosen by glob, capped in size, stored as one tar.gz', async (t) => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'pm-files-'));
+  const dir = await tempDir('pm-files-');
   await execa('mkdir', ['-p', path.join(dir, 'logs/archive')]);
   await writeFile(path.join(dir, 'logs/app.log'), 'request 1 ok\nrequest 2 failed\n');
   await writeFile(path.join(dir, 'logs/archive/old.log'), 'yesterday\n');
@@ -167,7 +167,7 @@ t.test('app files: chosen by glob, capped in size, stored as one tar.gz', async 
   t.equal((await app.process).exitCode, 3);
   t.match(app.output(), /app files past POSTMORTEM_APP_FILES_MAX left out: logs\/huge\.log/);
   const e = await evidenceOf(app.output());
-  const tarball = path.join(await mkdtemp(path.join(os.tmpdir(), 'pm-tar-')), 'files.tar.gz');
+  const tarball = path.join(await tempDir('pm-tar-'), 'files.tar.gz');
   await writeFile(tarball, await e.content('app-files.tar.gz'));
   const listing = (await execa('tar', ['-tzf', tarball])).stdout.split('\n').sort();
   t.same(listing, ['logs/app.log', 'logs/archive/old.log']);

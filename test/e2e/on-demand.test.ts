@@ -5,13 +5,12 @@ import t from 'tap';
 
 import { gunzipSync } from 'node:zlib';
 import { execa } from 'execa';
-import { mkdtemp } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { launch, stage } from '../support/cf.ts';
 import { javaApp } from '../support/java.ts';
 import { freePort } from '../support/ports.ts';
 import { testStore } from '../support/test-store.ts';
+import { tempDir } from '../support/temp.ts';
 
 const store = await testStore(t, 'ondemand');
 const storeEnv = store.env('live');
@@ -42,7 +41,7 @@ t.test('a live JVM: thread dump and heap dump in the store, the app keeps servin
 });
 
 t.test('a native app: refused without --kill; with --kill it is aborted and the watchdog stores its core', async (t) => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'pm-native-'));
+  const dir = await tempDir('pm-native-');
   await execa('cc', ['-g', '-O0', '-o', path.join(dir, 'crasher'), path.resolve('test/fixtures/native/crasher.c')]);
   const droplet = await stage({ appDir: dir, env: storeEnv });
   const app = launch(droplet, { command: './crasher serve', env: { ...storeEnv, POSTMORTEM_GRACE: '0s', POSTMORTEM_MAX_DUMPS: '0' } });

@@ -1,14 +1,14 @@
 // Sources the rendered profile.d script the way the launcher does (real bash, shared
 // positional parameters) and checks what start command it leaves behind.
 import t from 'tap';
-import { chmod, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { LAYOUT, renderProfileScript } from '../../src/launch/profile-script.ts';
+import { tempDir } from '../support/temp.ts';
 
 async function fakeDeps(options: { node?: 'ok' | 'missing' | 'fails-check' } = {}) {
-  const depsDir = await mkdtemp(path.join(os.tmpdir(), 'pm-deps-'));
+  const depsDir = await tempDir('pm-deps-');
   const home = path.join(depsDir, '3');
   await mkdir(path.join(home, 'node/bin'), { recursive: true });
   await mkdir(path.join(home, 'postmortem'), { recursive: true });
@@ -75,7 +75,7 @@ t.test('fail open: missing runtime or broken settings leave the command alone wi
 
 t.test('an exec in the app .profile after our script still works (exec is not shadowed)', async (t) => {
   const { depsDir, script } = await fakeDeps();
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'pm-exec-'));
+  const dir = await tempDir('pm-exec-');
   const r = await execa('bash', ['-c', `source "${script}"; exec 3>"${dir}/fd3"; echo ok >&3; type -t exec`, '/tmp/lifecycle/launcher', '/app', 'cmd'], {
     env: { PATH: process.env.PATH!, DEPS_DIR: depsDir, CF_INSTANCE_INDEX: '0' }, extendEnv: false, stdin: 'ignore',
   });

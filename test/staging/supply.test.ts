@@ -1,15 +1,15 @@
 // bin/supply, bin/detect and bin/release run as the builder runs them (real bash, real
 // tar, the real cached runtime); every staging problem must warn and never fail the push.
 import t from 'tap';
-import { cp, mkdir, mkdtemp, readFile, stat, symlink, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { cp, mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { parse } from 'yaml';
 import { BUILDPACK_DIR } from '../support/cf.ts';
+import { tempDir } from '../support/temp.ts';
 
 async function dirs() {
-  const root = await mkdtemp(path.join(os.tmpdir(), 'pm-stage-'));
+  const root = await tempDir('pm-stage-');
   const d = { build: path.join(root, 'app'), cache: path.join(root, 'cache'), deps: path.join(root, 'deps') };
   for (const p of Object.values(d)) await mkdir(p, { recursive: true });
   await mkdir(path.join(d.deps, '1'));
@@ -46,7 +46,7 @@ t.test('installs the pinned runtime from the cached dependency, the watchdog, co
 });
 
 t.test('a tampered cached runtime is deleted before it ever runs; staging falls back with warnings', async (t) => {
-  const bp = await mkdtemp(path.join(os.tmpdir(), 'pm-bp-'));
+  const bp = await tempDir('pm-bp-');
   for (const f of ['bin', 'lib', 'VERSION']) await symlink(path.join(BUILDPACK_DIR, f), path.join(bp, f));
   await writeFile(path.join(bp, 'manifest.yml'), await readFile(path.join(BUILDPACK_DIR, 'manifest.yml')));
   await mkdir(path.join(bp, 'dependencies'));
@@ -75,7 +75,7 @@ t.test('configuration mistakes warn at staging; POSTMORTEM_STRICT=true fails the
 });
 
 t.test('no Node.js anywhere: one warning, the push goes on', async (t) => {
-  const bp = await mkdtemp(path.join(os.tmpdir(), 'pm-bp-'));
+  const bp = await tempDir('pm-bp-');
   for (const f of ['bin', 'lib', 'VERSION', 'manifest.yml']) await symlink(path.join(BUILDPACK_DIR, f), path.join(bp, f));
   // A PATH with the shell tools a stack has, and no node.
   const tools = path.join(bp, 'tools');

@@ -2,8 +2,7 @@
 // diagnostic commands of live JVMs, and the refusals that keep every other process alive.
 import t, { type Test } from 'tap';
 import { readFileSync } from 'node:fs';
-import { chmod, lstat, mkdtemp, open, readFile, readdir, rm, stat } from 'node:fs/promises';
-import os from 'node:os';
+import { chmod, lstat, open, readFile, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gunzipSync } from 'node:zlib';
@@ -11,6 +10,7 @@ import { execa, type ResultPromise } from 'execa';
 import { AttachError, attachCommand, attachStream, heapDump, jcmd, threadDump, type AttachFailure } from '../../../src/capture/attach/hotspot.ts';
 import { attachCapability, readPerfData } from '../../../src/capture/attach/perfdata.ts';
 import { javaApp } from '../../support/java.ts';
+import { tempDir } from '../../support/temp.ts';
 
 const HPROF_MAGIC = 'JAVA PROFILE 1.0.2';
 /** The compiled AttachTarget fixture, shared by this file's tests. */
@@ -93,7 +93,7 @@ async function childrenOf(pid: number): Promise<number[]> {
 // ----
 
 async function scratch(t: Test): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'pm-attach-'));
+  const dir = await tempDir('pm-attach-');
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   return dir;
 }

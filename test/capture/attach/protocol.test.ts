@@ -1,12 +1,12 @@
 // The attach protocol's bytes, and how answers are read, against a small unix-socket server
 // standing in for the JVM (the real JVMs are in hotspot.test.ts).
 import t, { type Test } from 'tap';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { createConnection, createServer, type Socket } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { encodeRequest, exchange, parseCodeLine } from '../../../src/capture/attach/protocol.ts';
 import { AttachError } from '../../../src/capture/attach/types.ts';
+import { tempDir } from '../../support/temp.ts';
 
 t.test('a request is the version, the command and exactly three arguments, each NUL-terminated', async (t) => {
   t.equal(encodeRequest('threaddump', []).toString('latin1'), '1\0threaddump\0\0\0\0');
@@ -45,7 +45,7 @@ t.test('result codes', async (t) => {
 
 /** A fake JVM: reads one request, hands it and the socket to `answer`. */
 async function fakeJvm(t: Test, answer: (request: Buffer, socket: Socket) => void): Promise<{ path: string; requests: Buffer[] }> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'pm-attach-proto-'));
+  const dir = await tempDir('pm-attach-proto-');
   const socketPath = path.join(dir, '.java_pid1');
   const requests: Buffer[] = [];
   const server = createServer((socket) => {

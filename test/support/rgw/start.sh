@@ -111,6 +111,10 @@ osd_pool_default_pgp_num = 8
 osd_pool_default_pg_autoscale_mode = off
 osd_crush_chooseleaf_type = 0
 mon_allow_pool_size_one = true
+# A test cluster on a shared disk: the monitor's "disk nearly full" refusal (5% free by default)
+# would stop it on a big, busy disk that still has gigabytes free.
+mon_data_avail_crit = 0
+mon_data_avail_warn = 0
 mon_allow_pool_delete = true
 mon_max_pg_per_osd = 1000
 mon_warn_on_pool_no_redundancy = false
