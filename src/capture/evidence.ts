@@ -107,10 +107,6 @@ export class EvidenceWatch {
     for (const f of this.active) this.complete(f);
   }
 
-  has(kind: EvidenceKind): boolean {
-    return (this.counts.get(kind) ?? 0) > 0;
-  }
-
   async close(): Promise<void> {
     await this.watcher?.close();
   }

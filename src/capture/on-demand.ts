@@ -3,7 +3,7 @@
 // process can only be asked for a core by aborting it (--kill), which the watchdog then
 // captures like any crash. Evidence goes to the same store, reason "on-demand".
 import { createReadStream } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { Config } from '../config/types.ts';
@@ -55,6 +55,5 @@ export async function dumpOnDemand(input: OnDemandInput): Promise<OnDemandResult
     }, { localPath: dump.localPath, big: true });
   }
   const report = await crash.finish({});
-  if (!input.heap) await rm(path.join(config.dumpDir, 'on-demand'), { recursive: true, force: true }).catch(() => undefined);
   return { kind: 'captured', report };
 }

@@ -6,7 +6,7 @@ import { onExit } from 'signal-exit';
 import { parseConfig, collectSecrets } from '../config/parse.ts';
 import { ConfigError, type Config } from '../config/types.ts';
 import { createEventLog } from '../util/event-log.ts';
-import { runWatchdog } from '../watchdog/watchdog.ts';
+import { FORWARDED, runWatchdog } from '../watchdog/watchdog.ts';
 import type { AppProcess } from '../watchdog/supervise.ts';
 import { startApp } from '../watchdog/supervise.ts';
 import { appEnvironment } from '../watchdog/app-env.ts';
@@ -71,7 +71,7 @@ if (config) {
   // Supervise only: output through, signals forwarded, status passed on.
   const plain = startApp({ command, env: appEnvironment(process.env), stdout: process.stdout, stderr: process.stderr });
   app = plain;
-  for (const signal of ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'] as const) onSignal(signal, () => plain.signal(signal));
+  for (const signal of FORWARDED) onSignal(signal, () => plain.signal(signal));
   const ended = await plain.exited;
   const { exitStatusOf } = await import('../watchdog/death.ts');
   status = exitStatusOf(ended.exitCode, ended.signal);

@@ -7,6 +7,8 @@ export interface EventLog {
   error(message: string): void;
 }
 
+import { scrubSecrets } from '../config/secrets.ts';
+
 const PREFIX = '[postmortem]';
 
 /** Hide credentials in URLs (user:pass@) and in query strings (X-Amz-Signature=…). */
@@ -21,11 +23,7 @@ export function oneLine(text: string): string {
 }
 
 export function createEventLog(write: (line: string) => void, secrets: readonly string[] = []): EventLog {
-  const clean = (message: string): string => {
-    let text = redact(oneLine(message));
-    for (const secret of secrets) if (secret.length >= 4) text = text.split(secret).join('***');
-    return text;
-  };
+  const clean = (message: string): string => scrubSecrets(redact(oneLine(message)), secrets);
   return {
     info: (m) => write(`${PREFIX} ${clean(m)}\n`),
     warn: (m) => write(`${PREFIX} WARNING: ${clean(m)}\n`),
@@ -33,7 +31,7 @@ export function createEventLog(write: (line: string) => void, secrets: readonly 
   };
 }
 
-/** Collects events in memory (tests, and the check command that prints them later). */
+/** Collects events in memory (tests). */
 export function memoryEventLog(): EventLog & { lines: string[] } {
   const lines: string[] = [];
   const log = createEventLog((line) => lines.push(line.trimEnd()));

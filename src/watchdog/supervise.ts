@@ -54,7 +54,6 @@ export function startApp(options: SuperviseOptions): AppProcess {
   passThrough(child.stderr, options.stderr, 'stderr');
   const pid = child.pid;
   if (pid === undefined) {
-    alive = false;
     return {
       pid: -1,
       signal: () => undefined,

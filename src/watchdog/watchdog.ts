@@ -42,7 +42,7 @@ export interface WatchdogDeps {
   readKernel?: (name: 'core_pattern' | 'core_uses_pid') => Promise<string | undefined>;
 }
 
-const FORWARDED: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'];
+export const FORWARDED: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'];
 const STOP_SIGNALS = new Set<NodeJS.Signals>(['SIGTERM', 'SIGINT']);
 /** After a stop request the platform SIGKILLs us 10 s later: finish well before that. */
 const STOP_BUDGET_MS = 7000;
@@ -174,7 +174,7 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
     const finishing = current.finish({ death, diedAt, logTail: tail.snapshot() });
     // A stop (even one arriving while we upload) leaves STOP_BUDGET_MS before we must be gone.
     const stopBudgetEnds = stopped.then(() => Date.now() + STOP_BUDGET_MS);
-    const budget = stopped.then(() => new Promise<undefined>((r) => setTimeout(() => r(undefined), STOP_BUDGET_MS).unref()));
+    const budget = stopBudgetEnds.then((end) => new Promise<undefined>((r) => setTimeout(() => r(undefined), end - Date.now()).unref()));
     const report = await Promise.race([finishing, budget]);
     if (stopRequested && !report) log.warn('stopping before every upload finished; see the lines above for what is stored');
     const where = config.store.kind === 's3' ? `s3://${config.store.bucket}/${current.prefix}/` : path.join(config.store.root, current.prefix);

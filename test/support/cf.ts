@@ -4,12 +4,11 @@
 // writes 000_multi-supply.sh, the droplet is moved to the runtime paths, and the
 // launcher sources profile.d scripts with $0=/tmp/lifecycle/launcher, $1=app dir and
 // $2=start command before `exec bash -c "$@"`.
-import { rmSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, readdir, rename, rm, stat, writeFile, copyFile } from 'node:fs/promises';
-import os from 'node:os';
+import { cp, mkdir, readdir, rename, rm, stat, writeFile, copyFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
+import { tempDir } from './temp.ts';
 
 export const BUILDPACK_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -55,19 +54,10 @@ export interface Droplet {
   stagingRoot: string;
 }
 
-/**
- * Every droplet carries a 125 MB Node.js binary: they are removed when the process that
- * staged them exits (each tap test file is its own process), so runs leave no gigabytes behind.
- */
-const stagedWork = new Set<string>();
-process.once('exit', () => {
-  for (const dir of stagedWork) rmSync(dir, { recursive: true, force: true });
-});
-
 export async function stage(options: StageOptions): Promise<Droplet> {
   const depsIdx = options.depsIdx ?? '0';
-  const work = await mkdtemp(path.join(os.tmpdir(), 'pm-cf-'));
-  stagedWork.add(work);
+  // Every droplet carries a 125 MB Node.js binary: removed when the staging process exits.
+  const work = await tempDir('pm-cf-');
   const stagingRoot = path.join(work, 'staging');
   const dirs = {
     build: path.join(stagingRoot, 'tmp/app'),
