@@ -11,6 +11,7 @@ import { BUILDPACK_DIR, launch, stage } from '../support/cf.ts';
 import { javaApp } from '../support/java.ts';
 import { testStore } from '../support/test-store.ts';
 import { tempDir } from '../support/temp.ts';
+import { unlessMissing } from '../support/requirements.ts';
 
 const store = await testStore(t, 'browse');
 const { s3, bucket, client } = store;
@@ -71,8 +72,7 @@ async function have(tool: string): Promise<boolean> {
 // CI installs them (.ci/run); elsewhere a missing tool skips with a reason, never silently in CI.
 const installed = { aws: await have('aws'), rclone: await have('rclone') };
 const toolTest = (tool: keyof typeof installed, name: string, fn: (t: Test) => Promise<void>) => {
-  if (!installed[tool] && process.env.CI !== 'true') return t.test(name, { skip: `${tool} is not installed` }, fn);
-  return t.test(name, fn);
+  return t.test(name, unlessMissing(installed[tool] ? undefined : `${tool} is not installed`), fn);
 };
 
 const crashKey = async () => JSON.parse((await cli('ls', '--json')).stdout)[0].crash as string;

@@ -1,6 +1,6 @@
 // The takeover at launch, against the platform's real sequence (test/support/cf.ts):
 // stop handling, log pass-through, fail-open cases, and what must never be wrapped.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { launch, stage, type Droplet } from '../support/cf.ts';
@@ -83,19 +83,25 @@ t.test('fail open: the app starts and serves, unwrapped, with one warning line',
 
 t.test('not wrapped: the lifecycle shell (cf ssh) and tasks; tasks when asked', async (t) => {
   const droplet = await stage({ appDir: healthyApp });
-  const probe = 'cat /proc/$PPID/cmdline | tr "\\0" " "; echo; cat /proc/$$/cmdline | tr "\\0" " "';
+  // The probe names its own parent: wrapped, that is the watchdog; not wrapped, whoever ran the launcher.
+  const probe = 'echo "probe parent: $(tr "\\0" " " < /proc/$PPID/cmdline)"';
+  const ranUnwrapped = (t: Test, output: string, what: string) => {
+    const parent = /^probe parent: (.+)$/m.exec(output)?.[1];
+    t.ok(parent, `${what}: the probe ran (${JSON.stringify(output.slice(0, 200))})`);
+    t.notMatch(parent ?? 'watchdog', /watchdog/, `${what}: not wrapped (parent: ${parent})`);
+  };
   const shell = launch(droplet, { command: probe, argv0: '/tmp/lifecycle/shell', env: fileStore(droplet) });
   await shell.process;
-  t.notMatch(shell.output(), /watchdog/, 'lifecycle shell not wrapped');
+  ranUnwrapped(t, shell.output(), 'lifecycle shell');
   const cli = launch(droplet, { command: 'postmortem --help | head -n 1', argv0: '/tmp/lifecycle/shell', env: fileStore(droplet) });
   await cli.process;
   t.match(cli.output(), /usage: postmortem/, 'the postmortem CLI is on the PATH of a lifecycle shell');
   const task = launch(droplet, { command: probe, task: true, env: fileStore(droplet) });
   await task.process;
-  t.notMatch(task.output(), /watchdog/, 'task not wrapped');
+  ranUnwrapped(t, task.output(), 'task');
   const wantedTask = launch(droplet, { command: probe, task: true, env: { ...fileStore(droplet), POSTMORTEM_TASKS: 'true', POSTMORTEM_GRACE: '0s' } });
   await wantedTask.process;
-  t.match(wantedTask.output(), /watchdog\.mjs -- bash -c/, 'task wrapped with POSTMORTEM_TASKS=true');
+  t.match(wantedTask.output(), /^probe parent: .*watchdog\.mjs -- bash -c/m, 'task wrapped with POSTMORTEM_TASKS=true');
 });
 
 t.test('final buildpacks that do not copy deps profile.d (java-buildpack v4), zero-padded index, last buildpack', async (t) => {

@@ -18,6 +18,7 @@ import path from 'node:path';
 import type { S3Target } from '../../src/config/types.ts';
 import { RgwUnavailableError, startRgw } from './rgw.ts';
 import { readSharedRgw } from './rgw/shared.ts';
+import { isCi } from './requirements.ts';
 
 /** Local servers this helper can start. */
 export type S3ServerKind = 's3rver' | 'rgw';
@@ -67,8 +68,7 @@ export async function startS3Server(options: StartS3ServerOptions = {}): Promise
     try {
       return await useRgw();
     } catch (error) {
-      const ci = ['true', '1'].includes((env['CI'] ?? '').toLowerCase());
-      if (!(error instanceof RgwUnavailableError) || ci) throw error;
+      if (!(error instanceof RgwUnavailableError) || isCi(env)) throw error;
     }
   }
   const external = env['POSTMORTEM_TEST_S3_ENDPOINT'];

@@ -11,6 +11,7 @@ import { AttachError, attachCommand, attachStream, heapDump, jcmd, threadDump, t
 import { attachCapability, readPerfData } from '../../../src/capture/attach/perfdata.ts';
 import { javaApp } from '../../support/java.ts';
 import { tempDir } from '../../support/temp.ts';
+import { skipOrFailInCi } from '../../support/requirements.ts';
 
 const HPROF_MAGIC = 'JAVA PROFILE 1.0.2';
 /** The compiled AttachTarget fixture, shared by this file's tests. */
@@ -107,12 +108,6 @@ async function head(file: string, bytes: number): Promise<Buffer> {
   } finally {
     await handle.close();
   }
-}
-
-/** Marks the test skipped with the reason; in CI (CI=true) a skip is a failure. */
-function skipOrFailInCi(t: Test, reason: string): void {
-  if (process.env.CI === 'true') t.fail(reason);
-  else t.plan(0, `skipped: ${reason}`);
 }
 
 async function rejectsWith(t: Test, promise: Promise<unknown>, reason: AttachFailure, message: RegExp): Promise<AttachError | undefined> {

@@ -4,10 +4,8 @@
 import type { Test } from 'tap';
 import { RgwUnavailableError } from '../rgw.ts';
 import { startS3Server, type S3TestServer } from '../s3-server.ts';
+import { skipOrFailInCi } from '../requirements.ts';
 
-export function isCi(env: Readonly<Record<string, string | undefined>>): boolean {
-  return ['true', '1'].includes((env['CI'] ?? '').toLowerCase());
-}
 
 /**
  * The RGW for this test file, or undefined after the file was marked skipped (plan 0) or
@@ -19,10 +17,8 @@ export async function rgwForThisFile(t: Test, env: Readonly<Record<string, strin
     server = await startS3Server({ kind: 'rgw', env });
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
-    if (error instanceof RgwUnavailableError && !isCi(env)) {
-      t.plan(0, `RGW tests skipped: ${reason} (with CI=true this is a failure)`);
-    } else if (error instanceof RgwUnavailableError) {
-      t.fail(`CI=true and Ceph RGW is not available, so the RGW tests cannot run: ${reason}`);
+    if (error instanceof RgwUnavailableError) {
+      skipOrFailInCi(t, `no Ceph RGW for the RGW tests: ${reason}`, env);
     } else {
       t.fail(`no Ceph RGW: ${reason}`);
     }
