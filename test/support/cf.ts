@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
 import { tempDir } from './temp.ts';
+import { RUN_MARKER, RUN_MARKER_VALUE } from './cleanup.ts';
 
 export const BUILDPACK_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -167,6 +168,8 @@ export function runtimeEnv(droplet: Droplet, options: LaunchOptions): Record<str
       INSTANCE_INDEX: String(index),
     }),
     ...options.env,
+    // Not the platform's: lets test/support/cleanup.ts find this launch's whole process tree.
+    [RUN_MARKER]: RUN_MARKER_VALUE,
   };
 }
 
