@@ -52,5 +52,10 @@ t.test('a native app: refused without --kill; with --kill it is aborted and the 
   const killed = launch(droplet, { command: 'postmortem dump --kill', argv0: '/tmp/lifecycle/shell', env: storeEnv });
   t.equal((await killed.process).exitCode, 0);
   t.equal((await app.process).exitCode, 134, 'aborted');
-  t.match(app.output(), /stored core\.gz/);
+  // The bucket, read with a plain client, holds the core: an ELF core file (e_type 4).
+  const cores = (await store.list('live/')).filter((k) => k.endsWith('/core.gz'));
+  t.equal(cores.length, 1, `one core in the bucket: ${cores.join(', ')}`);
+  const core = gunzipSync(await get(cores[0]!));
+  t.equal(core.subarray(0, 4).toString('latin1'), '\x7fELF', 'an ELF file');
+  t.equal(core.readUInt16LE(16), 4, 'of type ET_CORE');
 });

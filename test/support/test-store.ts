@@ -1,7 +1,7 @@
 // The store an end-to-end test file uploads into: the run's S3 server (Ceph RGW when it is
 // installed), a fresh bucket, the app environment that points the buildpack at it, and a
 // plain SDK client (not our code) to read back what landed there.
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import type { Test } from 'tap';
 import { startS3Server, uniqueBucketName, type S3TestServer } from './s3-server.ts';
 
@@ -12,6 +12,8 @@ export interface TestStore {
   env(prefix: string): Record<string, string>;
   client: S3Client;
   get(key: string): Promise<Buffer>;
+  /** Every key under the prefix, read from the server with the plain client. */
+  list(prefix: string): Promise<string[]>;
 }
 
 export async function testStore(t: Test, bucketBase: string): Promise<TestStore> {
@@ -36,6 +38,16 @@ export async function testStore(t: Test, bucketBase: string): Promise<TestStore>
     async get(key) {
       const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
       return Buffer.from(await res.Body!.transformToByteArray());
+    },
+    async list(prefix) {
+      const keys: string[] = [];
+      let token: string | undefined;
+      do {
+        const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) }));
+        keys.push(...(page.Contents ?? []).map((o) => o.Key!));
+        token = page.NextContinuationToken;
+      } while (token);
+      return keys;
     },
   };
 }
