@@ -1,11 +1,12 @@
 // The takeover at launch, against the platform's real sequence (test/support/cf.ts):
 // stop handling, log pass-through, fail-open cases, and what must never be wrapped.
 import t, { type Test } from 'tap';
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { launch, stage, type Droplet } from '../support/cf.ts';
 import { javaApp } from '../support/java.ts';
 import { freePort } from '../support/ports.ts';
+import { tempDir } from '../support/temp.ts';
 
 const healthyApp = await javaApp('Healthy');
 const healthyCommand = 'java -Xmx64m -XX:-UsePerfData -cp . Healthy';
@@ -169,4 +170,51 @@ t.test('an app that ignores SIGTERM is killed by us before the platform\'s SIGKI
   t.ok(took < 10_000 && took >= 8000, `exited ${took} ms after SIGTERM`);
   t.equal(result.exitCode, 137);
   t.match(app.output(), /did not stop within 8\.5 s of SIGTERM; SIGKILL now/);
+});
+
+t.test('other buildpacks\' profile.d scripts around ours: a lower index runs first, the final Java buildpack\'s after; wrapped once', async (t) => {
+  // A supply buildpack listed before us (index 0) and a final buildpack (index 2) whose
+  // profile.d rebuilds JAVA_OPTS from the environment, as java-buildpack v5's 00_java_opts.sh does.
+  const droplet = await stage({
+    appDir: healthyApp,
+    depsIdx: '1',
+    otherDeps: {
+      '0': { 'apm.sh': 'export PM_ORDER="${PM_ORDER:-}lower;"\nexport JAVA_OPTS="${JAVA_OPTS:-} -Dapm.agent=on"\n' },
+      '2': { '00_java_opts.sh': 'export PM_ORDER="${PM_ORDER:-}final;"\nexport JAVA_OPTS="-Xss512k ${JAVA_OPTS:-}"\n' },
+    },
+  });
+  const command = 'echo "order=$PM_ORDER opts=$JAVA_OPTS parent=$(tr "\\0" " " < /proc/$PPID/cmdline)"';
+  const app = launch(droplet, { command, env: { ...fileStore(droplet), POSTMORTEM_GRACE: '0s' } });
+  t.equal((await app.process).exitCode, 0, app.output());
+  const line = /^order=.*$/m.exec(app.output())?.[0] ?? '';
+  t.match(line, /order=lower;final;/, 'profile.d scripts ran in index order');
+  t.match(line, /opts=-Xss512k\s+-Dapm\.agent=on/, 'each script saw the one before it');
+  t.match(line, /parent=\S*node .*\/deps\/1\/postmortem\/watchdog\.mjs -- bash -c/, 'the app ran under our watchdog at index 1');
+  t.equal(line.match(/watchdog/g)?.length, 1, 'wrapped once');
+});
+
+t.test('an entrypoint_prefix of the last buildpack: the launcher execs the prefix with our rewritten command', async (t) => {
+  const droplet = await stage({ appDir: healthyApp });
+  // What a final buildpack's entrypoint_prefix may be: a program that runs the command it is given.
+  const prefix = path.join(droplet.root, 'entrypoint');
+  await writeFile(prefix, '#!/usr/bin/env bash\necho "entrypoint prefix ran"\nexec bash -c "$1"\n', { mode: 0o755 });
+  const port = await freePort();
+  const app = launch(droplet, { command: healthyCommand, port, entrypointPrefix: prefix, env: fileStore(droplet) });
+  await app.waitFor(/healthy app: listening/);
+  t.match(app.output(), /entrypoint prefix ran/);
+  t.match(await topProcess(app.pid), /node .*watchdog\.mjs -- bash -c java/, 'the watchdog is the top process');
+  process.kill(app.pid, 'SIGTERM');
+  t.equal((await app.process).exitCode, 143);
+});
+
+t.test('the droplet at /home/vcap with no DEPS_DIR: the /home/vcap/deps fallback finds the watchdog', async (t) => {
+  const droplet = await stage({ appDir: healthyApp });
+  const store = await tempDir('pm-homevcap-store-');
+  const port = await freePort();
+  const app = launch(droplet, { command: healthyCommand, port, atHomeVcap: true, env: { POSTMORTEM_STORE: `file://${store}` } });
+  await app.waitFor(/healthy app: listening/);
+  t.match(await topProcess(app.pid), /^\/home\/vcap\/deps\/0\/node\/bin\/node .*\/home\/vcap\/deps\/0\/postmortem\/watchdog\.mjs -- bash -c java/, 'wrapped from /home/vcap/deps');
+  t.equal(await get(port), '200 ok\n');
+  process.kill(app.pid, 'SIGTERM');
+  t.equal((await app.process).exitCode, 143);
 });

@@ -42,6 +42,11 @@ export interface StageOptions {
   finalCopiesProfileD?: boolean;
   /** Run bin/finalize too (we are the last buildpack). */
   asFinal?: boolean;
+  /**
+   * Other buildpacks' deps folders, by index: their profile.d scripts (name -> content), as a
+   * supply buildpack listed before us (lower index) or the final Java buildpack (higher) leaves them.
+   */
+  otherDeps?: Record<string, Record<string, string>>;
 }
 
 export interface Droplet {
@@ -69,6 +74,10 @@ export async function stage(options: StageOptions): Promise<Droplet> {
   for (const d of Object.values(dirs)) await mkdir(d, { recursive: true });
   await mkdir(path.join(dirs.deps, depsIdx), { recursive: true });
   await cp(options.appDir, dirs.build, { recursive: true });
+  for (const [idx, scripts] of Object.entries(options.otherDeps ?? {})) {
+    await mkdir(path.join(dirs.deps, idx, 'profile.d'), { recursive: true });
+    for (const [name, content] of Object.entries(scripts)) await writeFile(path.join(dirs.deps, idx, 'profile.d', name), content);
+  }
 
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp', CF_STACK: 'cflinuxfs4', ...options.env };
   const supply = await execa(path.join(BUILDPACK_DIR, 'bin/supply'), [dirs.build, dirs.cache, dirs.deps, depsIdx], {
@@ -128,6 +137,16 @@ export interface LaunchOptions {
   port?: number;
   /** Sees the container's output as it arrives (the demo shows it live). */
   echo?: (chunk: Buffer) => void;
+  /**
+   * The last buildpack's config.entrypoint_prefix: the launcher ends with
+   * `exec <prefix> "$@"` instead of `exec bash -c "$@"` (PLATFORM.md, Launch).
+   */
+  entrypointPrefix?: string;
+  /**
+   * Run with the droplet at the real /home/vcap (a private mount namespace binds it there)
+   * and no DEPS_DIR in the environment, so the scripts' /home/vcap/deps fallback is what runs.
+   */
+  atHomeVcap?: boolean;
 }
 
 export interface Launched {
@@ -141,6 +160,7 @@ export interface Launched {
 }
 
 export function runtimeEnv(droplet: Droplet, options: LaunchOptions): Record<string, string> {
+  const home = options.atHomeVcap ? '/home/vcap' : droplet.home;
   const index = options.instanceIndex ?? 0;
   const vcapApplication = {
     application_name: 'crashy',
@@ -152,9 +172,9 @@ export function runtimeEnv(droplet: Droplet, options: LaunchOptions): Record<str
   };
   return {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: droplet.appDir,
-    DEPS_DIR: droplet.depsDir,
-    TMPDIR: path.join(droplet.home, 'tmp'),
+    HOME: path.join(home, 'app'),
+    ...(options.atHomeVcap ? {} : { DEPS_DIR: droplet.depsDir }),
+    TMPDIR: path.join(home, 'tmp'),
     LANG: 'en_US.UTF-8',
     USER: 'vcap',
     VCAP_APPLICATION: JSON.stringify(vcapApplication),
@@ -175,13 +195,20 @@ export function runtimeEnv(droplet: Droplet, options: LaunchOptions): Record<str
 
 /** Starts the app as Diego does: launcher sequence, then exec of the (possibly rewritten) command. */
 export function launch(droplet: Droplet, options: LaunchOptions): Launched {
-  const child = execa('bash', ['-c', LAUNCHER_SCRIPT, options.argv0 ?? '/tmp/lifecycle/launcher', droplet.appDir, options.command], {
+  const script = options.entrypointPrefix ? LAUNCHER_SCRIPT.replace(/^exec bash -c "\$@"$/m, `exec ${options.entrypointPrefix} "$@"`) : LAUNCHER_SCRIPT;
+  const launcherArgs = ['-c', script, options.argv0 ?? '/tmp/lifecycle/launcher', options.atHomeVcap ? '/home/vcap/app' : droplet.appDir, options.command];
+  // At /home/vcap: unshare execs bash, which binds the droplet and execs the launcher, so
+  // the launcher keeps the pid we were given (the container's top process).
+  const [file, args] = options.atHomeVcap
+    ? ['unshare', ['--mount', '--propagation', 'private', 'bash', '-c', 'mkdir -p /home/vcap && mount --bind "$0" /home/vcap && exec bash "$@"', droplet.home, ...launcherArgs]] as const
+    : ['bash', launcherArgs] as const;
+  const child = execa(file, [...args], {
     env: runtimeEnv(droplet, options),
     extendEnv: false,
     all: true,
     buffer: true,
     reject: false,
-    cwd: droplet.appDir,
+    cwd: options.atHomeVcap ? '/' : droplet.appDir,
     stdin: 'ignore', // a socket on stdin would make bash source ~/.bashrc (its "remote shell" rule)
   });
   let text = '';
