@@ -54,6 +54,16 @@ async function start(t: Test, file: string, args: string[], options: { cwd?: str
   return { pid: child.pid!, child, stdout: () => out, alive: () => !exited && processAlive(child.pid!) };
 }
 
+/** Polls `check` until it holds or `ms` pass; true when it held. */
+async function waitFor(check: () => boolean | Promise<boolean>, ms = 30_000): Promise<boolean> {
+  const until = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > until) return false;
+    await sleep(20);
+  }
+  return true;
+}
+
 /** What a killed JVM leaves in /tmp (-Xrs JVMs die of SIGTERM without cleaning up). */
 async function removeLeftovers(pid: number): Promise<void> {
   if (processAlive(pid)) return;
@@ -197,10 +207,9 @@ t.test('-XX:+DisableAttachMechanism: refused at once from its hsperfdata, before
   const jvm = await startJvm(t, ['-XX:+DisableAttachMechanism']);
   const perf = await readPerfData('/tmp', jvm.pid, process.geteuid!());
   t.equal(perf && attachCapability(perf), false, 'sun.rt.jvmCapabilities starts with 0');
-  const started = Date.now();
   await rejectsWith(t, threadDump(jvm.pid, { timeoutMs: 5000 }), 'attach-disabled', /runs with -XX:\+DisableAttachMechanism .*Nothing was sent to it/);
-  t.ok(Date.now() - started < 2000, 'no waiting for a socket');
-  await sleep(300);
+  await t.rejects(lstat(`/tmp/.attach_pid${jvm.pid}`), 'no trigger file was made: refused before any attempt');
+  await sleep(300); // an absence: give a SIGQUIT, had one been sent, time to print
   t.notMatch(jvm.stdout(), /Full thread dump/, 'no SIGQUIT was sent');
   t.ok(jvm.alive());
 });
@@ -215,21 +224,20 @@ t.test('-XX:+DisableAttachMechanism without hsperfdata: a clear timeout within t
     new RegExp(`JVM ${jvm.pid} \\(java\\) did not open its attach socket /tmp/\\.java_pid${jvm.pid} within 1500 ms of SIGQUIT: it runs with -XX:\\+DisableAttachMechanism`),
   );
   const took = Date.now() - started;
-  t.ok(took >= 1500 && took < 4000, `gave up after ${took} ms`);
-  await sleep(200);
-  t.match(jvm.stdout(), /Full thread dump/, 'with attach disabled, SIGQUIT prints a thread dump to the app\'s stdout');
+  // The design's bounds: at least the attach timeout, and the attach timeout (not the 60 s overall one) ended it.
+  t.ok(took >= 1500 && took < 60_000, `gave up after ${took} ms`);
+  t.ok(await waitFor(() => /Full thread dump/.test(jvm.stdout())), 'with attach disabled, SIGQUIT prints a thread dump to the app\'s stdout');
   t.ok(jvm.alive());
 
   // the overall deadline bounds the wait, too
-  const quick = Date.now();
+  // (the message names the 400 ms overall deadline, not the attach timeout: that one ended it)
   await rejectsWith(t, threadDump(jvm.pid, { timeoutMs: 400 }), 'timeout', /timed out after 400 ms waiting for JVM \d+ to open its attach socket \/tmp\/\.java_pid\d+ after SIGQUIT/);
-  t.ok(Date.now() - quick < 2500, 'within the overall deadline');
   t.ok(jvm.alive());
 });
 
 t.test('not a JVM: refused from /proc/<pid>/maps, and the process is NOT sent SIGQUIT (which would kill it)', async (t) => {
   const sleeper = await start(t, 'sleep', ['30'], { readyLine: false });
-  await sleep(100);
+  t.ok(await waitFor(async () => (await readFile(`/proc/${sleeper.pid}/comm`, 'utf8').catch(() => '')).trim() === 'sleep'), 'sleep has been exec\'d');
   await rejectsWith(t, threadDump(sleeper.pid), 'not-a-jvm', new RegExp(`process ${sleeper.pid} \\(sleep\\) is not a HotSpot JVM: no libjvm\\.so .*Nothing was sent to it`));
   await rejectsWith(t, heapDump(sleeper.pid, '/tmp/pm-never.hprof'), 'not-a-jvm', /not a HotSpot JVM/);
   await sleep(300);
