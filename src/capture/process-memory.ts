@@ -47,9 +47,10 @@ export class ProcessRssSampler {
 
   async sample(): Promise<void> {
     const at = this.now();
-    for (const pid of await processTree(this.root)) {
+    // Our own memory counts against the same limit: the report shows it beside the app's.
+    for (const pid of [...await processTree(this.root), process.pid]) {
       const rss = await readProcessRss(pid, at);
-      if (rss) this.last.set(pid, rss);
+      if (rss) this.last.set(pid, pid === process.pid ? { ...rss, command: 'postmortem watchdog' } : rss);
     }
   }
 

@@ -37,12 +37,14 @@ export function memoryFacts(cgroup: MemoryCgroup, start: MemoryCounters, end: Me
 
 const mib = (bytes: number) => formatBytes(bytes);
 
+/** HotSpot updates its size counters at each GC: 0 means "not yet", not "empty". */
 function jvmWords(jvm: JvmMemory): string {
   const parts: string[] = [];
-  if (jvm.heapUsed !== undefined) parts.push(`heap ${mib(jvm.heapUsed)}${jvm.heapCommitted !== undefined ? ` of ${mib(jvm.heapCommitted)} committed` : ''}`);
-  if (jvm.metaspaceUsed !== undefined) parts.push(`metaspace ${mib(jvm.metaspaceUsed)}`);
-  if (jvm.threads !== undefined) parts.push(`${jvm.threads} threads`);
-  return parts.join(', ');
+  if (jvm.heapUsed) parts.push(`heap ${mib(jvm.heapUsed)} used${jvm.heapCommitted ? ` of ${mib(jvm.heapCommitted)} committed` : ''}`);
+  else if (jvm.heapCommitted) parts.push(`heap ${mib(jvm.heapCommitted)} committed`);
+  if (jvm.metaspaceUsed) parts.push(`metaspace ${mib(jvm.metaspaceUsed)}`);
+  if (jvm.threads) parts.push(`${jvm.threads} threads`);
+  return parts.length > 0 ? `${parts.join(', ')} (JVM counters as of its last GC)` : '';
 }
 
 /** The sentence after "killed by …" for a container OOM kill. */

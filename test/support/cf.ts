@@ -127,6 +127,8 @@ export interface LaunchOptions {
   port?: number;
   /** Sees the container's output as it arrives (the demo shows it live). */
   echo?: (chunk: Buffer) => void;
+  /** Bash run before the launcher sequence, in the same process (e.g. joining a test cgroup: the container's limit). */
+  before?: string;
 }
 
 export interface Launched {
@@ -172,7 +174,9 @@ export function runtimeEnv(droplet: Droplet, options: LaunchOptions): Record<str
 
 /** Starts the app as Diego does: launcher sequence, then exec of the (possibly rewritten) command. */
 export function launch(droplet: Droplet, options: LaunchOptions): Launched {
-  const child = execa('bash', ['-c', LAUNCHER_SCRIPT, options.argv0 ?? '/tmp/lifecycle/launcher', droplet.appDir, options.command], {
+  // With `before`, an outer bash runs it and then execs the launcher: same process, same PID.
+  const args = [LAUNCHER_SCRIPT, options.argv0 ?? '/tmp/lifecycle/launcher', droplet.appDir, options.command];
+  const child = execa('bash', options.before ? ['-c', `${options.before}\nexec bash -c "$@"`, 'before', ...args] : ['-c', ...args], {
     env: runtimeEnv(droplet, options),
     extendEnv: false,
     all: true,
