@@ -37,7 +37,7 @@ export class ProcessRssSampler {
 
   start(firstAfterMs = 1000): void {
     const tick = () => {
-      this.running ??= this.sample().finally(() => { this.running = undefined; });
+      void this.sample().catch(() => undefined);
       this.timer = setTimeout(tick, this.everyMs);
       this.timer.unref();
     };
@@ -45,7 +45,18 @@ export class ProcessRssSampler {
     this.timer.unref();
   }
 
-  async sample(): Promise<void> {
+  /** One sample at a time; a call while one runs gets that one. */
+  sample(): Promise<void> {
+    this.running ??= this.readTree().finally(() => { this.running = undefined; });
+    return this.running;
+  }
+
+  /** Waits for a sample in flight (the app just died: it may be the last one). */
+  async settled(): Promise<void> {
+    await this.running?.catch(() => undefined);
+  }
+
+  private async readTree(): Promise<void> {
     const at = this.now();
     // Our own memory counts against the same limit: the report shows it beside the app's.
     for (const pid of [...await processTree(this.root), process.pid]) {

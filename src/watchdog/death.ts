@@ -57,7 +57,7 @@ export function classifyDeath(o: Observed): Death {
   // The kernel's OOM killer leaves only SIGKILL; the cgroup's counter says it was the limit.
   if (o.signal === 'SIGKILL' && o.memory?.verdict.killed === true) {
     const before = oom ? ` after an OutOfMemoryError (${oom.what})` : '';
-    return { ...base, reason: 'container-oom', summary: `${containerOomWords(o.memory)}${before}` };
+    return { ...base, reason: 'container-oom', summary: containerOomWords(o.memory, before) };
   }
   // Evidence of the cause wins over how the process ended: a JVM that ran out of memory
   // exits 1 or is killed by a SIGTERM the platform sent after a failed health check.

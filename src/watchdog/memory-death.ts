@@ -47,10 +47,10 @@ function jvmWords(jvm: JvmMemory): string {
   return parts.length > 0 ? `${parts.join(', ')} (JVM counters as of its last GC)` : '';
 }
 
-/** The sentence after "killed by …" for a container OOM kill. */
-export function containerOomWords(facts: ContainerMemoryFacts): string {
+/** The summary of a container OOM kill; `after` tells what the JVM said before it ("after an OutOfMemoryError …"). */
+export function containerOomWords(facts: ContainerMemoryFacts, after = ''): string {
   const limit = facts.limit !== undefined ? `the container's memory limit of ${mib(facts.limit)}` : "the container's memory limit (limit not readable)";
-  const words = [`killed by ${limit} (the kernel's OOM killer sent SIGKILL; ${facts.verdict.evidence})`];
+  const words = [`killed by ${limit}${after} (the kernel's OOM killer sent SIGKILL; ${facts.verdict.evidence})`];
   words.push(facts.peak !== undefined ? `peak usage ${mib(facts.peak)}` : 'peak usage not readable');
   for (const p of facts.processes.slice(0, 4)) {
     const jvm = facts.jvms.find((j) => j.pid === p.pid);

@@ -13,12 +13,14 @@ export const RSS_SAMPLE_EVERY_MS = 5000;
 export interface MemoryWatch {
   /** Starts sampling the app's process tree. */
   follow(appPid: number): void;
+  /** Samples now (the JVM just ran out of memory: its size is at its peak). */
+  sampleNow(): void;
   /** After the app ended: the cgroup's account when it was SIGKILLed, else undefined. */
   afterDeath(signal: string | undefined): Promise<ContainerMemoryFacts | undefined>;
   stop(): void;
 }
 
-const NOTHING: MemoryWatch = { follow: () => undefined, afterDeath: async () => undefined, stop: () => undefined };
+const NOTHING: MemoryWatch = { follow: () => undefined, sampleNow: () => undefined, afterDeath: async () => undefined, stop: () => undefined };
 
 /** Never throws: without it the app runs exactly the same, one line says why. */
 export async function watchContainerMemory(log: EventLog, files: ProcFiles = realFiles, sampleEveryMs = RSS_SAMPLE_EVERY_MS): Promise<MemoryWatch> {
@@ -49,10 +51,12 @@ async function startWatch(log: EventLog, files: ProcFiles, sampleEveryMs: number
       sampler = new ProcessRssSampler(appPid, sampleEveryMs);
       sampler.start();
     },
+    sampleNow() { void sampler?.sample().catch(() => undefined); },
     async afterDeath(signal) {
       sampler?.stop();
       if (signal !== 'SIGKILL' || !cgroup || !start) return undefined;
       const end = await readMemoryCounters(cgroup, files);
+      await sampler?.settled();
       const processes = sampler?.lastKnown() ?? [];
       const jvms = await readJvmMemory(processes.map((p) => p.pid));
       return memoryFacts(cgroup, start, end, processes, jvms, oomKillSince(start, end));

@@ -92,7 +92,7 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
   await evidence.start();
 
   const scanner = new OutputScanner((event) => {
-    if (event.kind === 'out-of-memory') { outOfMemory = true; oomMessage ??= event.message; } // [oom]
+    if (event.kind === 'out-of-memory') { outOfMemory = true; oomMessage ??= event.message; memoryWatch.sampleNow(); } // [oom]
     if (event.kind === 'fatal-error') fatalError = true;
     if (event.kind === 'heap-dump-written') {
       evidence.heapDumpsWritten();
