@@ -18,6 +18,8 @@ export interface Observed {
   oomMessage?: string | undefined;
   /** Read from the memory cgroup after a SIGKILL. */
   memory?: ContainerMemoryFacts | undefined;
+  /** The JVM said "Dumping heap to" and never "Heap dump file created". */
+  heapDumpUnfinished?: boolean | undefined;
 }
 
 export interface Death {
@@ -57,7 +59,8 @@ export function classifyDeath(o: Observed): Death {
   // The kernel's OOM killer leaves only SIGKILL; the cgroup's counter says it was the limit.
   if (o.signal === 'SIGKILL' && o.memory?.verdict.killed === true) {
     const before = oom ? ` after an OutOfMemoryError (${oom.what})` : '';
-    return { ...base, reason: 'container-oom', summary: containerOomWords(o.memory, before) };
+    const cut = o.heapDumpUnfinished ? '; the heap dump the JVM was writing is INCOMPLETE (cut off by the kill)' : '';
+    return { ...base, reason: 'container-oom', summary: `${containerOomWords(o.memory, before)}${cut}` };
   }
   // Evidence of the cause wins over how the process ended: a JVM that ran out of memory
   // exits 1 or is killed by a SIGTERM the platform sent after a failed health check.

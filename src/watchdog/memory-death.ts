@@ -43,7 +43,7 @@ function jvmWords(jvm: JvmMemory): string {
   if (jvm.heapUsed) parts.push(`heap ${mib(jvm.heapUsed)} used${jvm.heapCommitted ? ` of ${mib(jvm.heapCommitted)} committed` : ''}`);
   else if (jvm.heapCommitted) parts.push(`heap ${mib(jvm.heapCommitted)} committed`);
   if (jvm.metaspaceUsed) parts.push(`metaspace ${mib(jvm.metaspaceUsed)}`);
-  if (jvm.threads) parts.push(`${jvm.threads} threads`);
+  if (jvm.threads) parts.push(`${jvm.threads} Java threads`);
   return parts.length > 0 ? `${parts.join(', ')} (JVM counters as of its last GC)` : '';
 }
 

@@ -69,6 +69,7 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
   let crash: Crash | undefined;
   let outOfMemory = false;
   let oomMessage: string | undefined; // [oom] the JVM's first OutOfMemoryError message
+  let dumpUnfinished = false; // [oom] "Dumping heap to" seen, "Heap dump file created" not yet
   let fatalError = false;
   let stopRequested = false;
   let hold: Hold | undefined;
@@ -94,6 +95,7 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
   const scanner = new OutputScanner((event) => {
     if (event.kind === 'out-of-memory') { outOfMemory = true; oomMessage ??= event.message; memoryWatch.sampleNow(); } // [oom]
     if (event.kind === 'fatal-error') fatalError = true;
+    if (event.kind === 'heap-dump-started' || event.kind === 'heap-dump-written') dumpUnfinished = event.kind === 'heap-dump-started'; // [oom]
     if (event.kind === 'heap-dump-written') {
       evidence.heapDumpsWritten();
       const current = crash;
@@ -161,7 +163,7 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
   scanner.flush();
   await evidence.appExited();
   const memory = await memoryWatch.afterDeath(ended.signal).catch(() => undefined); // [oom]
-  const death: Death = classifyDeath({ ...ended, stopRequested, outOfMemory, fatalError, oomMessage, memory }); // [oom] oomMessage, memory
+  const death: Death = classifyDeath({ ...ended, stopRequested, outOfMemory, fatalError, oomMessage, memory, heapDumpUnfinished: dumpUnfinished }); // [oom] oomMessage, memory, heapDumpUnfinished
   log.info(`app ${death.summary}`);
 
   try {

@@ -59,9 +59,10 @@ t.test('a SIGKILL with the cgroup\'s oom_kill counter moved is container-oom, sa
   const d = classifyDeath({ ...base, signal: 'SIGKILL', memory });
   t.equal(d.reason, 'container-oom');
   t.equal(d.exitStatus, 137);
-  t.match(d.summary, /^killed by the container's memory limit of 1 GiB \(the kernel's OOM killer sent SIGKILL; oom_kill counter 0 -> 1\); peak usage 1 GiB; java \(pid 7\) last seen using 980 MiB: heap 700 MiB used of 720 MiB committed, metaspace 90 MiB, 60 threads/);
+  t.match(d.summary, /^killed by the container's memory limit of 1 GiB \(the kernel's OOM killer sent SIGKILL; oom_kill counter 0 -> 1\); peak usage 1 GiB; java \(pid 7\) last seen using 980 MiB: heap 700 MiB used of 720 MiB committed, metaspace 90 MiB, 60 Java threads/);
   t.match(d.summary, /postmortem watchdog \(pid 1\) last seen using 40 MiB/);
   t.match(classifyDeath({ ...base, signal: 'SIGKILL', outOfMemory: true, oomMessage: 'Java heap space', memory }).summary, /^killed by the container's memory limit of 1 GiB after an OutOfMemoryError \(Java heap\)/, 'wins over the OutOfMemoryError that came first');
+  t.match(classifyDeath({ ...base, signal: 'SIGKILL', memory, heapDumpUnfinished: true }).summary, /the heap dump the JVM was writing is INCOMPLETE/, 'a dump cut off by the kill is said to be incomplete');
   t.equal(classifyDeath({ ...base, signal: 'SIGKILL', memory: { ...memory, verdict: { killed: false, evidence: '' } } }).reason, 'signal', 'counter did not move: another SIGKILL');
   const unknown = classifyDeath({ ...base, signal: 'SIGKILL', memory: { ...memory, verdict: { killed: undefined, evidence: 'no readable oom_kill counter' } } });
   t.equal(unknown.reason, 'signal');
