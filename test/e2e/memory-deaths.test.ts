@@ -29,7 +29,7 @@ interface Report {
 
 async function reportOf(output: string): Promise<Report> {
   const key = /crash report -> s3:\/\/[^/]+\/(\S+)/.exec(output)?.[1];
-  if (!key) throw new Error(`no report stored; output:\n${output}`);
+  if (!key) throw new Error(`no report stored; the output ends:\n${output.slice(-2500)}`);
   return JSON.parse((await store.get(key)).toString('utf8')) as Report;
 }
 

@@ -25,7 +25,7 @@ t.before(async () => {
 
 async function reportOf(output: string): Promise<{ reason: string; app: { memoryLimit?: string }; artifacts: { name: string; verified: boolean; size: number }[]; containerMemory?: unknown }> {
   const key = /crash report -> s3:\/\/[^/]+\/(\S+)/.exec(output)?.[1];
-  if (!key) throw new Error(`no report stored; output:\n${output}`);
+  if (!key) throw new Error(`no report stored; the output ends:\n${output.slice(-2500)}`);
   return JSON.parse((await store.get(key)).toString('utf8'));
 }
 
