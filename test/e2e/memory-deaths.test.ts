@@ -43,6 +43,7 @@ const run = (command: string, extra: { env?: Record<string, string>; before?: st
 const KINDS = [
   { kind: 'java-heap', command: 'java -Xmx32m -cp . Oom', message: /^Java heap space/, setting: /-Xmx/ },
   { kind: 'metaspace', command: 'java -XX:MaxMetaspaceSize=24m -cp . MemoryDeaths metaspace', message: /^Metaspace/, setting: /-XX:MaxMetaspaceSize/ },
+  { kind: 'compressed-class-space', command: 'java -XX:CompressedClassSpaceSize=2m -cp . MemoryDeaths metaspace', message: /^Compressed class space/, setting: /-XX:CompressedClassSpaceSize/ },
   { kind: 'direct-buffer', command: 'java -XX:MaxDirectMemorySize=16m -cp . MemoryDeaths direct', message: /direct buffer memory/, setting: /-XX:MaxDirectMemorySize/ },
   { kind: 'gc-overhead', command: 'java -Xmx16m -XX:+UseParallelGC -XX:GCTimeLimit=50 -XX:GCHeapFreeLimit=20 -cp . MemoryDeaths gc-overhead', message: /^GC overhead limit exceeded/, setting: /-Xmx/ },
   { kind: 'array-size', command: 'java -Xmx32m -cp . MemoryDeaths array-size', message: /^Requested array size exceeds VM limit/, setting: /larger than the VM allows/ },
