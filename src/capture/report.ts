@@ -34,8 +34,11 @@ export function buildReport(input: ReportInput) {
   return {
     schema: 1,
     tool: `postmortem-buildpack ${input.buildpackVersion}`,
-    reason: input.reason,
+    // A kill by the container's limit names the crash even when a heap dump started it.
+    reason: input.death?.reason === 'container-oom' ? 'container-oom' : input.reason,
     summary: input.death?.summary ?? 'app still running after the event',
+    ...(input.death?.oom ? { oomKind: input.death.oom } : {}),
+    ...(input.death?.memory ? { containerMemory: input.death.memory } : {}),
     app: {
       name: input.app.name,
       guid: input.app.guid,

@@ -31,8 +31,9 @@ export function readAppIdentity(env: Env, findings: Findings): AppIdentity {
   };
   const ip = readSetting(env, 'CF_INSTANCE_IP');
   if (ip !== undefined) identity.instanceIp = ip;
-  // MEMORY_LIMIT is what the platform sets (e.g. "1024m"); limits.mem is the same in MB.
-  const mem = readSetting(env, 'MEMORY_LIMIT') ?? withMegabytes(scalar(limits.mem));
+  // MEMORY_LIMIT is what the platform sets (e.g. "1024m"); limits.mem is the same in MB. Our
+  // profile.d script lowers the app's MEMORY_LIMIT and keeps the container's in the other.
+  const mem = readSetting(env, 'POSTMORTEM_CONTAINER_MEMORY_LIMIT') ?? readSetting(env, 'MEMORY_LIMIT') ?? withMegabytes(scalar(limits.mem));
   if (mem !== undefined) identity.memoryLimit = mem;
   const disk = withMegabytes(scalar(limits.disk));
   if (disk !== undefined) identity.diskLimit = disk;

@@ -30,11 +30,13 @@
  * | POSTMORTEM_POST_STOP | none | a command (bash -c) run after a crash's evidence is stored; also .postmortem/post-stop |
  * | POSTMORTEM_PROGRESS_EVERY | 5s | how often a long upload logs its progress |
  * | POSTMORTEM_POST_STOP_TIMEOUT | 30s | how long postStop hooks may run; 1s to 1h |
+ * | POSTMORTEM_MEMORY_RESERVE | 96MiB | taken off the app's MEMORY_LIMIT for the watchdog (0 = off); see memory-limit.ts |
  * | AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL | AWS | S3 endpoint (http(s) URL) when the service gives none |
  * | AWS_REGION, AWS_DEFAULT_REGION | us-east-1 | region when the service gives none |
  * | AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN | SDK default chain | credentials when the service gives none |
  * | VCAP_SERVICES | — | bound services; see bindings.ts for which one is used and the accepted shapes |
  * | VCAP_APPLICATION, CF_INSTANCE_INDEX, CF_INSTANCE_GUID, CF_INSTANCE_IP, MEMORY_LIMIT | "unknown-…" | app identity |
+ * | POSTMORTEM_CONTAINER_MEMORY_LIMIT | — | set by our profile.d script: the container's MEMORY_LIMIT before the reserve |
  *
  * How POSTMORTEM_STORE, the service and AWS_* combine: see store-target.ts.
  * Durations: `500ms`, `30s`, `2m`, `1h`, `1m30s`; a plain number is seconds.
@@ -53,7 +55,8 @@ import {
   readInteger,
   readSetting,
 } from './settings.ts';
-import { formatBytes, parseBytes } from './units.ts';
+import { formatBytes } from './units.ts';
+import { parseMemoryLimit } from './memory-limit.ts';
 import { resolveStore } from './store-target.ts';
 import { readAppIdentity } from './app-identity.ts';
 import { collectSecrets, scrubSecrets } from './secrets.ts';
@@ -80,6 +83,8 @@ export const DEFAULTS = {
   dumpWindowMs: HOUR,
   postStopTimeoutMs: 30 * SECOND,
   progressEveryMs: 5 * SECOND,
+  /** The bench's upload RSS target for the watchdog (bench/), set aside from the app's MEMORY_LIMIT. */
+  memoryReserve: 96 * MiB,
 } as const;
 
 export interface ParseOptions {
@@ -131,6 +136,7 @@ export function parseConfig(env: Env, opts: ParseOptions = {}): ParsedConfig {
       { min: SECOND, max: HOUR, fallback: DEFAULTS.postStopTimeoutMs },
       findings,
     ),
+    memoryReserve: readBytes(env, 'POSTMORTEM_MEMORY_RESERVE', { min: 0, max: 16 * 1024 * MiB, fallback: DEFAULTS.memoryReserve }, findings),
     app: readAppIdentity(env, findings),
   };
   warnAboutUploadMemory(config, findings);
@@ -159,7 +165,7 @@ function defaultDumpDir(env: Env, opts: ParseOptions): string {
 
 /** Upload buffers live in the watchdog, whose memory counts against the app's limit. */
 function warnAboutUploadMemory(config: Config, findings: Findings): void {
-  const limit = config.app.memoryLimit === undefined ? undefined : parseBytes(config.app.memoryLimit);
+  const limit = parseMemoryLimit(config.app.memoryLimit);
   const buffers = config.partSize * config.queueSize;
   if (limit !== undefined && buffers > limit / 4) {
     findings.warnings.push(

@@ -82,6 +82,8 @@ export interface Config {
   postStopTimeoutMs: number;
   /** How often a long upload logs a progress line. */
   progressEveryMs: number;
+  /** Bytes taken off the app's MEMORY_LIMIT for the watchdog (POSTMORTEM_MEMORY_RESERVE); 0 = none. */
+  memoryReserve: number;
   app: AppIdentity;
 }
 

@@ -51,12 +51,20 @@ if [ -z "\${POSTMORTEM_WRAPPED:-}" ] && [ "$#" -eq 2 ] && [ "\${0##*/}" = launch
   elif ! __pm_msg=$(env -u NODE_OPTIONS "$__pm_node" "$__pm_dir/${LAYOUT.check}" 2>&1); then
     echo "[postmortem] WARNING: $(printf %s "$__pm_msg" | tr '\\n' ' ')-- the app runs without crash capture" >&2
   else
+    # The check's last line may be the app's share of the memory limit (POSTMORTEM_MEMORY_RESERVE):
+    # exported here, before any start command or later profile.d script runs a memory calculator.
+    case "$__pm_msg" in *POSTMORTEM_APP_MEMORY_LIMIT=*)
+      __pm_limit=\${__pm_msg##*POSTMORTEM_APP_MEMORY_LIMIT=}
+      __pm_msg=$(printf %s "\${__pm_msg%POSTMORTEM_APP_MEMORY_LIMIT=*}")
+      case "$__pm_limit" in [1-9]*m) case "$__pm_limit" in *[!0-9m]*|*m?*) ;; *)
+        export POSTMORTEM_CONTAINER_MEMORY_LIMIT="\${MEMORY_LIMIT:-}" MEMORY_LIMIT="$__pm_limit" ;; esac ;; esac ;;
+    esac
     [ -n "$__pm_msg" ] && printf '%s\\n' "$__pm_msg" >&2
     # NODE_OPTIONS is the app's (e.g. --require of an APM agent), never the watchdog's: it is
     # set aside here and handed back to the app by the watchdog.
     set -- "$1" "exec env -u NODE_OPTIONS POSTMORTEM_APP_NODE_OPTIONS=\\"\\\${NODE_OPTIONS-}\\" POSTMORTEM_APP_HAD_NODE_OPTIONS=\\\${NODE_OPTIONS+1} $(printf %q "$__pm_node") ${NODE_FLAGS} $(printf %q "$__pm_watchdog") -- bash -c $(printf %q "$2")"
   fi
-  unset __pm_dir __pm_node __pm_watchdog __pm_off __pm_msg
+  unset __pm_dir __pm_node __pm_watchdog __pm_off __pm_msg __pm_limit
 fi
 `;
 }

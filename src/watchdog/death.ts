@@ -1,7 +1,9 @@
 // How the app ended, as a pure function of what the watchdog observed.
 import { constants } from 'node:os';
+import { oomKindOf, type OomKind } from './oom-kind.ts';
+import { containerOomWords, type ContainerMemoryFacts } from './memory-death.ts';
 
-export type DeathReason = 'oom' | 'fatal-error' | 'signal' | 'exit' | 'stop';
+export type DeathReason = 'oom' | 'container-oom' | 'fatal-error' | 'signal' | 'exit' | 'stop';
 
 export interface Observed {
   exitCode?: number | undefined;
@@ -12,6 +14,12 @@ export interface Observed {
   outOfMemory: boolean;
   /** The JVM wrote an hs_err file / printed "A fatal error has been detected". */
   fatalError: boolean;
+  /** The JVM's message after the first "OutOfMemoryError: " it printed ('' when it printed none). */
+  oomMessage?: string | undefined;
+  /** Read from the memory cgroup after a SIGKILL. */
+  memory?: ContainerMemoryFacts | undefined;
+  /** The JVM said "Dumping heap to" and never "Heap dump file created". */
+  heapDumpUnfinished?: boolean | undefined;
 }
 
 export interface Death {
@@ -22,6 +30,10 @@ export interface Death {
   signal?: string;
   /** One line for people. */
   summary: string;
+  /** Which memory ran out, when the JVM said so. */
+  oom?: OomKind;
+  /** The memory cgroup's account of a SIGKILL. */
+  memory?: ContainerMemoryFacts;
 }
 
 export function signalNumber(signal: string): number {
@@ -36,16 +48,28 @@ export function exitStatusOf(exitCode: number | undefined, signal: string | unde
 export function classifyDeath(o: Observed): Death {
   const exitStatus = exitStatusOf(o.exitCode, o.signal);
   const how = o.signal ? `killed by ${o.signal}` : `exited with status ${o.exitCode ?? 'unknown'}`;
+  const oom = o.outOfMemory ? oomKindOf(o.oomMessage) : undefined;
   const base = {
     exitStatus,
     ...(o.exitCode !== undefined && !o.signal ? { exitCode: o.exitCode } : {}),
     ...(o.signal ? { signal: o.signal } : {}),
+    ...(oom ? { oom } : {}),
+    ...(o.memory ? { memory: o.memory } : {}),
   };
+  // The kernel's OOM killer leaves only SIGKILL; the cgroup's counter says it was the limit.
+  if (o.signal === 'SIGKILL' && o.memory?.verdict.killed === true) {
+    const before = oom ? ` after an OutOfMemoryError (${oom.what})` : '';
+    const cut = o.heapDumpUnfinished ? '; the heap dump the JVM was writing is INCOMPLETE (cut off by the kill)' : '';
+    return { ...base, reason: 'container-oom', summary: `${containerOomWords(o.memory, before)}${cut}` };
+  }
   // Evidence of the cause wins over how the process ended: a JVM that ran out of memory
   // exits 1 or is killed by a SIGTERM the platform sent after a failed health check.
-  if (o.outOfMemory) return { ...base, reason: 'oom', summary: `ran out of Java heap and ${how}` };
+  if (oom) return { ...base, reason: 'oom', summary: `ran out of ${oom.what} (OutOfMemoryError${oom.message ? `: ${oom.message}` : ''}) and ${how}; ${oom.hint}` };
   if (o.fatalError) return { ...base, reason: 'fatal-error', summary: `JVM fatal error, ${how}` };
   if (o.stopRequested) return { ...base, reason: 'stop', summary: `stopped on request, ${how}` };
+  if (o.signal === 'SIGKILL' && o.memory?.verdict.killed === undefined && o.memory?.cgroup) {
+    return { ...base, reason: 'signal', summary: `${how}; the container's memory limit may be the cause, but this cannot be told (${o.memory.verdict.evidence})` };
+  }
   if (o.signal) return { ...base, reason: 'signal', summary: how };
   return { ...base, reason: 'exit', summary: how };
 }

@@ -1,10 +1,12 @@
 // Watches the app's output for the JVM's own words about a crash, without slowing the
 // pass-through: lines are split across chunk boundaries with a small bounded carry.
+import { oomMessageIn } from './oom-kind.ts';
 
 export type OutputEvent =
   | { kind: 'heap-dump-started'; path: string }
   | { kind: 'heap-dump-written' }
-  | { kind: 'out-of-memory' }
+  /** message: the JVM's text after "OutOfMemoryError: " ('' when none). */
+  | { kind: 'out-of-memory'; message: string }
   | { kind: 'fatal-error' };
 
 const MAX_CARRY = 8192;
@@ -47,9 +49,10 @@ export class OutputScanner {
   private scanLine(line: string): void {
     if (line.length > 4096) return;
     let m: RegExpExecArray | null;
+    let oom: string | undefined;
     if ((m = /^Dumping heap to (.+?) \.\.\.\s*$/.exec(line))) this.emit({ kind: 'heap-dump-started', path: m[1]! });
     else if (/^Heap dump file created \[/.test(line)) this.emit({ kind: 'heap-dump-written' });
-    else if (/java\.lang\.OutOfMemoryError/.test(line)) this.emit({ kind: 'out-of-memory' });
+    else if ((oom = oomMessageIn(line)) !== undefined) this.emit({ kind: 'out-of-memory', message: oom });
     else if (/^# A fatal error has been detected by the Java Runtime Environment/.test(line)) this.emit({ kind: 'fatal-error' });
   }
 }

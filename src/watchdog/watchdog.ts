@@ -22,6 +22,7 @@ import { appEnvironment } from './app-env.ts';
 import { classifyDeath, type Death } from './death.ts';
 import { holdContainer, type Hold } from './hold.ts';
 import { OutputScanner } from './output-scanner.ts';
+import { watchContainerMemory } from './memory-watch.ts'; // [oom]
 import { startApp, type AppProcess } from './supervise.ts';
 
 export interface WatchdogDeps {
@@ -58,6 +59,7 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
   let appPid: number | undefined;
   const prepared = await prepareCapture({ config, env: deps.env, command: deps.command, appDir, log, appPid: () => appPid, ...(deps.readKernel ? { readKernel: deps.readKernel } : {}) });
   const childEnv = { ...appEnvironment(deps.env), ...prepared.env };
+  const memoryWatch = await watchContainerMemory(log); // [oom] cgroup + limit at start
   const crashDeps = {
     config, store: lazyStore, log, now, buildpackVersion: deps.buildpackVersion, startedAt,
     environment: redactedEnvironment(childEnv), javaMajors: prepared.javaMajors,
@@ -66,6 +68,8 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
   // --- what we learn while the app runs
   let crash: Crash | undefined;
   let outOfMemory = false;
+  let oomMessage: string | undefined; // [oom] the JVM's first OutOfMemoryError message
+  let dumpUnfinished = false; // [oom] "Dumping heap to" seen, "Heap dump file created" not yet
   let fatalError = false;
   let stopRequested = false;
   let hold: Hold | undefined;
@@ -89,8 +93,9 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
   await evidence.start();
 
   const scanner = new OutputScanner((event) => {
-    if (event.kind === 'out-of-memory') outOfMemory = true;
+    if (event.kind === 'out-of-memory') { outOfMemory = true; oomMessage ??= event.message; memoryWatch.sampleNow(); } // [oom]
     if (event.kind === 'fatal-error') fatalError = true;
+    if (event.kind === 'heap-dump-started' || event.kind === 'heap-dump-written') dumpUnfinished = event.kind === 'heap-dump-started'; // [oom]
     if (event.kind === 'heap-dump-written') {
       evidence.heapDumpsWritten();
       const current = crash;
@@ -118,6 +123,7 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
     },
   });
   appPid = app.pid;
+  memoryWatch.follow(app.pid); // [oom] low-rate RSS samples of the app's tree
   deps.onAppStarted?.(app);
   const watchOutput = (fn: (chunk: Buffer) => void) => { outputListeners.add(fn); return () => outputListeners.delete(fn); };
 
@@ -156,7 +162,8 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
   const diedAt = now();
   scanner.flush();
   await evidence.appExited();
-  const death: Death = classifyDeath({ ...ended, stopRequested, outOfMemory, fatalError });
+  const memory = await memoryWatch.afterDeath(ended.signal).catch(() => undefined); // [oom]
+  const death: Death = classifyDeath({ ...ended, stopRequested, outOfMemory, fatalError, oomMessage, memory, heapDumpUnfinished: dumpUnfinished }); // [oom] oomMessage, memory, heapDumpUnfinished
   log.info(`app ${death.summary}`);
 
   try {
@@ -203,6 +210,7 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
     log.error(`capture failed: ${error instanceof Error ? error.message : String(error)}`);
   } finally {
     for (const remove of removers) remove();
+    memoryWatch.stop(); // [oom]
     await evidence.close().catch(() => undefined);
     if (store) (await store.catch(() => undefined))?.close();
   }

@@ -58,6 +58,7 @@ t.test('defaults: nothing configured keeps evidence in the container, loudly', a
       dumpWindowMs: config.dumpWindowMs,
       postStopTimeoutMs: config.postStopTimeoutMs,
       progressEveryMs: config.progressEveryMs,
+      memoryReserve: config.memoryReserve,
     },
   );
   t.same(config.appFiles, [], 'no app files unless asked');

@@ -85,3 +85,25 @@ t.test('an exec in the app .profile after our script still works (exec is not sh
 t.test('rejects a non-numeric deps index', async (t) => {
   t.throws(() => renderProfileScript({ depsIdx: '../x', buildpackVersion: '1' }));
 });
+
+t.test('the check\'s memory line: MEMORY_LIMIT exported for the app, the container\'s kept; anything odd ignored', async (t) => {
+  const { depsDir, home, script } = await fakeDeps();
+  // The stand-in "node" prints what the real check prints (test/config/memory-limit.test.ts
+  // covers the values; the end-to-end test memory-limit.test.ts the whole path).
+  const says = async (lines: string) => {
+    await writeFile(path.join(home, LAYOUT.node), `#!/bin/sh\nprintf '%s\\n' ${lines}\n`);
+    const body = `source "${script}"; printf 'app=%s container=%s\\n' "$MEMORY_LIMIT" "\${POSTMORTEM_CONTAINER_MEMORY_LIMIT-unset}"`;
+    const r = await execa('bash', ['-c', body, '/tmp/lifecycle/launcher', '/home/vcap/app', 'java'], {
+      env: { PATH: process.env.PATH!, DEPS_DIR: depsDir, CF_INSTANCE_INDEX: '0', MEMORY_LIMIT: '1024m' }, extendEnv: false, stdin: 'ignore',
+    });
+    return { out: r.stdout.trim(), err: r.stderr };
+  };
+  const ok = await says(`'[postmortem] the app'"'"'s MEMORY_LIMIT is 928m: …' 'POSTMORTEM_APP_MEMORY_LIMIT=928m'`);
+  t.equal(ok.out, 'app=928m container=1024m');
+  t.match(ok.err, /MEMORY_LIMIT is 928m/, 'the message is shown');
+  t.notMatch(ok.err, /POSTMORTEM_APP_MEMORY_LIMIT/, 'the hand-over line is not');
+  for (const odd of ['POSTMORTEM_APP_MEMORY_LIMIT=928m\\;x', 'POSTMORTEM_APP_MEMORY_LIMIT=lots', 'POSTMORTEM_APP_MEMORY_LIMIT=0m', 'POSTMORTEM_APP_MEMORY_LIMIT=9m9']) {
+    t.equal((await says(`'${odd}'`)).out, 'app=1024m container=unset', `${odd}: left alone`);
+  }
+  t.equal((await says(`'[postmortem] nothing to say'`)).out, 'app=1024m container=unset', 'no line: left alone');
+});

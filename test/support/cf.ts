@@ -147,6 +147,8 @@ export interface LaunchOptions {
    * and no DEPS_DIR in the environment, so the scripts' /home/vcap/deps fallback is what runs.
    */
   atHomeVcap?: boolean;
+  /** Bash run before the launcher sequence, in the same process (e.g. joining a test cgroup: the container's limit). */
+  before?: string;
 }
 
 export interface Launched {
@@ -197,12 +199,16 @@ export function runtimeEnv(droplet: Droplet, options: LaunchOptions): Record<str
 export function launch(droplet: Droplet, options: LaunchOptions): Launched {
   const script = options.entrypointPrefix ? LAUNCHER_SCRIPT.replace(/^exec bash -c "\$@"$/m, `exec ${options.entrypointPrefix} "$@"`) : LAUNCHER_SCRIPT;
   const launcherArgs = ['-c', script, options.argv0 ?? '/tmp/lifecycle/launcher', options.atHomeVcap ? '/home/vcap/app' : droplet.appDir, options.command];
-  // At /home/vcap: unshare execs bash, which binds the droplet and execs the launcher, so
-  // the launcher keeps the pid we were given (the container's top process).
-  const [file, args] = options.atHomeVcap
-    ? ['unshare', ['--mount', '--propagation', 'private', 'bash', '-c', 'mkdir -p /home/vcap && mount --bind "$0" /home/vcap && exec bash "$@"', droplet.home, ...launcherArgs]] as const
-    : ['bash', launcherArgs] as const;
-  const child = execa(file, [...args], {
+  // Steps before the launcher run in an outer bash that then execs it: same process, so the
+  // launcher keeps the pid we were given (the container's top process). At /home/vcap the
+  // droplet is bound there inside a private mount namespace (unshare execs, too).
+  const prelude = [
+    options.before,
+    options.atHomeVcap ? `mkdir -p /home/vcap && mount --bind '${droplet.home.replace(/'/g, `'\\''`)}' /home/vcap` : undefined,
+  ].filter(Boolean).join('\n');
+  const bashArgs = prelude ? ['bash', '-c', `${prelude}\nexec bash "$@"`, 'prelude', ...launcherArgs] : ['bash', ...launcherArgs];
+  const [file, ...args] = options.atHomeVcap ? ['unshare', '--mount', '--propagation', 'private', ...bashArgs] : bashArgs;
+  const child = execa(file!, args, {
     env: runtimeEnv(droplet, options),
     extendEnv: false,
     all: true,

@@ -9,7 +9,7 @@ t.test('finds the JVM\'s words even when split across chunks', async (t) => {
   scanner.feed(Buffer.from('# A fatal error has been detected by the Java Runtime Environment:'));
   scanner.flush();
   t.same(events, [
-    { kind: 'out-of-memory' },
+    { kind: 'out-of-memory', message: 'Java heap space' },
     { kind: 'heap-dump-started', path: '/tmp/x/java_pid7.hprof' },
     { kind: 'heap-dump-written' },
     { kind: 'fatal-error' },

@@ -1,0 +1,55 @@
+import t from 'tap';
+import { appShareOfMemory, formatMemoryLimit, parseMemoryLimit } from '../../src/config/memory-limit.ts';
+import { parseConfig } from '../../src/config/parse.ts';
+
+const MiB = 1024 * 1024;
+
+t.test('one reading of MEMORY_LIMIT: the platform\'s spellings, a plain number is megabytes', async (t) => {
+  t.equal(parseMemoryLimit('1024m'), 1024 * MiB);
+  t.equal(parseMemoryLimit('1024M'), 1024 * MiB);
+  t.equal(parseMemoryLimit('1G'), 1024 * MiB);
+  t.equal(parseMemoryLimit('2g'), 2048 * MiB);
+  t.equal(parseMemoryLimit('1GiB'), 1024 * MiB);
+  t.equal(parseMemoryLimit('524288k'), 512 * MiB);
+  t.equal(parseMemoryLimit('1024'), 1024 * MiB, 'like VCAP_APPLICATION limits.mem');
+  for (const bad of ['', 'lots', '1.5g', '-1m', '0', '10x']) t.equal(parseMemoryLimit(bad), undefined, `${JSON.stringify(bad)} not understood`);
+  t.equal(formatMemoryLimit(928 * MiB), '928m');
+  t.equal(formatMemoryLimit(928 * MiB + 5), '928m', 'rounded down: never more than is there');
+});
+
+t.test('the upload-memory warning reads MEMORY_LIMIT the same way (a plain number is megabytes there too)', async (t) => {
+  const big = { POSTMORTEM_PART_SIZE: '64MiB', POSTMORTEM_QUEUE_SIZE: '4' };
+  const uploadWarnings = (limit: string) => parseConfig({ MEMORY_LIMIT: limit, ...big }).warnings.filter((w) => /Uploads may buffer/.test(w));
+  t.match(uploadWarnings('512'), [/more than a quarter of the app's memory limit 512 MiB/], '256 MiB of buffers > a quarter of 512 MB');
+  t.same(uploadWarnings('8192'), [], 'not a quarter of 8 GB');
+});
+
+t.test('the app\'s share: the limit less the reserve, in MEMORY_LIMIT\'s own spelling', async (t) => {
+  const share = appShareOfMemory('1024m', 96 * MiB);
+  t.equal(share.appLimit, '928m');
+  t.match(share.message, /MEMORY_LIMIT is 928m: the container's 1024m less 96 MiB .*POSTMORTEM_MEMORY_RESERVE/);
+  t.equal(appShareOfMemory('1G', 100 * MiB).appLimit, '924m');
+  t.same(appShareOfMemory('1024m', 0), {}, '0 turns it off, silently');
+  t.same(appShareOfMemory(undefined, 96 * MiB), {}, 'not on Cloud Foundry: nothing to do');
+});
+
+t.test('a container too small for the reserve keeps its limit, and the line says why', async (t) => {
+  const share = appShareOfMemory('128m', 96 * MiB);
+  t.equal(share.appLimit, undefined);
+  t.match(share.message, /MEMORY_LIMIT stays 128m.*less than half/);
+  const odd = appShareOfMemory('lots', 96 * MiB);
+  t.equal(odd.appLimit, undefined);
+  t.match(odd.message, /MEMORY_LIMIT "lots" is not a size/);
+});
+
+t.test('POSTMORTEM_MEMORY_RESERVE: default 96 MiB, sizes, 0, and a clear error', async (t) => {
+  t.equal(parseConfig({}).config.memoryReserve, 96 * MiB);
+  t.equal(parseConfig({ POSTMORTEM_MEMORY_RESERVE: '128M' }).config.memoryReserve, 128 * MiB);
+  t.equal(parseConfig({ POSTMORTEM_MEMORY_RESERVE: '0' }).config.memoryReserve, 0);
+  t.throws(() => parseConfig({ POSTMORTEM_MEMORY_RESERVE: 'much' }), /POSTMORTEM_MEMORY_RESERVE/);
+});
+
+t.test('the report keeps the container\'s limit when the app\'s was lowered', async (t) => {
+  const { config } = parseConfig({ MEMORY_LIMIT: '928m', POSTMORTEM_CONTAINER_MEMORY_LIMIT: '1024m' });
+  t.equal(config.app.memoryLimit, '1024m');
+});
