@@ -94,10 +94,11 @@ pm_extract_node() {
   rm -rf "$work"; return 1
 }
 
-# Copies FILE to DEST and checks the copy against SHA (what runs is what was verified).
+# Puts FILE at DEST (a hard link when both are on one file system, else a copy) and checks
+# DEST against SHA: what runs is what was verified.
 pm_install_verified_binary() {
   local from=$1 dest=$2 sha=$3
-  cp "$from" "$dest.partial" 2>/dev/null || { rm -f "$dest.partial"; return 1; }
+  ln -f "$from" "$dest.partial" 2>/dev/null || cp "$from" "$dest.partial" 2>/dev/null || { rm -f "$dest.partial"; return 1; }
   if [ "$(pm_sha256 "$dest.partial")" != "$sha" ]; then rm -f "$dest.partial"; return 2; fi
   chmod 755 "$dest.partial" && mv "$dest.partial" "$dest"
 }

@@ -49,7 +49,7 @@ export async function measureRuntimes(b: Bench): Promise<Row[]> {
   // A file for the upload: incompressible, so every line does the same work (raw upload).
   const bytes = Math.min(b.sizes.uploadBytes, 256 * MiB);
   const file = path.join(b.tmp, 'runtimes-upload.bin');
-  await execa('head', ['-c', String(bytes), '/dev/urandom'], { stdout: { file } });
+  await execa('bash', ['-c', 'head -c "$1" /dev/urandom > "$2"', 'random', String(bytes), file]);
   const settleMs = b.quick ? 3000 : 8000;
 
   for (let round = 0; round < b.sizes.rounds; round++) {
