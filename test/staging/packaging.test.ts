@@ -135,6 +135,25 @@ t.test('cached zip, no network at staging: the sample Java app runs out of heap 
   t.ok(keys.some((k) => /\/heap\.hprof(\.gz)?$/.test(k)), `heap dump in the store (${keys.join(', ')})`);
 });
 
+t.test('a cached zip as the community packager builds it (the tarball itself, its manifest rewritten by go-yaml) stages offline too', async (t) => {
+  const buildpackDir = await unpack(zips.uncached);
+  const md5 = createHash('md5').update(dep.uri).digest('hex');
+  const file = `dependencies/${md5}/${path.posix.basename(dep.uri)}`;
+  await mkdir(path.join(buildpackDir, path.dirname(file)), { recursive: true });
+  await cp(await runtimeTarball(), path.join(buildpackDir, file));
+  // go-yaml's layout: keys sorted, sequences not indented, the item's first key on the dash line.
+  const manifest = await readFile(path.join(buildpackDir, 'manifest.yml'), 'utf8');
+  const rewritten = manifest.replace(/^dependencies:\n[\s\S]*?(?=^dependency_deprecation_dates:)/m, [
+    'dependencies:', '- cf_stacks:', '  - cflinuxfs4', '  - cflinuxfs5', `  file: ${file}`, '  name: node',
+    `  sha256: ${dep.sha256}`, `  source: ${dep.uri}`, `  source_sha256: ${dep.sha256}`, `  uri: ${dep.uri}`, `  version: ${dep.version}`, '',
+  ].join('\n'));
+  t.not(rewritten, manifest, 'manifest rewritten');
+  await writeFile(path.join(buildpackDir, 'manifest.yml'), rewritten);
+  const droplet = await stage({ appDir: await plainApp(), buildpackDir, supplyPrefix: ['unshare', '-n'] });
+  t.match(droplet.stagingOutput, `Node.js v${dep.version}: carried by the cached buildpack zip, sha256 verified`);
+  t.notMatch(droplet.stagingOutput, /\*\*WARNING\*\* postmortem|Downloading/);
+});
+
 /** The uncached path, shared by the uncached zip and a git archive of HEAD. */
 async function downloadsAtStaging(t: Test, buildpackDir: string) {
   const tarball = await runtimeTarball();
