@@ -105,7 +105,8 @@ try {
   const cachedFiles = [...includeFiles, ...[...carried.values()].map((c) => c.file)];
   const cached = await zip(copy, cachedFiles, path.join(outDir, `${manifest.language}_buildpack-cached-v${version}.zip`), epoch);
 
-  for (const z of [uncached, cached]) console.log(`${path.relative(process.cwd(), z.file)}: ${size(z.bytes)} (${z.bytes} bytes), sha256 ${z.sha256}`);
+  const shown = (file) => (path.relative(process.cwd(), file).startsWith('..') ? file : path.relative(process.cwd(), file));
+  for (const z of [uncached, cached]) console.log(`${shown(z.file)}: ${size(z.bytes)} (${z.bytes} bytes), sha256 ${z.sha256}`);
   console.log(`cached zip / runtime tarball it carries: ${size(cached.bytes)} / ${size(tarballs)} = ${(cached.bytes / tarballs).toFixed(2)}x`);
 } finally {
   await rm(work, { recursive: true, force: true });
