@@ -135,6 +135,17 @@ t.test('cached zip, no network at staging: the sample Java app runs out of heap 
   t.ok(keys.some((k) => /\/heap\.hprof(\.gz)?$/.test(k)), `heap dump in the store (${keys.join(', ')})`);
 });
 
+t.test('cached zip with a damaged runtime: never run, the push goes on without capture', async (t) => {
+  const buildpackDir = await unpack(zips.cached);
+  const carried = parse(await readFile(path.join(buildpackDir, 'manifest.yml'), 'utf8')).dependencies[0];
+  await writeFile(path.join(buildpackDir, carried.file), 'damaged', { flag: 'a' });
+  const droplet = await stage({ appDir: await plainApp(), buildpackDir, supplyPrefix: ['unshare', '-n'] });
+  t.match(droplet.stagingOutput, `**WARNING** postmortem: ${carried.file} in the buildpack does not match its sha256 in manifest.yml; not used (rebuild the buildpack zip)`);
+  t.match(droplet.stagingOutput, /\*\*WARNING\*\* postmortem: could not download Node\.js [\d.]+ from https:\/\/registry\.npmjs\.org\/\S+: \(6\) Could not resolve host/);
+  t.same(await readdir(path.join(droplet.depsDir, '0')), [], 'nothing of ours in the droplet');
+  await runsWithoutUs(t, droplet);
+});
+
 t.test('a cached zip as the community packager builds it (the tarball itself, its manifest rewritten by go-yaml) stages offline too', async (t) => {
   const buildpackDir = await unpack(zips.uncached);
   const md5 = createHash('md5').update(dep.uri).digest('hex');
