@@ -1,4 +1,4 @@
-# Sourced by bin/run-phase for supply: gets the watchdog's Node.js runtime into the droplet in
+# Sourced by bin/supply: gets the watchdog's Node.js runtime into the droplet in
 # bash, before any Node.js exists (the stacks carry none). First that works wins:
 #   1. POSTMORTEM_NODE: a node binary named by hand (development), installed by lib/supply.mjs
 #   2. a Node.js that an earlier buildpack left in the droplet (DEPS_DIR/<i>/node/bin/node, or
