@@ -170,7 +170,7 @@ pm_acquire() {
   fi
   mkdir -p "$cache" || { pm_problem="cannot create $cache"; return 1; }
   pm_say "Downloading Node.js $version from $from"
-  if ! reason=$(curl --fail --silent --show-error --location --retry 2 --connect-timeout 10 --max-time 300 -o "$kept.partial" "$from" 2>&1); then
+  if ! reason=$(curl --fail --silent --show-error --location --retry 1 --connect-timeout 10 --max-time 300 -o "$kept.partial" "$from" 2>&1); then
     rm -f "$kept.partial"
     pm_problem="could not download Node.js $version from $from: ${reason##*curl: }"
     return 1
