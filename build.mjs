@@ -2,8 +2,9 @@
 // from a git URL without npm). Deterministic: CI rebuilds and fails on any difference.
 import { build } from 'esbuild';
 import { rm } from 'node:fs/promises';
+import { writeIncludeFiles } from './scripts/include-files.mjs';
 
-const entries = ['supply', 'finalize', 'watchdog', 'check', 'cli'];
+const entries = ['supply', 'watchdog', 'check', 'cli'];
 await rm('lib', { recursive: true, force: true });
 await build({
   entryPoints: Object.fromEntries(entries.map((e) => [e, `src/entry/${e}.ts`])),
@@ -22,3 +23,5 @@ await build({
   // Some bundled CommonJS dependencies call require() for Node built-ins.
   banner: { js: "import{createRequire as __pmCreateRequire}from'node:module';const require=__pmCreateRequire(import.meta.url);" },
 });
+// The packager copies include_files by literal name: list the bundles just written.
+await writeIncludeFiles();

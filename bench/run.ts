@@ -15,6 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BUILDPACK_DIR } from '../test/support/cf.ts';
 import { startRgw, type Rgw } from '../test/support/rgw.ts';
+import { extractRuntime } from '../test/support/runtime.ts';
 import { createBench, removeAll, tempRoot, type Bench, type Measurement } from './lib/context.ts';
 import { describeMachine } from './lib/machine.ts';
 import { descendantsOf, killTrackedChildren } from './lib/proc.ts';
@@ -24,6 +25,7 @@ import { measureCores } from './measure/cores.ts';
 import { measureCrash } from './measure/crash.ts';
 import { measureIdle } from './measure/idle.ts';
 import { measureLogs } from './measure/logs.ts';
+import { measureRuntimes } from './measure/runtimes.ts';
 import { measureStaging } from './measure/staging.ts';
 import { measureConstrainedLink, measureUploadAlone } from './measure/upload.ts';
 
@@ -41,9 +43,10 @@ const MEASUREMENTS: [string, string, Measurement][] = [
   ['upload', '2. upload alone', measureUploadAlone],
   ['link', '3. constrained link', measureConstrainedLink],
   ['cores', '7. cores', measureCores],
+  ['runtimes', '8. Node.js lines', measureRuntimes],
 ];
 /** The order of the table: the issue's numbering. */
-const TABLE_ORDER = ['crash', 'upload', 'link', 'idle', 'logs', 'staging', 'cores'];
+const TABLE_ORDER = ['crash', 'upload', 'link', 'idle', 'logs', 'staging', 'cores', 'runtimes'];
 
 const started = Date.now();
 const log = (message: string) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${message}\n`);
@@ -86,14 +89,8 @@ async function newest(dir: string): Promise<number> {
 }
 
 async function prepareRuntime(dir: string): Promise<string> {
-  const manifest = await readFile(path.join(BUILDPACK_DIR, 'manifest.yml'), 'utf8');
-  const file = /^\s+file:\s*(\S+)/m.exec(manifest)?.[1];
-  const tgz = path.join(BUILDPACK_DIR, 'dependencies', file ?? 'missing');
-  await stat(tgz).catch(() => { throw new Error(`${tgz} is missing: run node scripts/fetch-runtime.mjs (npm run bench does)`); });
-  const into = path.join(dir, 'runtime');
-  await mkdir(into, { recursive: true });
-  await execa('tar', ['-xzf', tgz, '-C', into, 'package/bin/node']);
-  return path.join(into, 'package/bin/node');
+  // The pinned runtime (manifest.yml), from the download cache scripts/fetch-runtime.mjs fills.
+  return extractRuntime(dir);
 }
 
 async function bundleClient(dir: string): Promise<string> {
@@ -157,7 +154,8 @@ async function main(): Promise<number> {
     failures,
     notes: NOTES,
   };
-  const base = quick ? 'results-quick' : 'results';
+  // A partial run (BENCH_ONLY) never replaces the full run's table.
+  const base = quick ? 'results-quick' : only ? 'results-partial' : 'results';
   await writeResults(results, path.join(HERE, `${base}.md`), path.join(HERE, `${base}.json`));
   log(`wrote bench/${base}.md and bench/${base}.json`);
   process.stdout.write(await readFile(path.join(HERE, `${base}.md`), 'utf8'));

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Runs before `npm test` and `npm run demo` so that both work right after cloning:
-// installs the locked npm packages when node_modules is missing or older than the lock
-// file, and fetches the pinned Node.js runtime into dependencies/ (the cached-zip layout).
+// Runs before `npm test`, `npm run demo`, `npm run package` and the bench, so that they work
+// right after cloning: installs the locked npm packages when node_modules is missing or older
+// than the lock file, and downloads the pinned Node.js runtime once into dependencies/ (the
+// download cache, scripts/fetch-runtime.mjs).
 // Uses only Node built-ins: it runs before any package is installed.
 import { spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';

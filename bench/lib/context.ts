@@ -38,6 +38,8 @@ export interface Bench {
   uploaders: Uploaders;
   /** The droplet runtime's Node.js (what the watchdog runs on). */
   node: string;
+  /** Our bundled upload client (clients/upload.ts), run by Uploaders on a Node.js. */
+  ourClient: string;
   /** Environment that points the buildpack at the bucket, under a key prefix. */
   storeEnv(prefix: string): Record<string, string>;
   /** stage() from the CF harness, its folders removed at the end. */
@@ -71,6 +73,7 @@ export function createBench(input: { quick: boolean; rgw: Rgw; tmp: string; node
     bucket,
     uploaders: new Uploaders({ s3, dir: tmp, node: input.node, ourClient: input.ourClient, timeoutMs: 600_000 }),
     node: input.node,
+    ourClient: input.ourClient,
     cleanup,
     shared: {},
     log: input.log,

@@ -13,16 +13,16 @@ import { cpuTicks, killTree, memoryOf, sleep, spawnWatched, within } from '../li
 import { row, type Row } from '../lib/results.ts';
 import { formatBytes, MiB, median } from '../lib/stats.ts';
 
-const IDLE_APP = 'echo "idle app: started"; exec sleep 100000';
-const FIRST_LINE = /idle app: started/;
+export const IDLE_APP = 'echo "idle app: started"; exec sleep 100000';
+export const FIRST_LINE = /idle app: started/;
 
-async function idleAppDir(b: Bench): Promise<string> {
+export async function idleAppDir(b: Bench): Promise<string> {
   const dir = await mkdtemp(path.join(b.tmp, 'idle-app-'));
   await writeFile(path.join(dir, 'Procfile'), `web: ${IDLE_APP}\n`);
   return dir;
 }
 
-async function stopInstance(app: ReturnType<typeof launch>): Promise<void> {
+export async function stopInstance(app: ReturnType<typeof launch>): Promise<void> {
   try { process.kill(app.pid, 'SIGTERM'); } catch { /* gone */ }
   try {
     await within(app.process, 15_000, 'the instance stopping on SIGTERM');

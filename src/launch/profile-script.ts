@@ -12,6 +12,9 @@ export interface ProfileScriptOptions {
   /** The deps index this buildpack was staged at ("0", "01", …); resolved against $DEPS_DIR at launch. */
   depsIdx: string;
   buildpackVersion: string;
+  /** The watchdog's node relative to $DEPS_DIR; default ours, "<depsIdx>/node/bin/node". An
+   *  earlier buildpack's Node.js when staging reused it (e.g. "0/node/bin/node"). */
+  node?: string;
 }
 
 /** Paths inside DEPS_DIR/<idx>, shared by staging (install) and the script (launch). */
@@ -29,6 +32,8 @@ const NODE_FLAGS = '--max-semi-space-size=1 --expose-gc';
 
 export function renderProfileScript(options: ProfileScriptOptions): string {
   if (!/^\d+$/.test(options.depsIdx)) throw new Error(`deps index must be digits, got ${JSON.stringify(options.depsIdx)}`);
+  const node = options.node ?? `${options.depsIdx}/${LAYOUT.node}`;
+  if (!/^\d+\/[\w./-]+$/.test(node)) throw new Error(`node must be a path below DEPS_DIR like 0/node/bin/node, got ${JSON.stringify(node)}`);
   return `# postmortem-buildpack ${options.buildpackVersion}: runs the start command under the crash watchdog.
 # Written twice (deps profile.d and the app's .profile.d) because not every final buildpack
 # copies deps scripts; POSTMORTEM_WRAPPED makes sure only the first one sourced acts.
@@ -39,7 +44,7 @@ case ":$PATH:" in *":\${DEPS_DIR:-/home/vcap/deps}/${options.depsIdx}/bin:"*) ;;
 if [ -z "\${POSTMORTEM_WRAPPED:-}" ] && [ "$#" -eq 2 ] && [ "\${0##*/}" = launcher ]; then
   export POSTMORTEM_WRAPPED=1
   __pm_dir="\${DEPS_DIR:-/home/vcap/deps}/${options.depsIdx}"
-  __pm_node="$__pm_dir/${LAYOUT.node}"
+  __pm_node="\${DEPS_DIR:-/home/vcap/deps}/${node}"
   __pm_watchdog="$__pm_dir/${LAYOUT.watchdog}"
   case "\${POSTMORTEM_DISABLE:-}" in [Tt][Rr][Uu][Ee]|1|[Yy][Ee][Ss]) __pm_off=1 ;; *) __pm_off= ;; esac
   if [ -n "$__pm_off" ]; then

