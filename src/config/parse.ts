@@ -65,6 +65,8 @@ const SECOND = 1000;
 const MINUTE = 60 * SECOND;
 const HOUR = 60 * MINUTE;
 const KiB = 1024;
+/** Diego's graceful_shutdown_interval: SIGKILL this long after SIGTERM (PLATFORM.md). */
+export const DIEGO_STOP_GRACE_MS = 10 * SECOND;
 const MiB = 1024 * KiB;
 
 export const DEFAULTS = {
@@ -79,6 +81,7 @@ export const DEFAULTS = {
   maxDumps: 2,
   dumpWindowMs: HOUR,
   postStopTimeoutMs: 30 * SECOND,
+  stopDeadlineMs: 9 * SECOND,
   progressEveryMs: 5 * SECOND,
 } as const;
 
@@ -129,6 +132,13 @@ export function parseConfig(env: Env, opts: ParseOptions = {}): ParsedConfig {
       env,
       'POSTMORTEM_POST_STOP_TIMEOUT',
       { min: SECOND, max: HOUR, fallback: DEFAULTS.postStopTimeoutMs },
+      findings,
+    ),
+    // Diego SIGKILLs the top process 10 s after SIGTERM: our deadline can never be later.
+    stopDeadlineMs: readDuration(
+      env,
+      'POSTMORTEM_STOP_DEADLINE',
+      { min: 2 * SECOND, max: DIEGO_STOP_GRACE_MS, fallback: DEFAULTS.stopDeadlineMs },
       findings,
     ),
     app: readAppIdentity(env, findings),
