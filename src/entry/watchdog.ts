@@ -6,7 +6,8 @@ import { onExit } from 'signal-exit';
 import { parseConfig, collectSecrets } from '../config/parse.ts';
 import { ConfigError, type Config } from '../config/types.ts';
 import { createEventLog } from '../util/event-log.ts';
-import { FORWARDED, runWatchdog } from '../watchdog/watchdog.ts';
+import { runWatchdog } from '../watchdog/watchdog.ts';
+import { FORWARDED } from '../watchdog/stop.ts';
 import type { AppProcess } from '../watchdog/supervise.ts';
 import { startApp } from '../watchdog/supervise.ts';
 import { appEnvironment } from '../watchdog/app-env.ts';
@@ -66,6 +67,7 @@ if (config) {
     buildpackVersion: version,
     onSignal,
     onAppStarted: (started) => { app = started; },
+    exit: (code) => process.exit(code),
   });
 } else {
   // Supervise only: output through, signals forwarded, status passed on.
@@ -76,6 +78,6 @@ if (config) {
   const { exitStatusOf } = await import('../watchdog/death.ts');
   status = exitStatusOf(ended.exitCode, ended.signal);
 }
-process.exitCode = status;
-// Open sockets or watchers must not keep a dead instance's container alive.
-setTimeout(() => process.exit(status), 2000).unref();
+// At once: open sockets or watchers must not keep a dead instance's container alive, and a
+// stop's deadline is counted from SIGTERM to this line (our output is written synchronously).
+process.exit(status);

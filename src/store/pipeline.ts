@@ -20,7 +20,6 @@ import { createHash } from 'node:crypto';
 import { Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { artifactKey, reportKey } from './keys.ts';
-export { REPORT_NAME } from './keys.ts';
 import { StoreError, type PutResult, type RequestLimits, type Store } from './store.ts';
 import { GunzipHashTap, HashTap, gzipTap, type Digest } from './taps.ts';
 

@@ -10,7 +10,7 @@ export interface Deadline {
   /** Milliseconds left, never negative. */
   left(): number;
   /** A deadline `ms` earlier than this one (a reserve for the steps that come after). */
-  before(ms: number, why: string): Deadline;
+  before(ms: number, why: string, parents?: AbortSignal[]): Deadline;
 }
 
 export type Clock = () => number;
@@ -33,7 +33,7 @@ export function deadlineAt(at: number, why: string, now: Clock = Date.now, paren
     at,
     signal: controller.signal,
     left: () => Math.max(0, at - now()),
-    before: (ms, reason) => deadlineAt(at - ms, reason, now, [controller.signal]),
+    before: (ms, reason, more = []) => deadlineAt(at - ms, reason, now, [controller.signal, ...more]),
   };
   return deadline;
 }

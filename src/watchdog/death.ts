@@ -1,28 +1,8 @@
 // How the app ended, as a pure function of what the watchdog observed.
 import { constants } from 'node:os';
+import type { Death, Observed } from '../capture/observed.ts';
 
-export type DeathReason = 'oom' | 'fatal-error' | 'signal' | 'exit' | 'stop';
-
-export interface Observed {
-  exitCode?: number | undefined;
-  signal?: string | undefined;
-  /** The platform (or someone) asked us to stop: SIGTERM/SIGINT reached the watchdog. */
-  stopRequested: boolean;
-  /** A heap dump appeared, or the JVM printed java.lang.OutOfMemoryError. */
-  outOfMemory: boolean;
-  /** The JVM wrote an hs_err file / printed "A fatal error has been detected". */
-  fatalError: boolean;
-}
-
-export interface Death {
-  reason: DeathReason;
-  /** What the watchdog exits with: the app's own status, 128+n for a signal. */
-  exitStatus: number;
-  exitCode?: number;
-  signal?: string;
-  /** One line for people. */
-  summary: string;
-}
+export type { Death, DeathReason, Observed } from '../capture/observed.ts';
 
 export function signalNumber(signal: string): number {
   return (constants.signals as Record<string, number>)[signal] ?? 0;
