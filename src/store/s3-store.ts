@@ -131,8 +131,10 @@ export function createS3Store(target: S3Target, opts: S3StoreOptions): Store {
       await upload.done();
     } catch (error) {
       counter.destroy();
-      abortController.abort();
-      const leftover = await abortMultipart(request.key, upload.uploadId);
+      // A failed upload was aborted by lib-storage before done() rejected; an abandoned one
+      // (our signal) was not, and may never be before the process is gone.
+      const abandoned = abortController.signal.aborted;
+      const leftover = abandoned ? await abortMultipart(request.key, upload.uploadId) : undefined;
       const failure = fail('upload', request.key, error);
       if (leftover) failure.message += `; ${leftover}`;
       throw failure;
