@@ -138,7 +138,7 @@ export function parseConfig(env: Env, opts: ParseOptions = {}): ParsedConfig {
     stopDeadlineMs: readDuration(
       env,
       'POSTMORTEM_STOP_DEADLINE',
-      { min: 2 * SECOND, max: DIEGO_STOP_GRACE_MS, fallback: DEFAULTS.stopDeadlineMs },
+      { min: 3 * SECOND, max: DIEGO_STOP_GRACE_MS, fallback: DEFAULTS.stopDeadlineMs },
       findings,
     ),
     app: readAppIdentity(env, findings),
