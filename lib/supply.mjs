@@ -1,2 +1,2 @@
 import{createRequire as __pmCreateRequire}from'node:module';const require=__pmCreateRequire(import.meta.url);
-import{a}from"./chunks/chunk-UF3YRQYX.mjs";import"./chunks/chunk-4RVJU65U.mjs";import"./chunks/chunk-HJ7L5S5J.mjs";import"./chunks/chunk-5BEN6JAN.mjs";await a("supply");
+import{a}from"./chunks/chunk-NXZDL7J6.mjs";import"./chunks/chunk-4RVJU65U.mjs";import"./chunks/chunk-HM6S5ESU.mjs";import"./chunks/chunk-5BEN6JAN.mjs";await a("supply");

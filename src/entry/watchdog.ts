@@ -3,11 +3,12 @@
 // app still runs, supervised only, and one line says why.
 import { buildpackVersion } from '../util/version.ts';
 import { onExit } from 'signal-exit';
-import { parseConfig, collectSecrets } from '../config/parse.ts';
+import { DEFAULTS, parseConfig, collectSecrets } from '../config/parse.ts';
 import { ConfigError, type Config } from '../config/types.ts';
 import { createEventLog } from '../util/event-log.ts';
 import { runWatchdog } from '../watchdog/watchdog.ts';
-import { FORWARDED } from '../watchdog/stop.ts';
+import { controlStops } from '../watchdog/stop.ts';
+import { exitStatusOf } from '../watchdog/death.ts';
 import type { AppProcess } from '../watchdog/supervise.ts';
 import { startApp } from '../watchdog/supervise.ts';
 import { appEnvironment } from '../watchdog/app-env.ts';
@@ -70,12 +71,17 @@ if (config) {
     exit: (code) => process.exit(code),
   });
 } else {
-  // Supervise only: output through, signals forwarded, status passed on.
+  // Supervise only: output through, signals forwarded, the stop deadline kept (default: the
+  // settings could not be read), status passed on. No await before the handlers are in place.
   const plain = startApp({ command, env: appEnvironment(process.env), stdout: process.stdout, stderr: process.stderr });
   app = plain;
-  for (const signal of FORWARDED) onSignal(signal, () => plain.signal(signal));
-  const ended = await plain.exited;
-  const { exitStatusOf } = await import('../watchdog/death.ts');
+  let ended: { exitCode?: number; signal?: string } | undefined;
+  const stop = controlStops({
+    app: plain, deadlineMs: DEFAULTS.stopDeadlineMs, log, onSignal, onStop: () => undefined,
+    onDeadline: () => process.exit(ended ? exitStatusOf(ended.exitCode, ended.signal) : exitStatusOf(undefined, 'SIGKILL')),
+  });
+  ended = await plain.exited;
+  stop.dispose();
   status = exitStatusOf(ended.exitCode, ended.signal);
 }
 // At once: open sockets or watchers must not keep a dead instance's container alive, and a
