@@ -63,7 +63,10 @@ if (config) {
     log,
     stdout: process.stdout,
     stderr: process.stderr,
-    openStore: async () => (await import('../store/open-store.ts')).openStore(config.store, { partSize: config.partSize, queueSize: config.queueSize, log }),
+    openStore: async () => {
+      const [{ openStore }, { DEADLINE_BOUND_MAX_ATTEMPTS }] = await Promise.all([import('../store/open-store.ts'), import('../store/s3-store.ts')]);
+      return openStore(config.store, { partSize: config.partSize, queueSize: config.queueSize, maxAttempts: DEADLINE_BOUND_MAX_ATTEMPTS, log });
+    },
     now: () => new Date(),
     buildpackVersion: version,
     onSignal,

@@ -30,6 +30,11 @@ export interface S3StoreOptions {
 }
 
 export const DEFAULT_MAX_ATTEMPTS = 5;
+/**
+ * The watchdog's uploads: the caller's deadline ends retries, not their count. With the SDK's
+ * backoff (capped at 20 s) ten attempts ride out a store that is gone for about a minute.
+ */
+export const DEADLINE_BOUND_MAX_ATTEMPTS = 10;
 /** No byte from the store for this long: the request failed (and may be retried). */
 const SILENT_STORE_MS = 30_000;
 /** Time given to AbortMultipartUpload after an upload was abandoned (its deadline has passed). */

@@ -118,6 +118,9 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
   await evidence.appExited();
   const death = classifyDeath(observed);
   log.info(`app ${death.summary}`);
+  // Deadline timers are unref'd (they must never keep a process alive on their own): this
+  // keeps the watchdog alive until the aftermath is over, whatever it waits for.
+  const alive = setInterval(() => undefined, 60_000);
   try {
     const holdMs = stop.requested ? 0 : config.graceMs;
     const after = await aftermath({ config, log, now: clock, appDir, env: childEnv, observed, death, crashes, logTail: tail.snapshot(), stop, holdMs });
@@ -134,6 +137,7 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
     const cleanup = Promise.allSettled([evidence.close(), store?.then((s) => s.close())]);
     await Promise.race([cleanup, new Promise((resolve) => setTimeout(resolve, CLEANUP_MS).unref())]);
     stop.dispose();
+    clearInterval(alive);
   }
   return death.exitStatus;
 }
