@@ -167,8 +167,8 @@ export class Crash {
       store = await this.deps.store();
       this.storeDescription = store.description;
     } catch (error) {
-      log.error(`no store for the report: ${error instanceof Error ? error.message : String(error)}`);
-      await this.writeLocal(this.report(input, 'final'));
+      const local = await this.writeLocal(this.report(input, 'final'));
+      log.error(`no store for the report: ${error instanceof Error ? error.message : String(error)}${local ? `; the report is at ${local} in this container` : ''}`);
       return undefined;
     }
     const draft = this.report(input, 'in-progress');
