@@ -178,11 +178,10 @@ export class Crash {
 
     if (this.pending.size > 0) {
       await Promise.race([Promise.allSettled([...this.pending.keys()]), whenAborted(budget.uploads.signal)]);
-      if (this.pending.size > 0) {
-        log.error(`abandoning ${[...this.pending.values()].join(', ')}: ${reasonOf(budget.uploads.signal)}`);
-        await Promise.race([Promise.allSettled([...this.pending.keys()]), whenAborted(budget.all.signal)]);
-      }
+      if (this.pending.size > 0) log.error(`abandoning ${[...this.pending.values()].join(', ')}: ${reasonOf(budget.uploads.signal)}`);
     }
+    // Abandoned uploads clean up (AbortMultipartUpload) while the log tail and report go in.
+    const abandoned = [...this.pending.keys()];
     await draftStored; // never two writes of report.json at once: the last one must win
     if (input.logTail && input.logTail.length > 0) {
       try {
@@ -197,6 +196,7 @@ export class Crash {
     await this.writeLocal(report);
     const stored = await this.storeReport(store, report, budget.all);
     if (stored) log.info(`crash report -> ${stored}`);
+    await Promise.race([Promise.allSettled(abandoned), whenAborted(budget.all.signal)]);
     return report;
   }
 

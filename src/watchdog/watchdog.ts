@@ -6,21 +6,18 @@
 // problems are logged and never change what happens to the app.
 import { mkdir, writeFile } from 'node:fs/promises';
 import type { Config, Env } from '../config/types.ts';
-import { aftermath } from '../capture/aftermath.ts';
+import { aftermath, type AftermathInput } from '../capture/aftermath.ts';
 import { redactedEnvironment } from '../capture/environment.ts';
 import { appPidFile } from '../capture/app-pid.ts';
 import { CrashSlot } from '../capture/crash.ts';
-import { EvidenceWatch, REASON_OF } from '../capture/evidence.ts';
-import { LogTail } from '../capture/log-tail.ts';
-import { ObservedState } from '../capture/observed.ts';
 import { prepareCapture } from '../capture/prepare.ts';
 import { takeThreadDumps } from '../capture/thread-dump.ts';
 import type { Store } from '../store/store.ts';
 import type { EventLog } from '../util/event-log.ts';
 import { appEnvironment } from './app-env.ts';
 import { classifyDeath, exitStatusOf } from './death.ts';
-import { holdContainer } from './hold.ts';
-import { OutputScanner } from './output-scanner.ts';
+import { holdContainer, type Hold } from './hold.ts';
+import { observe, type Observation } from './observe.ts';
 import { controlStops } from './stop.ts';
 import { startApp, type AppProcess } from './supervise.ts';
 
@@ -59,82 +56,41 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
   const prepared = await prepareCapture({ config, env: deps.env, command: deps.command, appDir, log, appPid: () => app?.pid, ...(deps.readKernel ? { readKernel: deps.readKernel } : {}) });
   const childEnv = { ...appEnvironment(deps.env), ...prepared.env };
 
-  const observed = new ObservedState();
-  const tail = new LogTail(config.logTailBytes);
   const crashes = new CrashSlot({
     config, store: lazyStore, log, now, buildpackVersion: deps.buildpackVersion, startedAt,
     environment: redactedEnvironment(childEnv), javaMajors: prepared.javaMajors,
   });
-  const evidence = new EvidenceWatch({
-    folders: prepared.folders,
-    log,
-    gzipLevel: config.gzipLevel,
-    crashFor: (kind) => crashes.for(REASON_OF[kind]),
-    onEvidence: (kind) => {
-      if (kind === 'heap') observed.outOfMemory = true;
-      if (kind === 'fatal-error-log') observed.fatalError = true;
-    },
-  });
-  await evidence.start();
-  const scanner = new OutputScanner((event) => {
-    if (event.kind === 'out-of-memory') observed.outOfMemory = true;
-    if (event.kind === 'fatal-error') observed.fatalError = true;
-    if (event.kind === 'heap-dump-written') {
-      evidence.heapDumpsWritten();
-      crashes.finishIfSurvived(() => app?.alive ?? false, () => tail.snapshot());
-    }
-  });
-  const outputListeners = new Set<(chunk: Buffer) => void>();
-
-  const running = startApp({
-    command: prepared.command,
-    env: childEnv,
-    stdout: deps.stdout,
-    stderr: deps.stderr,
-    onOutput: (chunk) => {
-      tail.push(chunk);
-      scanner.feed(chunk);
-      for (const listener of outputListeners) listener(chunk);
-    },
-  });
+  const watching = await observe({ config, log, folders: prepared.folders, crashes, appAlive: () => app?.alive ?? false });
+  const { observed } = watching;
+  const running = startApp({ command: prepared.command, env: childEnv, stdout: deps.stdout, stderr: deps.stderr, onOutput: watching.onOutput });
   app = running;
   deps.onAppStarted?.(running);
-  let hold: { end(): void } | undefined;
+  let hold: Hold | undefined;
   // Handlers before the first await: from the moment the app runs, a stop must find them.
   const stop = controlStops({
     app: running,
     deadlineMs: config.stopDeadlineMs,
     log,
     onSignal: deps.onSignal,
-    ...(config.threadDumpOnStop ? { beforeForwarding: () => threadDumpsOf(running, observed, log, outputListeners) } : {}),
+    ...(config.threadDumpOnStop ? { beforeForwarding: () => threadDumpsOf(running, watching, log) } : {}),
     onStop: () => { observed.stopRequested = true; hold?.end(); },
     onDeadline: () => deps.exit?.(running.alive ? exitStatusOf(undefined, 'SIGKILL') : exitStatusOf(observed.exitCode, observed.signal)),
   });
   // `postmortem dump` in cf ssh finds the app through this file.
   await mkdir(config.dumpDir, { recursive: true }).then(() => writeFile(appPidFile(config), `${running.pid}\n`)).catch(() => undefined);
 
-  observed.ended(await running.exited, now());
-  scanner.flush();
-  await evidence.appExited();
+  await watching.appExited(await running.exited, now());
   const death = classifyDeath(observed);
   log.info(`app ${death.summary}`);
   // Deadline timers are unref'd (they must never keep a process alive on their own): this
   // keeps the watchdog alive until the aftermath is over, whatever it waits for.
   const alive = setInterval(() => undefined, 60_000);
   try {
-    const holdMs = stop.requested ? 0 : config.graceMs;
-    const after = await aftermath({ config, log, now: clock, appDir, env: childEnv, observed, death, crashes, logTail: tail.snapshot(), stop, holdMs });
-    if (after && holdMs > 0 && !stop.requested) {
-      const held = holdContainer(holdMs);
-      hold = held;
-      log.info(`holding this container for ${Math.round(holdMs / 1000)} s so you can look around: cf ssh ${config.app.name} -i ${config.app.instanceIndex} (a stop ends the hold)`);
-      await held.done;
-    }
-    await after?.hooks;
+    await afterDeath({ config, log, now: clock, appDir, env: childEnv, observed, death, crashes, logTail: watching.tail.snapshot(), stop, holdMs: stop.requested ? 0 : config.graceMs }, (held) => { hold = held; }, () => stop.requested);
   } catch (error) {
     log.error(`capture failed: ${error instanceof Error ? error.message : String(error)}`);
   } finally {
-    const cleanup = Promise.allSettled([evidence.close(), store?.then((s) => s.close())]);
+    const cleanup = Promise.allSettled([watching.close(), store?.then((s) => s.close())]);
     await Promise.race([cleanup, new Promise((resolve) => setTimeout(resolve, CLEANUP_MS).unref())]);
     stop.dispose();
     clearInterval(alive);
@@ -142,9 +98,22 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
   return death.exitStatus;
 }
 
+/** The aftermath (capture), then the hold (ended by a stop), then the hooks' end. */
+async function afterDeath(input: AftermathInput, holding: (hold: Hold) => void, stopRequested: () => boolean): Promise<void> {
+  const after = await aftermath(input);
+  if (after && input.holdMs > 0 && !stopRequested()) {
+    const hold = holdContainer(input.holdMs);
+    holding(hold);
+    const { app } = input.config;
+    input.log.info(`holding this container for ${Math.round(input.holdMs / 1000)} s so you can look around: cf ssh ${app.name} -i ${app.instanceIndex} (a stop ends the hold)`);
+    await hold.done;
+  }
+  await after?.hooks;
+}
+
 /** SIGQUIT to the app's JVMs; their printed thread dumps become part of what we observed. */
-async function threadDumpsOf(app: AppProcess, observed: ObservedState, log: EventLog, listeners: Set<(chunk: Buffer) => void>): Promise<void> {
-  const capture = await takeThreadDumps(app.pid, (fn) => { listeners.add(fn); return () => listeners.delete(fn); });
+async function threadDumpsOf(app: AppProcess, watching: Observation, log: EventLog): Promise<void> {
+  const capture = await takeThreadDumps(app.pid, watching.watchOutput);
   if (capture.jvms.length > 0) log.info(`stop requested: thread dump of JVM ${capture.jvms.join(', ')} before passing SIGTERM on`);
-  observed.threadDumps = capture.text.catch(() => '');
+  watching.observed.threadDumps = capture.text.catch(() => '');
 }
