@@ -72,7 +72,8 @@ export class Crash {
   readonly detectedAt: Date;
   private readonly stored: ArtifactRecord[] = [];
   private readonly failed: FailedArtifact[] = [];
-  private readonly pending = new Map<Promise<void>, string>();
+  /** Uploads still running: their name, and where the evidence is meanwhile. */
+  private readonly pending = new Map<Promise<void>, { name: string; localPath?: string }>();
   private readonly abort = new AbortController();
   private budget: CrashBudget | undefined;
   private readonly clock: () => number;
@@ -95,7 +96,7 @@ export class Crash {
   /** Starts streaming one artifact into the crash folder; settles on its own. */
   add(spec: ArtifactSpec, options: AddArtifactOptions = {}): void {
     const task = this.upload(spec, options).finally(() => this.pending.delete(task));
-    this.pending.set(task, spec.name);
+    this.pending.set(task, { name: spec.name, ...(options.localPath ? { localPath: options.localPath } : {}) });
   }
 
   private async upload(spec: ArtifactSpec, options: AddArtifactOptions): Promise<void> {
@@ -178,7 +179,7 @@ export class Crash {
 
     if (this.pending.size > 0) {
       await Promise.race([Promise.allSettled([...this.pending.keys()]), whenAborted(budget.uploads.signal)]);
-      if (this.pending.size > 0) log.error(`abandoning ${[...this.pending.values()].join(', ')}: ${reasonOf(budget.uploads.signal)}`);
+      if (this.pending.size > 0) log.error(`abandoning ${[...this.pending.values()].map((p) => p.name).join(', ')}: ${reasonOf(budget.uploads.signal)}`);
     }
     // Abandoned uploads clean up (AbortMultipartUpload) while the log tail and report go in.
     const abandoned = [...this.pending.keys()];
@@ -211,8 +212,8 @@ export class Crash {
       state,
       artifacts: this.stored,
       // A final report names what never finished as failed, never as stored.
-      failed: state === 'final' ? [...this.failed, ...pending.map((name) => ({ name, error: 'abandoned: still uploading at the deadline' }))] : this.failed,
-      pending: state === 'final' ? [] : pending,
+      failed: state === 'final' ? [...this.failed, ...pending.map((p) => ({ ...p, error: 'abandoned: still uploading at the deadline' }))] : this.failed,
+      pending: state === 'final' ? [] : pending.map((p) => p.name),
       store: this.storeDescription ?? '',
       crashPrefix: this.prefix,
       ...(input.death ? { death: input.death } : {}),
