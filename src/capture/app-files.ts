@@ -27,9 +27,17 @@ export async function selectAppFiles(appDir: string, patterns: string[], maxByte
   return selection;
 }
 
-/** The selection as a streamed tar.gz artifact (tar compresses; we store it as is). */
+/**
+ * The selection as a streamed tar.gz artifact (tar compresses; we store it as is). tar starts
+ * when the upload starts reading (output nobody reads yet can be lost), and a tar that fails
+ * fails the artifact: an empty or partial archive is never called stored.
+ */
 export function appFilesArtifact(appDir: string, files: string[]): ArtifactSpec {
-  const tar = execa('tar', ['-czf', '-', '-C', appDir, '--null', '--files-from=-'], { input: files.map((f) => `${f}\0`).join(''), buffer: false, stripFinalNewline: false, encoding: 'buffer' });
-  tar.catch(() => undefined); // a failing tar surfaces as a failed artifact through its stream
-  return { name: 'app-files.tar.gz', source: tar.stdout!, contentType: 'application/gzip', encoding: 'raw' };
+  async function* packed(): AsyncGenerator<Buffer> {
+    const tar = execa('tar', ['-czf', '-', '-C', appDir, '--null', '--files-from=-'], { input: files.map((f) => `${f}\0`).join(''), buffer: { stdout: false }, stripFinalNewline: false, encoding: 'buffer', reject: false });
+    for await (const chunk of tar.stdout!) yield chunk as Buffer;
+    const result = await tar;
+    if (result.exitCode !== 0) throw new Error(`tar exited with ${result.exitCode ?? result.signal}: ${String(result.stderr).trim().slice(0, 300)}`);
+  }
+  return { name: 'app-files.tar.gz', source: packed(), contentType: 'application/gzip', encoding: 'raw' };
 }

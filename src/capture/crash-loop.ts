@@ -5,7 +5,8 @@
 // Reading them needs HeadObject (s3:GetObject); with a write-only policy the limit cannot
 // be enforced, and we say so instead of guessing.
 import { Readable } from 'node:stream';
-import type { Store } from '../store/store.ts';
+import { crashLoopMarkerKey } from '../store/keys.ts';
+import type { RequestLimits, Store } from '../store/store.ts';
 
 export interface DumpAllowance {
   allowed: boolean;
@@ -21,25 +22,22 @@ export interface CrashLoopLimit {
   max: number;
   windowMs: number;
   now: number;
-}
-
-export function markerKey(limit: Pick<CrashLoopLimit, 'appPrefix' | 'instance' | 'windowMs' | 'now'>, n: number): string {
-  const slot = Math.floor(limit.now / limit.windowMs);
-  return `${limit.appPrefix}/.postmortem-limits/${limit.instance}/${limit.windowMs}-${slot}-${n}`;
+  /** The crash's deadline: reading and writing markers is part of its work. */
+  limits?: () => RequestLimits;
 }
 
 export async function claimDumpSlot(limit: CrashLoopLimit): Promise<DumpAllowance> {
   if (limit.max <= 0) return { allowed: true };
   for (let n = 1; n <= limit.max; n++) {
-    const key = markerKey(limit, n);
+    const key = crashLoopMarkerKey(limit, n);
     let taken: boolean;
     try {
-      taken = (await limit.store.head(key)) !== undefined;
+      taken = (await limit.store.head(key, limit.limits?.())) !== undefined;
     } catch (error) {
       return { allowed: true, reason: `crash-loop limit not enforced: cannot read markers (${error instanceof Error ? error.message : String(error)})` };
     }
     if (taken) continue;
-    await limit.store.put({ key, body: Readable.from([Buffer.alloc(0)]), contentType: 'application/octet-stream' }).catch(() => undefined);
+    await limit.store.put({ key, body: Readable.from([Buffer.alloc(0)]), contentType: 'application/octet-stream', ...limit.limits?.() }).catch(() => undefined);
     return { allowed: true };
   }
   const minutes = Math.round(limit.windowMs / 60_000);

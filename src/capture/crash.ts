@@ -1,18 +1,47 @@
 // One crash's evidence on its way to the store: a fixed folder (crash prefix), artifacts
-// streamed in as they appear, and the report written last. A failed artifact is logged
-// with where it still is; it never makes the report claim something that is not stored.
-import { rm } from 'node:fs/promises';
+// streamed in as they appear, and the report. The report is written first as "in progress"
+// (small and fast, here and in the store) and rewritten at the end, so a stop mid-upload
+// still leaves one that says what was and was not stored. A failed artifact is logged with
+// where it still is; the report never claims something that is not stored. Everything
+// ends by the crash's deadline (POSTMORTEM_UPLOAD_TIMEOUT, or sooner on a stop).
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { Config } from '../config/types.ts';
 import { formatBytes } from '../config/units.ts';
 import type { Store } from '../store/store.ts';
-import { crashPrefix } from '../store/keys.ts';
+import { appPrefixOf, crashPrefix, logTailKey, reportKey } from '../store/keys.ts';
 import type { ArtifactRecord, ArtifactSpec } from '../store/pipeline.ts';
 import { storeArtifact, storeJson, storeBytes } from '../store/pipeline.ts';
 import type { EventLog } from '../util/event-log.ts';
-import type { Death } from '../watchdog/death.ts';
+import type { Death } from './observed.ts';
 import type { FailedArtifact, Report } from './report.ts';
 import { buildReport } from './report.ts';
 import { claimDumpSlot } from './crash-loop.ts';
+import { deadlineIn, reasonOf, whenAborted, type Deadline } from '../util/deadline.ts';
+
+/** Where the latest crash's report is kept in the container (the hooks get this path). */
+export function localReportPath(config: Pick<Config, 'dumpDir'>): string {
+  return path.join(config.dumpDir, 'last-crash', 'report.json');
+}
+
+/** The crash's deadlines: artifacts are abandoned at `uploads`, everything ends by `all`. */
+export interface CrashBudget {
+  uploads: Deadline;
+  all: Deadline;
+}
+
+/** Time kept after the uploads' deadline for the log tail and the final report. */
+export function reportReserveMs(totalMs: number): number {
+  return Math.min(10_000, Math.max(0, Math.round(totalMs / 4)));
+}
+
+/** The budget of a crash that has only its own deadline (POSTMORTEM_UPLOAD_TIMEOUT). */
+export function uploadBudget(config: Pick<Config, 'uploadTimeoutMs'>, now: () => number, parents: { uploads?: AbortSignal; all?: AbortSignal } = {}): CrashBudget {
+  const limit = `POSTMORTEM_UPLOAD_TIMEOUT (${Math.round(config.uploadTimeoutMs / 1000)} s)`;
+  const all = deadlineIn(config.uploadTimeoutMs, `${limit} reached`, now, parents.all ? [parents.all] : []);
+  const uploads = all.before(reportReserveMs(config.uploadTimeoutMs), `${limit} nearly reached: the rest is kept for the report`, parents.uploads ? [parents.uploads] : []);
+  return { uploads, all };
+}
 
 export interface CrashDeps {
   config: Config;
@@ -43,11 +72,15 @@ export class Crash {
   readonly detectedAt: Date;
   private readonly stored: ArtifactRecord[] = [];
   private readonly failed: FailedArtifact[] = [];
-  private readonly pending = new Set<Promise<void>>();
+  /** Uploads still running: their name, and where the evidence is meanwhile. */
+  private readonly pending = new Map<Promise<void>, { name: string; localPath?: string }>();
   private readonly abort = new AbortController();
+  private budget: CrashBudget | undefined;
+  private readonly clock: () => number;
 
   constructor(private readonly deps: CrashDeps, readonly reason: string) {
     this.detectedAt = deps.now();
+    this.clock = () => deps.now().getTime();
     const { app } = deps.config;
     this.prefix = crashPrefix({
       prefix: deps.config.store.prefix,
@@ -63,21 +96,20 @@ export class Crash {
   /** Starts streaming one artifact into the crash folder; settles on its own. */
   add(spec: ArtifactSpec, options: AddArtifactOptions = {}): void {
     const task = this.upload(spec, options).finally(() => this.pending.delete(task));
-    this.pending.add(task);
+    this.pending.set(task, { name: spec.name, ...(options.localPath ? { localPath: options.localPath } : {}) });
   }
 
   private async upload(spec: ArtifactSpec, options: AddArtifactOptions): Promise<void> {
     const { log } = this.deps;
-    const started = Date.now();
+    const started = this.clock();
     let latest = { contentBytes: 0, storedBytes: 0 };
+    let before = { at: started, bytes: 0 };
     const every = this.deps.progressEveryMs ?? this.deps.config.progressEveryMs;
     const ticker = setInterval(() => {
       void (async () => {
-        const seconds = (Date.now() - started) / 1000;
-        const rate = latest.contentBytes / Math.max(seconds, 0.001);
         const total = await options.totalBytes?.().catch(() => undefined);
-        const share = total ? ` of ${formatBytes(total)} (${Math.floor((100 * latest.contentBytes) / total)}%, about ${Math.ceil(Math.max(0, total - latest.contentBytes) / Math.max(rate, 1))} s left)` : '';
-        log.info(`uploading ${spec.name}: ${formatBytes(latest.contentBytes)} read${share}, ${formatBytes(latest.storedBytes)} stored, ${formatBytes(rate)}/s`);
+        log.info(progressLine(spec.name, latest, before, this.clock(), total, this.budget?.uploads.left()));
+        before = { at: this.clock(), bytes: latest.contentBytes };
       })();
     }, every);
     ticker.unref();
@@ -86,8 +118,9 @@ export class Crash {
       if (options.big) {
         const { config } = this.deps;
         const allowance = await claimDumpSlot({
-          store, appPrefix: this.prefix.split('/').slice(0, -2).join('/'), instance: config.app.instanceIndex,
-          max: config.maxDumps, windowMs: config.dumpWindowMs, now: this.deps.now().getTime(),
+          store, appPrefix: appPrefixOf(this.prefix), instance: config.app.instanceIndex,
+          max: config.maxDumps, windowMs: config.dumpWindowMs, now: this.clock(),
+          limits: () => ({ signal: this.abort.signal, timeoutMs: this.budget?.uploads.left() }),
         });
         if (allowance.reason) log.warn(allowance.reason);
         if (!allowance.allowed) {
@@ -103,10 +136,11 @@ export class Crash {
       const record = await storeArtifact(store, this.prefix, { ...spec, metadata }, {
         onProgress: (p) => { latest = p; },
         signal: this.abort.signal,
+        now: this.clock,
       });
       this.stored.push(record);
       const ratio = record.storedSize > 0 ? ` (${(record.size / record.storedSize).toFixed(1)}x smaller)` : '';
-      log.info(`stored ${record.name}: ${formatBytes(record.size)} as ${formatBytes(record.storedSize)}${record.contentEncoding ? ratio : ''} in ${((Date.now() - started) / 1000).toFixed(1)} s -> ${record.location}${record.verified ? '' : ` (not verified: ${record.unverifiedReason})`}`);
+      log.info(`stored ${record.name}: ${formatBytes(record.size)} as ${formatBytes(record.storedSize)}${record.contentEncoding ? ratio : ''} in ${((this.clock() - started) / 1000).toFixed(1)} s -> ${record.location}${record.verified ? '' : ` (not verified: ${record.unverifiedReason})`}`);
       if (options.localPath) await rm(options.localPath, { force: true });
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
@@ -117,61 +151,161 @@ export class Crash {
     }
   }
 
-  /** Waits for the artifacts (bounded by the upload deadline), then stores log tail and report. */
-  async finish(input: { death?: Death; diedAt?: Date; logTail?: Buffer }): Promise<Report | undefined> {
-    const { log, config } = this.deps;
-    const deadline = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), config.uploadTimeoutMs).unref());
-    if (this.pending.size > 0) {
-      const outcome = await Promise.race([Promise.allSettled([...this.pending]).then(() => 'done' as const), deadline]);
-      if (outcome === 'timeout') {
-        log.error(`uploads still running after POSTMORTEM_UPLOAD_TIMEOUT (${Math.round(config.uploadTimeoutMs / 1000)} s); aborting them`);
-        this.abort.abort(new Error('upload deadline reached'));
-        await Promise.allSettled([...this.pending]);
-      }
-    }
+  /**
+   * Writes the report "in progress", waits for the artifacts until the budget's `uploads`
+   * deadline (then abandons them), stores the log tail and rewrites the report, all by the
+   * budget's end. Returns the final report, or undefined when there is no store at all.
+   */
+  async finish(input: { death?: Death; diedAt?: Date; logTail?: Buffer }, budget: CrashBudget = uploadBudget(this.deps.config, this.clock)): Promise<Report | undefined> {
+    const { log } = this.deps;
+    this.budget = budget;
+    const abandon = () => this.abort.abort(budget.uploads.signal.reason);
+    if (budget.uploads.signal.aborted) abandon();
+    else budget.uploads.signal.addEventListener('abort', abandon, { once: true });
+
     let store: Store;
     try {
       store = await this.deps.store();
+      this.storeDescription = store.description;
     } catch (error) {
-      log.error(`no store for the report: ${error instanceof Error ? error.message : String(error)}`);
+      const local = await this.writeLocal(this.report(input, 'final'));
+      log.error(`no store for the report: ${error instanceof Error ? error.message : String(error)}${local ? `; the report is at ${local} in this container` : ''}`);
       return undefined;
     }
+    const draft = this.report(input, 'in-progress');
+    const local = await this.writeLocal(draft);
+    if (local) log.info(`crash report (in progress) at ${local} in this container; the store gets it too`);
+    const draftStored = this.storeReport(store, draft, budget.uploads);
+
+    if (this.pending.size > 0) {
+      await Promise.race([Promise.allSettled([...this.pending.keys()]), whenAborted(budget.uploads.signal)]);
+      if (this.pending.size > 0) log.error(`abandoning ${[...this.pending.values()].map((p) => p.name).join(', ')}: ${reasonOf(budget.uploads.signal)}`);
+    }
+    // Abandoned uploads clean up (AbortMultipartUpload) while the log tail and report go in.
+    const abandoned = [...this.pending.keys()];
+    await draftStored; // never two writes of report.json at once: the last one must win
     if (input.logTail && input.logTail.length > 0) {
       try {
-        this.stored.push(await storeBytes(store, `${this.prefix}/log-tail.txt`, input.logTail, { contentType: 'text/plain; charset=utf-8' }));
+        this.stored.push(await storeBytes(store, logTailKey(this.prefix), input.logTail, {
+          contentType: 'text/plain; charset=utf-8', signal: budget.all.signal, timeoutMs: budget.all.left(), now: this.clock,
+        }));
       } catch (error) {
         this.failed.push({ name: 'log-tail.txt', error: error instanceof Error ? error.message : String(error) });
       }
     }
-    const report = buildReport({
-      app: config.app,
+    const report = this.report(input, 'final');
+    await this.writeLocal(report);
+    const stored = await this.storeReport(store, report, budget.all);
+    if (stored) log.info(`crash report -> ${stored}`);
+    await Promise.race([Promise.allSettled(abandoned), whenAborted(budget.all.signal)]);
+    return report;
+  }
+
+  private report(input: { death?: Death; diedAt?: Date }, state: 'in-progress' | 'final'): Report {
+    const pending = [...this.pending.values()];
+    return buildReport({
+      app: this.deps.config.app,
       buildpackVersion: this.deps.buildpackVersion,
       startedAt: this.deps.startedAt,
       detectedAt: this.detectedAt,
       reason: this.reason,
+      state,
       artifacts: this.stored,
-      failed: this.failed,
-      store: this.deps.config.store.kind === 's3' ? `s3://${this.deps.config.store.bucket}` : `file://${this.deps.config.store.root}`,
+      // A final report names what never finished as failed, never as stored.
+      failed: state === 'final' ? [...this.failed, ...pending.map((p) => ({ ...p, error: 'abandoned: still uploading at the deadline' }))] : this.failed,
+      pending: state === 'final' ? [] : pending.map((p) => p.name),
+      store: this.storeDescription ?? '',
       crashPrefix: this.prefix,
       ...(input.death ? { death: input.death } : {}),
       ...(input.diedAt ? { diedAt: input.diedAt } : {}),
       ...(this.deps.environment ? { environment: this.deps.environment } : {}),
       ...(this.deps.javaMajors ? { javaMajors: this.deps.javaMajors } : {}),
     });
+  }
+
+  private storeDescription: string | undefined;
+
+  /** Where this crash's evidence goes: s3://bucket/<prefix>/ or the folder (from the store). */
+  async location(): Promise<string> {
+    const store = await this.deps.store();
+    return store.locationOf(`${this.prefix}/`);
+  }
+
+  private async storeReport(store: Store, report: Report, deadline: Deadline): Promise<string | undefined> {
     try {
-      const stored = await storeJson(store, `${this.prefix}/report.json`, report);
-      log.info(`crash report -> ${stored.location}`);
+      const stored = await storeJson(store, reportKey(this.prefix), report, { signal: deadline.signal, timeoutMs: deadline.left(), now: this.clock });
+      return stored.location;
     } catch (error) {
-      log.error(`could not store report.json: ${error instanceof Error ? error.message : String(error)}`);
+      this.deps.log.error(`could not store report.json (${report.state}): ${error instanceof Error ? error.message : String(error)}; the local copy is at ${localReportPath(this.deps.config)}`);
+      return undefined;
     }
-    return report;
+  }
+
+  /** The container's copy of the report (for hooks, cf ssh, and when the store is out of reach). */
+  private async writeLocal(report: Report): Promise<string | undefined> {
+    const file = localReportPath(this.deps.config);
+    try {
+      await mkdir(path.dirname(file), { recursive: true });
+      await writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
+      return file;
+    } catch (error) {
+      this.deps.log.warn(`could not write the local report ${file}: ${error instanceof Error ? error.message : String(error)}`);
+      return undefined;
+    }
   }
 
   /** Resolves when every artifact started so far has been stored or has failed. */
   async settled(): Promise<void> {
-    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending.keys()]);
   }
 
   get artifacts(): readonly ArtifactRecord[] { return this.stored; }
   get failures(): readonly FailedArtifact[] { return this.failed; }
+}
+
+/**
+ * One progress line. The rate is over the last interval, so a stalled upload says so instead
+ * of dividing by nothing ("about 8843264 s left"); no estimate when nothing moves.
+ */
+export function progressLine(
+  name: string,
+  latest: { contentBytes: number; storedBytes: number },
+  before: { at: number; bytes: number },
+  now: number,
+  total: number | undefined,
+  deadlineLeftMs: number | undefined,
+): string {
+  const seconds = Math.max((now - before.at) / 1000, 0.001);
+  const moved = latest.contentBytes - before.bytes;
+  const rate = moved / seconds;
+  const deadline = deadlineLeftMs === undefined ? '' : `; abandoned in ${Math.ceil(deadlineLeftMs / 1000)} s unless done`;
+  const sofar = `${formatBytes(latest.contentBytes)} read${total ? ` of ${formatBytes(total)} (${Math.floor((100 * latest.contentBytes) / total)}%)` : ''}, ${formatBytes(latest.storedBytes)} stored`;
+  if (moved <= 0) return `uploading ${name}: nothing moved in the last ${Math.round(seconds)} s; ${sofar}${deadline}`;
+  const eta = total ? `, about ${Math.ceil(Math.max(0, total - latest.contentBytes) / rate)} s left` : '';
+  return `uploading ${name}: ${sofar}, ${formatBytes(rate)}/s${eta}${deadline}`;
+}
+
+/**
+ * The crash evidence currently belongs to: created by the first evidence (or the death), and
+ * let go when a JVM survives its OutOfMemoryError (that crash is then complete without a death).
+ */
+export class CrashSlot {
+  current: Crash | undefined;
+  constructor(private readonly deps: CrashDeps) {}
+
+  for(reason: string): Crash {
+    return (this.current ??= new Crash(this.deps, reason));
+  }
+
+  /** After a heap dump: once its uploads settle and the app still runs, finish that crash. */
+  finishIfSurvived(alive: () => boolean, logTail: () => Buffer): void {
+    const current = this.current;
+    void current?.settled().then(async () => {
+      if (alive() && this.current === current) {
+        this.current = undefined;
+        this.deps.log.info('the app is still running after its heap dump; writing the report now');
+        await current.finish({ logTail: logTail() });
+      }
+    });
+  }
 }

@@ -1,8 +1,9 @@
-// The crash report (report.json), shaped by a pure function. It is written last, after
-// every artifact is stored, so it never names an artifact that is not there.
+// The crash report (report.json), shaped by a pure function. It is written first "in
+// progress" (naming what is still uploading) and rewritten last, after every artifact is
+// stored or abandoned, so it never names an artifact as stored that is not there.
 import type { AppIdentity } from '../config/types.ts';
 import type { ArtifactRecord } from '../store/pipeline.ts';
-import type { Death } from '../watchdog/death.ts';
+import type { Death } from './observed.ts';
 
 export interface FailedArtifact {
   name: string;
@@ -19,6 +20,10 @@ export interface ReportInput {
   /** undefined while the app still runs (a JVM that survived its OutOfMemoryError). */
   death?: Death;
   reason: string;
+  /** 'in-progress': uploads still running (listed in `pending`); 'final': nothing runs any more. */
+  state: 'in-progress' | 'final';
+  /** Artifacts still uploading when an in-progress report was written. */
+  pending: string[];
   diedAt?: Date;
   artifacts: ArtifactRecord[];
   failed: FailedArtifact[];
@@ -36,6 +41,7 @@ export function buildReport(input: ReportInput) {
     tool: `postmortem-buildpack ${input.buildpackVersion}`,
     // A kill by the container's limit names the crash even when a heap dump started it.
     reason: input.death?.reason === 'container-oom' ? 'container-oom' : input.reason,
+    state: input.state,
     summary: input.death?.summary ?? 'app still running after the event',
     ...(input.death?.oom ? { oomKind: input.death.oom } : {}),
     ...(input.death?.memory ? { containerMemory: input.death.memory } : {}),
@@ -78,6 +84,7 @@ export function buildReport(input: ReportInput) {
       uploadMs: a.durationMs,
     })),
     failed: input.failed,
+    pending: input.pending,
     ...(input.environment ? { environment: input.environment } : {}),
   };
 }

@@ -68,6 +68,8 @@ const SECOND = 1000;
 const MINUTE = 60 * SECOND;
 const HOUR = 60 * MINUTE;
 const KiB = 1024;
+/** Diego's graceful_shutdown_interval: SIGKILL this long after SIGTERM (PLATFORM.md). */
+export const DIEGO_STOP_GRACE_MS = 10 * SECOND;
 const MiB = 1024 * KiB;
 
 export const DEFAULTS = {
@@ -82,6 +84,7 @@ export const DEFAULTS = {
   maxDumps: 2,
   dumpWindowMs: HOUR,
   postStopTimeoutMs: 30 * SECOND,
+  stopDeadlineMs: 9 * SECOND,
   progressEveryMs: 5 * SECOND,
   /** The bench's upload RSS target for the watchdog (bench/), set aside from the app's MEMORY_LIMIT. */
   memoryReserve: 96 * MiB,
@@ -137,6 +140,13 @@ export function parseConfig(env: Env, opts: ParseOptions = {}): ParsedConfig {
       findings,
     ),
     memoryReserve: readBytes(env, 'POSTMORTEM_MEMORY_RESERVE', { min: 0, max: 16 * 1024 * MiB, fallback: DEFAULTS.memoryReserve }, findings),
+    // Diego SIGKILLs the top process 10 s after SIGTERM: our deadline can never be later.
+    stopDeadlineMs: readDuration(
+      env,
+      'POSTMORTEM_STOP_DEADLINE',
+      { min: 3 * SECOND, max: DIEGO_STOP_GRACE_MS, fallback: DEFAULTS.stopDeadlineMs },
+      findings,
+    ),
     app: readAppIdentity(env, findings),
   };
   warnAboutUploadMemory(config, findings);

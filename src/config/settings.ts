@@ -23,6 +23,12 @@ export function parseBoolean(text: string): boolean | undefined {
   return undefined;
 }
 
+/** The same words as a bash `case` pattern (any case), for the profile.d script. */
+export function shellTruePattern(): string {
+  const anyCase = (c: string) => (/[a-z]/.test(c) ? `[${c.toUpperCase()}${c}]` : c);
+  return [...TRUE_WORDS].map((word) => [...word].map(anyCase).join('')).join('|');
+}
+
 export function readBoolean(env: Env, name: string, fallback: boolean, findings: Findings): boolean {
   const text = readSetting(env, name);
   if (text === undefined) return fallback;

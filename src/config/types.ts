@@ -80,6 +80,8 @@ export interface Config {
   /** POSTMORTEM_POST_STOP: run with bash -c after the evidence is stored. */
   postStopCommand?: string;
   postStopTimeoutMs: number;
+  /** From SIGTERM, the watchdog (the container's top process) is gone within this (<= 10 s). */
+  stopDeadlineMs: number;
   /** How often a long upload logs a progress line. */
   progressEveryMs: number;
   /** Bytes taken off the app's MEMORY_LIMIT for the watchdog (POSTMORTEM_MEMORY_RESERVE); 0 = none. */

@@ -3,10 +3,12 @@
 // app still runs, supervised only, and one line says why.
 import { buildpackVersion } from '../util/version.ts';
 import { onExit } from 'signal-exit';
-import { parseConfig, collectSecrets } from '../config/parse.ts';
+import { DEFAULTS, parseConfig, collectSecrets } from '../config/parse.ts';
 import { ConfigError, type Config } from '../config/types.ts';
 import { createEventLog } from '../util/event-log.ts';
-import { FORWARDED, runWatchdog } from '../watchdog/watchdog.ts';
+import { runWatchdog } from '../watchdog/watchdog.ts';
+import { controlStops } from '../watchdog/stop.ts';
+import { exitStatusOf } from '../watchdog/death.ts';
 import type { AppProcess } from '../watchdog/supervise.ts';
 import { startApp } from '../watchdog/supervise.ts';
 import { appEnvironment } from '../watchdog/app-env.ts';
@@ -61,21 +63,30 @@ if (config) {
     log,
     stdout: process.stdout,
     stderr: process.stderr,
-    openStore: async () => (await import('../store/open-store.ts')).openStore(config.store, { partSize: config.partSize, queueSize: config.queueSize, log }),
+    openStore: async () => {
+      const [{ openStore }, { DEADLINE_BOUND_MAX_ATTEMPTS }] = await Promise.all([import('../store/open-store.ts'), import('../store/s3-store.ts')]);
+      return openStore(config.store, { partSize: config.partSize, queueSize: config.queueSize, maxAttempts: DEADLINE_BOUND_MAX_ATTEMPTS, log });
+    },
     now: () => new Date(),
     buildpackVersion: version,
     onSignal,
     onAppStarted: (started) => { app = started; },
+    exit: (code) => process.exit(code),
   });
 } else {
-  // Supervise only: output through, signals forwarded, status passed on.
+  // Supervise only: output through, signals forwarded, the stop deadline kept (default: the
+  // settings could not be read), status passed on. No await before the handlers are in place.
   const plain = startApp({ command, env: appEnvironment(process.env), stdout: process.stdout, stderr: process.stderr });
   app = plain;
-  for (const signal of FORWARDED) onSignal(signal, () => plain.signal(signal));
-  const ended = await plain.exited;
-  const { exitStatusOf } = await import('../watchdog/death.ts');
+  let ended: { exitCode?: number; signal?: string } | undefined;
+  const stop = controlStops({
+    app: plain, deadlineMs: DEFAULTS.stopDeadlineMs, log, onSignal, onStop: () => undefined,
+    onDeadline: () => process.exit(ended ? exitStatusOf(ended.exitCode, ended.signal) : exitStatusOf(undefined, 'SIGKILL')),
+  });
+  ended = await plain.exited;
+  stop.dispose();
   status = exitStatusOf(ended.exitCode, ended.signal);
 }
-process.exitCode = status;
-// Open sockets or watchers must not keep a dead instance's container alive.
-setTimeout(() => process.exit(status), 2000).unref();
+// At once: open sockets or watchers must not keep a dead instance's container alive, and a
+// stop's deadline is counted from SIGTERM to this line (our output is written synchronously).
+process.exit(status);

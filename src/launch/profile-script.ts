@@ -8,6 +8,8 @@
 // unchanged as its child. Everything sits at the top level of the script: inside a function
 // "$@" would be the function's own parameters. Every failure leaves the command alone.
 
+import { shellTruePattern } from '../config/settings.ts';
+
 export interface ProfileScriptOptions {
   /** The deps index this buildpack was staged at ("0", "01", …); resolved against $DEPS_DIR at launch. */
   depsIdx: string;
@@ -29,6 +31,8 @@ export const LAYOUT = {
 
 /** Small young generation: upload buffers are returned to the OS sooner (measured: -35 MiB peak). */
 const NODE_FLAGS = '--max-semi-space-size=1 --expose-gc';
+/** Booleans read by the script mean what they mean to the watchdog (settings.ts). */
+const TRUE = shellTruePattern();
 
 export function renderProfileScript(options: ProfileScriptOptions): string {
   if (!/^\d+$/.test(options.depsIdx)) throw new Error(`deps index must be digits, got ${JSON.stringify(options.depsIdx)}`);
@@ -46,11 +50,12 @@ if [ -z "\${POSTMORTEM_WRAPPED:-}" ] && [ "$#" -eq 2 ] && [ "\${0##*/}" = launch
   __pm_dir="\${DEPS_DIR:-/home/vcap/deps}/${options.depsIdx}"
   __pm_node="\${DEPS_DIR:-/home/vcap/deps}/${node}"
   __pm_watchdog="$__pm_dir/${LAYOUT.watchdog}"
-  case "\${POSTMORTEM_DISABLE:-}" in [Tt][Rr][Uu][Ee]|1|[Yy][Ee][Ss]) __pm_off=1 ;; *) __pm_off= ;; esac
+  case "\${POSTMORTEM_DISABLE:-}" in ${TRUE} ) __pm_off=1 ;; *) __pm_off= ;; esac
+  case "\${POSTMORTEM_TASKS:-}" in ${TRUE} ) __pm_tasks=1 ;; *) __pm_tasks= ;; esac
   if [ -n "$__pm_off" ]; then
     echo "[postmortem] disabled by POSTMORTEM_DISABLE; the app runs without crash capture" >&2
-  elif [ -z "\${CF_INSTANCE_INDEX:-}" ] && [ "\${POSTMORTEM_TASKS:-false}" != true ]; then
-    : # a task (no instance index): left alone unless POSTMORTEM_TASKS=true
+  elif [ -z "\${CF_INSTANCE_INDEX:-}" ] && [ -z "$__pm_tasks" ]; then
+    : # a task (no instance index): left alone unless POSTMORTEM_TASKS is true
   elif [ ! -x "$__pm_node" ] || [ ! -f "$__pm_watchdog" ]; then
     echo "[postmortem] WARNING: runtime or watchdog missing in $__pm_dir (restage the app); the app runs without crash capture" >&2
   elif ! __pm_msg=$(env -u NODE_OPTIONS "$__pm_node" "$__pm_dir/${LAYOUT.check}" 2>&1); then
@@ -69,7 +74,7 @@ if [ -z "\${POSTMORTEM_WRAPPED:-}" ] && [ "$#" -eq 2 ] && [ "\${0##*/}" = launch
     # set aside here and handed back to the app by the watchdog.
     set -- "$1" "exec env -u NODE_OPTIONS POSTMORTEM_APP_NODE_OPTIONS=\\"\\\${NODE_OPTIONS-}\\" POSTMORTEM_APP_HAD_NODE_OPTIONS=\\\${NODE_OPTIONS+1} $(printf %q "$__pm_node") ${NODE_FLAGS} $(printf %q "$__pm_watchdog") -- bash -c $(printf %q "$2")"
   fi
-  unset __pm_dir __pm_node __pm_watchdog __pm_off __pm_msg __pm_limit
+  unset __pm_dir __pm_node __pm_watchdog __pm_off __pm_tasks __pm_msg __pm_limit
 fi
 `;
 }

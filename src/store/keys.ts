@@ -110,3 +110,35 @@ export function parseCrashPrefix(key: string): ParsedCrashPrefix | undefined {
   }
   return undefined;
 }
+
+export const REPORT_NAME = 'report.json';
+export const LOG_TAIL_NAME = 'log-tail.txt';
+
+/** The crash's report: the source of truth for what is stored and every hash. */
+export function reportKey(crashPrefixKey: string): string {
+  return `${crashPrefixKey}/${REPORT_NAME}`;
+}
+
+/** The app's recent output, stored with every crash. */
+export function logTailKey(crashPrefixKey: string): string {
+  return `${crashPrefixKey}/${LOG_TAIL_NAME}`;
+}
+
+/** <prefix>/<org>/<space>/<app> of a crash prefix (its day and stem folders removed). */
+export function appPrefixOf(crashPrefixKey: string): string {
+  return crashPrefixKey.split('/').slice(0, -2).join('/');
+}
+
+export interface CrashLoopSlot {
+  /** <prefix>/<org>/<space>/<app> */
+  appPrefix: string;
+  instance: string;
+  windowMs: number;
+  now: number;
+}
+
+/** The n-th crash-loop marker of an instance in the time window that holds `now`. */
+export function crashLoopMarkerKey(slot: CrashLoopSlot, n: number): string {
+  const window = Math.floor(slot.now / slot.windowMs);
+  return `${slot.appPrefix}/.postmortem-limits/${safeInstance(slot.instance)}/${slot.windowMs}-${window}-${n}`;
+}

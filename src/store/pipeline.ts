@@ -19,12 +19,11 @@
 import { createHash } from 'node:crypto';
 import { Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { artifactKey } from './keys.ts';
-import { StoreError, type PutResult, type Store } from './store.ts';
+import { artifactKey, reportKey } from './keys.ts';
+import { StoreError, type PutResult, type RequestLimits, type Store } from './store.ts';
 import { GunzipHashTap, HashTap, gzipTap, type Digest } from './taps.ts';
 
 export const DEFAULT_GZIP_LEVEL = 1;
-export const REPORT_NAME = 'report.json';
 
 export interface ArtifactSpec {
   /** File name inside the crash prefix, e.g. 'heap.hprof' ('.gz' is added when compressing). */
@@ -60,9 +59,8 @@ export interface ArtifactRecord {
   tagged?: boolean;
 }
 
-export interface StoreOptions {
+export interface StoreOptions extends RequestLimits {
   onProgress?: (p: { contentBytes: number; storedBytes: number }) => void;
-  signal?: AbortSignal;
   /** Clock for durationMs, in milliseconds. */
   now?: () => number;
 }
@@ -76,10 +74,6 @@ function asciiMetadata(metadata: Record<string, string>): Record<string, string>
     clean[name.toLowerCase().replace(/[^a-z0-9-]/g, '-')] = value.replace(/[^\x20-\x7e]/g, '?');
   }
   return clean;
-}
-
-function reportKeyOf(crashPrefixKey: string): string {
-  return `${crashPrefixKey}/${REPORT_NAME}`;
 }
 
 interface Plan {
@@ -137,16 +131,16 @@ export async function storeArtifact(
     ...spec.metadata,
     'content-type-decoded': spec.contentType,
     'stored-encoding': p.gzip ? 'gzip' : 'identity',
-    'sha256-in': reportKeyOf(crashPrefixKey),
+    'sha256-in': reportKey(crashPrefixKey),
   });
 
-  const put = await transfer(store, spec.source, p.taps, { key, contentType: p.storedType, metadata, signal: opts.signal }, p.name);
+  const put = await transfer(store, spec.source, p.taps, { key, contentType: p.storedType, metadata, signal: opts.signal, timeoutMs: opts.timeoutMs }, p.name);
   const stored = p.stored.digest();
   const content = p.content.digest();
   checkStoredBytes(put, stored.bytes, key);
   // The hashes exist only now; metadata went out with the first byte. Tags carry them (best
   // effort: s3:PutObjectTagging may not be granted; report.json always has them).
-  const tagging = await store.tag?.(key, { sha256: content.sha256 || 'unknown', 'stored-sha256': stored.sha256 });
+  const tagging = await store.tag?.(key, { sha256: content.sha256 || 'unknown', 'stored-sha256': stored.sha256 }, { signal: opts.signal, timeoutMs: opts.timeoutMs });
   return {
     name: p.name,
     ...(tagging ? { tagged: tagging.tagged } : {}),
@@ -173,7 +167,7 @@ async function transfer(
   store: Store,
   source: Readable | Iterable<Buffer> | AsyncIterable<Buffer>,
   taps: Transform[],
-  request: { key: string; contentType: string; metadata: Record<string, string>; signal: AbortSignal | undefined },
+  request: { key: string; contentType: string; metadata: Record<string, string>; signal: AbortSignal | undefined; timeoutMs: number | undefined },
   name: string,
 ): Promise<PutResult> {
   const body = taps[taps.length - 1] as Transform;
@@ -185,6 +179,7 @@ async function transfer(
     contentType: request.contentType,
     metadata: request.metadata,
     ...(request.signal ? { signal: request.signal } : {}),
+    ...(request.timeoutMs !== undefined ? { timeoutMs: request.timeoutMs } : {}),
   });
   // Which side failed first is the root cause; the other side's error is its consequence.
   let firstFailure: 'put' | 'pipe' | undefined;
@@ -241,10 +236,9 @@ function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-export interface BytesOptions {
+export interface BytesOptions extends RequestLimits {
   contentType: string;
   metadata?: Record<string, string>;
-  signal?: AbortSignal;
   now?: () => number;
 }
 
@@ -256,7 +250,7 @@ export async function storeBytes(store: Store, key: string, data: string | Uint8
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   const tap = new HashTap();
   const metadata = asciiMetadata({ ...opts.metadata, sha256, 'stored-encoding': 'identity' });
-  const put = await transfer(store, [bytes], [tap], { key, contentType: opts.contentType, metadata, signal: opts.signal }, key);
+  const put = await transfer(store, [bytes], [tap], { key, contentType: opts.contentType, metadata, signal: opts.signal, timeoutMs: opts.timeoutMs }, key);
   checkStoredBytes(put, bytes.length, key);
   return {
     name: key.slice(key.lastIndexOf('/') + 1),

@@ -2,6 +2,7 @@
 // Upload: multipart with `queueSize` parts of `partSize` bytes in flight, which is the whole
 // memory cost; a failed upload is aborted so no parts are left behind.
 import {
+  AbortMultipartUploadCommand,
   GetObjectCommand,
   HeadObjectCommand,
   PutObjectTaggingCommand,
@@ -16,7 +17,7 @@ import { Readable, Transform, pipeline, type TransformCallback } from 'node:stre
 import type { S3Target } from '../config/types.ts';
 import type { EventLog } from '../util/event-log.ts';
 import { endpointLabel, httpStatusOf, isNotFound, s3StoreError } from './s3-errors.ts';
-import type { PutRequest, PutResult, Store, StoredObject } from './store.ts';
+import type { PutRequest, PutResult, RequestLimits, Store, StoredObject } from './store.ts';
 
 export interface S3StoreOptions {
   /** Multipart part size in bytes (S3 minimum 5 MiB). */
@@ -29,6 +30,15 @@ export interface S3StoreOptions {
 }
 
 export const DEFAULT_MAX_ATTEMPTS = 5;
+/**
+ * The watchdog's uploads: the caller's deadline ends retries, not their count. With the SDK's
+ * backoff (capped at 20 s) ten attempts ride out a store that is gone for about a minute.
+ */
+export const DEADLINE_BOUND_MAX_ATTEMPTS = 10;
+/** No byte from the store for this long: the request failed (and may be retried). */
+const SILENT_STORE_MS = 30_000;
+/** Time given to AbortMultipartUpload after an upload was abandoned (its deadline has passed). */
+export const ABORT_MULTIPART_MS = 1500;
 const MIN_PART_SIZE = 5 * 1024 * 1024;
 
 /** The client settings; exported so tests can prove what they change on a real server. */
@@ -49,8 +59,10 @@ export function s3ClientConfig(target: S3Target, maxAttempts = DEFAULT_MAX_ATTEM
     // Retries are the SDK's (backoff, 5xx/throttling/timeouts only), not a loop of ours.
     retryMode: 'standard',
     maxAttempts,
-    // A blocked egress (missing ASG) otherwise hangs for minutes in TCP connect.
-    requestHandler: { connectionTimeout: 10_000, socketTimeout: 120_000 },
+    // A blocked egress (missing ASG) otherwise hangs for minutes in TCP connect; a store that
+    // accepts and then says nothing is given up after SILENT_STORE_MS of silence. Per-call
+    // limits (the caller's deadline) come on top: an abort signal and a request timeout.
+    requestHandler: { connectionTimeout: 10_000, socketTimeout: SILENT_STORE_MS, throwOnRequestTimeout: true },
   };
 }
 
@@ -116,7 +128,7 @@ export function createS3Store(target: S3Target, opts: S3StoreOptions): Store {
       sinceCollect += 1;
       if (sinceCollect >= GC_EVERY_PARTS) { sinceCollect = 0; collectGarbage(); }
     });
-    const onAbort = () => abortController.abort();
+    const onAbort = () => abortController.abort(request.signal?.reason);
     request.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       if (request.signal?.aborted) throw Object.assign(new Error('aborted before the upload started'), { name: 'AbortError' });
@@ -124,18 +136,52 @@ export function createS3Store(target: S3Target, opts: S3StoreOptions): Store {
       await upload.done();
     } catch (error) {
       counter.destroy();
-      throw fail('upload', request.key, error);
+      // A failed upload was aborted by lib-storage before done() rejected; an abandoned one
+      // (our signal) was not, and may never be before the process is gone.
+      const abandoned = abortController.signal.aborted;
+      const leftover = abandoned ? await abortMultipart(request.key, upload.uploadId) : undefined;
+      const failure = fail('upload', request.key, error);
+      if (leftover) failure.message += `; ${leftover}`;
+      throw failure;
     } finally {
       request.signal?.removeEventListener('abort', onAbort);
     }
-    return { location: locationOf(request.key), storedBytes: counter.bytes, ...(await verifySize(request.key, counter.bytes)) };
+    return { location: locationOf(request.key), storedBytes: counter.bytes, ...(await verifySize(request.key, counter.bytes, request)) };
+  }
+
+  /**
+   * lib-storage aborts a failed multipart upload itself, but only after its parts settled and
+   * with no time limit, and an abandoned upload (our deadline) may never get there before the
+   * process is gone. So we send AbortMultipartUpload at once, bounded. Returns a note when the
+   * parts may be left behind.
+   */
+  async function abortMultipart(key: string, uploadId: string | undefined): Promise<string | undefined> {
+    if (!uploadId) return undefined;
+    try {
+      await client.send(
+        new AbortMultipartUploadCommand({ Bucket: target.bucket, Key: key, UploadId: uploadId }),
+        { abortSignal: AbortSignal.timeout(ABORT_MULTIPART_MS), requestTimeout: ABORT_MULTIPART_MS },
+      );
+      return undefined;
+    } catch (error) {
+      if (httpStatusOf(error) === 404) return undefined; // already aborted by lib-storage
+      return `its multipart upload ${uploadId} could not be aborted (${fail('abort', key, error).message}); a bucket lifecycle rule for incomplete uploads removes its parts`;
+    }
+  }
+
+  /** Per-call options for the SDK: the caller's abort signal and request timeout. */
+  function callOptions(limits: RequestLimits | undefined): { abortSignal?: AbortSignal; requestTimeout?: number } {
+    return {
+      ...(limits?.signal ? { abortSignal: limits.signal } : {}),
+      ...(limits?.timeoutMs !== undefined ? { requestTimeout: Math.max(1, Math.round(limits.timeoutMs)) } : {}),
+    };
   }
 
   /** HEAD after upload; a write-only policy (403) leaves the object unverified, not failed. */
-  async function verifySize(key: string, expected: number): Promise<Pick<PutResult, 'verified' | 'unverifiedReason'>> {
+  async function verifySize(key: string, expected: number, limits: RequestLimits): Promise<Pick<PutResult, 'verified' | 'unverifiedReason'>> {
     let size: number | undefined;
     try {
-      const head = await client.send(new HeadObjectCommand({ Bucket: target.bucket, Key: key }));
+      const head = await client.send(new HeadObjectCommand({ Bucket: target.bucket, Key: key }), callOptions(limits));
       size = head.ContentLength;
     } catch (error) {
       const status = httpStatusOf(error);
@@ -176,9 +222,9 @@ export function createS3Store(target: S3Target, opts: S3StoreOptions): Store {
     }
   }
 
-  async function head(key: string): Promise<{ size: number; metadata: Record<string, string> } | undefined> {
+  async function head(key: string, limits?: RequestLimits): Promise<{ size: number; metadata: Record<string, string> } | undefined> {
     try {
-      const result = await client.send(new HeadObjectCommand({ Bucket: target.bucket, Key: key }));
+      const result = await client.send(new HeadObjectCommand({ Bucket: target.bucket, Key: key }), callOptions(limits));
       return { size: result.ContentLength ?? 0, metadata: result.Metadata ?? {} };
     } catch (error) {
       if (isNotFound(error)) return undefined;
@@ -194,13 +240,13 @@ export function createS3Store(target: S3Target, opts: S3StoreOptions): Store {
     }
   }
 
-  async function tag(key: string, tags: Record<string, string>): Promise<{ tagged: boolean; reason?: string }> {
+  async function tag(key: string, tags: Record<string, string>, limits?: RequestLimits): Promise<{ tagged: boolean; reason?: string }> {
     try {
       await client.send(new PutObjectTaggingCommand({
         Bucket: target.bucket,
         Key: key,
         Tagging: { TagSet: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) },
-      }));
+      }), callOptions(limits));
       return { tagged: true };
     } catch (error) {
       return { tagged: false, reason: fail('tag', key, error).message };

@@ -2,7 +2,15 @@
 // `put`: no List or Get at run time, so a write-only bucket policy is enough.
 import type { Readable } from 'node:stream';
 
-export interface PutRequest {
+/** What bounds one store call: the caller's deadline as a signal, and the time left. */
+export interface RequestLimits {
+  /** Aborts the call (and its retries) at the caller's deadline. */
+  signal?: AbortSignal | undefined;
+  /** Upper bound for one request, derived by the caller from the time it has left. */
+  timeoutMs?: number | undefined;
+}
+
+export interface PutRequest extends RequestLimits {
   /** Full object key, already built by keys.ts (no leading slash). */
   key: string;
   body: Readable;
@@ -13,7 +21,6 @@ export interface PutRequest {
   metadata?: Record<string, string>;
   /** Called with the number of stored bytes sent so far. */
   onProgress?: (storedBytes: number) => void;
-  signal?: AbortSignal;
 }
 
 export interface PutResult {
@@ -41,13 +48,13 @@ export interface Store {
   /** Browse side (CLI), may need List/Get permissions. */
   list(prefix: string): AsyncIterable<StoredObject>;
   get(key: string): Promise<Readable>;
-  head(key: string): Promise<{ size: number; metadata: Record<string, string> } | undefined>;
+  head(key: string, limits?: RequestLimits): Promise<{ size: number; metadata: Record<string, string> } | undefined>;
   /**
    * Attaches tags after the fact (S3 object tagging). A streamed object's hashes are known
    * only at its end, after its metadata was sent: tags carry them. Best effort: returns why
    * not when the store or the policy does not allow it.
    */
-  tag?(key: string, tags: Record<string, string>): Promise<{ tagged: boolean; reason?: string }>;
+  tag?(key: string, tags: Record<string, string>, limits?: RequestLimits): Promise<{ tagged: boolean; reason?: string }>;
   /** A URL someone can fetch without credentials (presigned for S3, file:// for folders). */
   url(key: string, expiresInSeconds: number): Promise<string>;
   close(): void;

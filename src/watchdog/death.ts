@@ -1,40 +1,10 @@
 // How the app ended, as a pure function of what the watchdog observed.
 import { constants } from 'node:os';
-import { oomKindOf, type OomKind } from './oom-kind.ts';
-import { containerOomWords, type ContainerMemoryFacts } from './memory-death.ts';
+import type { Death, Observed } from '../capture/observed.ts';
+import { oomKindOf } from '../capture/oom-kind.ts';
+import { containerOomWords } from '../capture/memory-death.ts';
 
-export type DeathReason = 'oom' | 'container-oom' | 'fatal-error' | 'signal' | 'exit' | 'stop';
-
-export interface Observed {
-  exitCode?: number | undefined;
-  signal?: string | undefined;
-  /** The platform (or someone) asked us to stop: SIGTERM/SIGINT reached the watchdog. */
-  stopRequested: boolean;
-  /** A heap dump appeared, or the JVM printed java.lang.OutOfMemoryError. */
-  outOfMemory: boolean;
-  /** The JVM wrote an hs_err file / printed "A fatal error has been detected". */
-  fatalError: boolean;
-  /** The JVM's message after the first "OutOfMemoryError: " it printed ('' when it printed none). */
-  oomMessage?: string | undefined;
-  /** Read from the memory cgroup after a SIGKILL. */
-  memory?: ContainerMemoryFacts | undefined;
-  /** The JVM said "Dumping heap to" and never "Heap dump file created". */
-  heapDumpUnfinished?: boolean | undefined;
-}
-
-export interface Death {
-  reason: DeathReason;
-  /** What the watchdog exits with: the app's own status, 128+n for a signal. */
-  exitStatus: number;
-  exitCode?: number;
-  signal?: string;
-  /** One line for people. */
-  summary: string;
-  /** Which memory ran out, when the JVM said so. */
-  oom?: OomKind;
-  /** The memory cgroup's account of a SIGKILL. */
-  memory?: ContainerMemoryFacts;
-}
+export type { Death, DeathReason, Observed } from '../capture/observed.ts';
 
 export function signalNumber(signal: string): number {
   return (constants.signals as Record<string, number>)[signal] ?? 0;

@@ -5,7 +5,7 @@ import { formatBytes } from '../config/units.ts';
 import type { EventLog } from '../util/event-log.ts';
 import { findMemoryCgroup, oomKillSince, readMemoryCounters, realFiles, type MemoryCgroup, type MemoryCounters, type ProcFiles } from '../capture/container-memory.ts';
 import { ProcessRssSampler, readJvmMemory } from '../capture/process-memory.ts';
-import { memoryFacts, type ContainerMemoryFacts } from './memory-death.ts';
+import { memoryFacts, type ContainerMemoryFacts } from '../capture/memory-death.ts';
 
 /** Process memory is sampled this often: cheap (a few /proc reads), and a kill leaves nothing newer. */
 export const RSS_SAMPLE_EVERY_MS = 5000;

@@ -1,6 +1,6 @@
 // Watches the app's output for the JVM's own words about a crash, without slowing the
 // pass-through: lines are split across chunk boundaries with a small bounded carry.
-import { oomMessageIn } from './oom-kind.ts';
+import { oomMessageIn } from '../capture/oom-kind.ts';
 
 export type OutputEvent =
   | { kind: 'heap-dump-started'; path: string }

@@ -10,6 +10,7 @@ import { parseConfig } from '../../src/config/parse.ts';
 import { createFileStore } from '../../src/store/file-store.ts';
 import { memoryEventLog } from '../../src/util/event-log.ts';
 import { classifyDeath } from '../../src/watchdog/death.ts';
+import { localReportPath, progressLine, uploadBudget } from '../../src/capture/crash.ts';
 import { tempDir } from '../support/temp.ts';
 
 async function setup(storeRoot?: string) {
@@ -19,7 +20,7 @@ async function setup(storeRoot?: string) {
   const log = memoryEventLog();
   const store = createFileStore({ kind: 'file', root, prefix: '', source: 'test' });
   const crash = new Crash({ config, store: async () => store, log, now: () => new Date('2026-11-27T10:00:00Z'), buildpackVersion: 't', startedAt: new Date('2026-11-27T09:00:00Z'), progressEveryMs: 40 }, 'oom');
-  return { dir, root, log, crash };
+  return { dir, root, log, crash, config };
 }
 
 async function* slowly(parts: number): AsyncGenerator<Buffer> {
@@ -32,7 +33,7 @@ t.test('long uploads log progress; the report lists what is stored, and the loca
   await writeFile(local, 'x');
   crash.add({ name: 'heap.hprof', source: Readable.from(slowly(10)), contentType: 'application/octet-stream', encoding: 'compress', gzipLevel: 1 }, { localPath: local, totalBytes: async () => 10 * 64 * 1024 });
   const report = await crash.finish({ death: classifyDeath({ exitCode: 1, stopRequested: false, outOfMemory: true, fatalError: false }), logTail: Buffer.from('last words\n') });
-  t.ok(log.lines.some((l) => /uploading heap\.hprof: .* read of 640 KiB \(\d+%, about \d+ s left\), .* stored, .*\/s/.test(l)), `progress line with %, ETA and rate: ${log.lines.find((l) => l.includes('uploading'))}`);
+  t.ok(log.lines.some((l) => /uploading heap\.hprof: .* read of 640 KiB \(\d+%\), .* stored, .*\/s, about \d+ s left/.test(l)), `progress line with %, rate and ETA: ${log.lines.find((l) => l.includes('uploading'))}`);
   t.equal(crash.prefix, 'o/s/shop/2026-11-27/20261127T100000Z-2-oom');
   t.same(report!.artifacts.map((a) => a.name), ['heap.hprof.gz', 'log-tail.txt']);
   t.equal(report!.artifacts[0]!.size, 10 * 64 * 1024);
@@ -53,4 +54,29 @@ t.test('a failed artifact is logged with where it still is, and not claimed by t
   t.equal(report!.failed[0]!.localPath, local);
   t.ok(log.lines.some((l) => l.includes(`it is still at ${local}`)), 'log says where the evidence still is');
   t.ok(await stat(local), 'the local copy is kept');
+});
+
+t.test('a stalled upload says nothing moves, with no made-up estimate', async (t) => {
+  const line = progressLine('heap.hprof', { contentBytes: 0, storedBytes: 0 }, { at: 0, bytes: 0 }, 5000, 8_843_264, 3000);
+  t.equal(line, 'uploading heap.hprof: nothing moved in the last 5 s; 0 B read of 8.43 MiB (0%), 0 B stored; abandoned in 3 s unless done');
+  const moving = progressLine('core', { contentBytes: 3 << 20, storedBytes: 1 << 20 }, { at: 0, bytes: 1 << 20 }, 2000, 5 << 20, undefined);
+  t.match(moving, /^uploading core: 3 MiB read of 5 MiB \(60%\), 1 MiB stored, 1 MiB\/s, about 2 s left$/);
+});
+
+t.test('an upload past the deadline: the report is written in progress first, then final naming it abandoned', async (t) => {
+  const { log, crash, config } = await setup();
+  const stuck = new Readable({ read() { /* a source that never delivers */ } });
+  crash.add({ name: 'heap.hprof', source: stuck, contentType: 'application/octet-stream', encoding: 'raw' });
+  const seen: string[] = [];
+  const watcher = setInterval(() => { void readFile(localReportPath(config), 'utf8').then((text) => { const state = (JSON.parse(text) as { state: string; pending: string[] }); seen.push(`${state.state}:${state.pending.join(',')}`); }, () => undefined); }, 20);
+  t.teardown(() => clearInterval(watcher));
+  const report = await crash.finish({ logTail: Buffer.from('bye\n') }, uploadBudget({ uploadTimeoutMs: 800 }, Date.now));
+  clearInterval(watcher);
+  t.ok(seen.includes('in-progress:heap.hprof'), `the in-progress report named the pending upload (${[...new Set(seen)].join(' ')})`);
+  t.equal(report!.state, 'final');
+  t.same(report!.pending, []);
+  t.match(report!.failed, [{ name: 'heap.hprof' }]);
+  t.same(report!.artifacts.map((a) => a.name), ['log-tail.txt'], 'the log tail still went in');
+  t.match(log.lines.join('\n'), /abandoning heap\.hprof: POSTMORTEM_UPLOAD_TIMEOUT \(1 s\) nearly reached/);
+  t.same(JSON.parse(await readFile(localReportPath(config), 'utf8')), JSON.parse(JSON.stringify(report)), 'the local copy is the final report');
 });

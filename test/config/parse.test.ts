@@ -57,6 +57,7 @@ t.test('defaults: nothing configured keeps evidence in the container, loudly', a
       maxDumps: config.maxDumps,
       dumpWindowMs: config.dumpWindowMs,
       postStopTimeoutMs: config.postStopTimeoutMs,
+      stopDeadlineMs: config.stopDeadlineMs,
       progressEveryMs: config.progressEveryMs,
       memoryReserve: config.memoryReserve,
     },
@@ -343,6 +344,17 @@ t.test('numbers, durations, sizes and booleans', async (t) => {
   t.equal(parse({ POSTMORTEM_PART_SIZE: '5242880' }).config.partSize, 5 * 1024 * 1024, 'plain number = bytes');
   for (const word of ['true', 'TRUE', '1', 'yes', 'Yes']) t.equal(parse({ POSTMORTEM_JAVA: word }).config.java, true, word);
   for (const word of ['false', 'False', '0', 'no', 'NO']) t.equal(parse({ POSTMORTEM_JAVA: word }).config.java, false, word);
+});
+
+t.test('POSTMORTEM_STOP_DEADLINE: 9 s by default, never past Diego\'s SIGKILL at 10 s', async (t) => {
+  t.equal(parse({}).config.stopDeadlineMs, 9000);
+  t.equal(parse({ POSTMORTEM_STOP_DEADLINE: '7s' }).config.stopDeadlineMs, 7000);
+  t.equal(parse({ POSTMORTEM_STOP_DEADLINE: '10' }).config.stopDeadlineMs, 10_000);
+  for (const bad of ['15s', '11', '1s', 'soon']) {
+    const error = (() => { try { parse({ POSTMORTEM_STOP_DEADLINE: bad }); return undefined; } catch (e) { return e as Error; } })();
+    t.match(error?.message, /POSTMORTEM_STOP_DEADLINE/, `${bad}: a problem naming the setting`);
+    t.match(error?.message, /from 3s to 10s/, `${bad}: and the allowed range`);
+  }
 });
 
 t.test('every bad value is reported, all at once, each naming setting, value and fix', async (t) => {

@@ -167,9 +167,10 @@ t.test('an app that ignores SIGTERM is killed by us before the platform\'s SIGKI
   process.kill(app.pid, 'SIGTERM');
   const result = await app.process;
   const took = Date.now() - sentAt;
-  t.ok(took < 10_000 && took >= 8000, `exited ${took} ms after SIGTERM`);
+  // The default POSTMORTEM_STOP_DEADLINE (9 s) kills the app's group 2 s before it (stop.ts).
+  t.ok(took < 10_000 && took >= 7000, `exited ${took} ms after SIGTERM`);
   t.equal(result.exitCode, 137);
-  t.match(app.output(), /did not stop within 8\.5 s of SIGTERM; SIGKILL now/);
+  t.match(app.output(), /did not stop within 7\.0 s of SIGTERM; SIGKILL to its processes/);
 });
 
 t.test('other buildpacks\' profile.d scripts around ours: a lower index runs first, the final Java buildpack\'s after; wrapped once', async (t) => {

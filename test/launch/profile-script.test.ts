@@ -57,6 +57,13 @@ t.test('not wrapped: cf ssh shell, tasks, already wrapped, disabled', async (t) 
   t.equal(disabled.command, original, 'disabled');
   t.match(disabled.stderr, /disabled by POSTMORTEM_DISABLE/);
   t.match((await source(script, { DEPS_DIR: depsDir, POSTMORTEM_TASKS: 'true' })).command, /^exec .*watchdog/, 'tasks when asked');
+  // The script reads booleans with the watchdog's words (settings.ts), not only `true`.
+  for (const word of ['yes', 'YES', '1', 'True']) {
+    t.match((await source(script, { DEPS_DIR: depsDir, POSTMORTEM_TASKS: word })).command, /^exec .*watchdog/, `POSTMORTEM_TASKS=${word} wraps tasks`);
+  }
+  for (const word of ['no', '0', 'false']) {
+    t.equal((await source(script, { DEPS_DIR: depsDir, POSTMORTEM_TASKS: word })).command, original, `POSTMORTEM_TASKS=${word} leaves tasks alone`);
+  }
 });
 
 t.test('fail open: missing runtime or broken settings leave the command alone with one warning line', async (t) => {

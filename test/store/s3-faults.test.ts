@@ -88,3 +88,25 @@ async function startDelayingProxy(upstream: string, ms: number) {
     stop: async () => { server.closeAllConnections(); await new Promise<void>((r) => server.close(() => r())); await inner.stop(); },
   };
 }
+
+t.test('a black-hole store: every call ends at the caller\'s deadline, an abandoned multipart upload is aborted at once', async (t) => {
+  const { startFaultProxy } = await import('../support/fault-proxy.ts');
+  const proxy = await startFaultProxy(server.endpoint, bucket);
+  t.teardown(() => proxy.stop());
+  const store = createS3Store(server.target(bucket, { endpoint: proxy.endpoint }), { partSize: 5 * MiB, queueSize: 2 });
+  t.teardown(() => store.close());
+
+  proxy.rule = () => ({ kind: 'black-hole' });
+  const head = await store.head('faults/anything', { signal: AbortSignal.timeout(500), timeoutMs: 500 }).then(() => 'answered', (e: unknown) => e);
+  t.type(head, StoreError, `head ends with an error at its deadline: ${String(head)}`);
+
+  // Parts never answered; creating and aborting the upload pass: the abort is what we check.
+  proxy.rule = (r) => (r.query.has('partNumber') ? { kind: 'black-hole' } : undefined);
+  const controller = new AbortController();
+  const abandoned = storeArtifact(store, 'faults/abandoned', { name: 'core', source: dataStream(12 * MiB, 'random', 5), contentType: 'application/octet-stream', encoding: 'raw' }, { signal: controller.signal });
+  while (!proxy.seen.some((r) => r.query.has('partNumber'))) await sleep(20);
+  controller.abort(new Error('deadline'));
+  const error = await abandoned.then(() => undefined, (e: unknown) => e);
+  t.match(String(error), /was aborted \(deadline\)/);
+  t.ok(proxy.seen.some((r) => r.method === 'DELETE' && r.query.has('uploadId')), 'AbortMultipartUpload sent before the call returned');
+});

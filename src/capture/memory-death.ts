@@ -2,8 +2,8 @@
 // words for it: "killed by the container's memory limit of 1 GiB; ... java (pid 7) used
 // 980 MiB: heap 700 MiB, metaspace 90 MiB, 60 threads". Only what was read is said.
 import { formatBytes } from '../config/units.ts';
-import type { MemoryCgroup, MemoryCounters, OomKillVerdict } from '../capture/container-memory.ts';
-import type { JvmMemory, ProcessRss } from '../capture/process-memory.ts';
+import type { MemoryCgroup, MemoryCounters, OomKillVerdict } from './container-memory.ts';
+import type { JvmMemory, ProcessRss } from './process-memory.ts';
 
 export interface ContainerMemoryFacts {
   /** Where the counters were read; undefined when no memory cgroup was found (see why). */

@@ -1,0 +1,83 @@
+// What the watchdog watches while the app runs, feeding one ObservedState: the app's output
+// (log tail, the JVM's words, listeners such as thread dumps) and the evidence files that
+// appear (heap dumps, hs_err logs, cores), each streamed into the crash it belongs to.
+// The container's memory cgroup is watched here too: its limit at start, low-rate RSS samples
+// of the app's processes, and its OOM-kill counters after a SIGKILL.
+import type { Config } from '../config/types.ts';
+import type { CrashSlot } from '../capture/crash.ts';
+import { EvidenceWatch, REASON_OF, type EvidenceFolder } from '../capture/evidence.ts';
+import { LogTail } from '../capture/log-tail.ts';
+import { ObservedState } from '../capture/observed.ts';
+import type { EventLog } from '../util/event-log.ts';
+import { watchContainerMemory } from './memory-watch.ts';
+import { OutputScanner } from './output-scanner.ts';
+
+export interface Observation {
+  observed: ObservedState;
+  tail: LogTail;
+  /** Every chunk of the app's output goes here, after it was passed through. */
+  onOutput(chunk: Buffer): void;
+  /** Subscribes to the app's output; returns an unsubscribe function. */
+  watchOutput(fn: (chunk: Buffer) => void): () => void;
+  /** The app runs as this pid: its process tree is sampled for memory from now on. */
+  follow(pid: number): void;
+  /** The app is gone: last words read, evidence files completed, memory counters read. */
+  appExited(how: { exitCode?: number; signal?: string }, at: Date): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function observe(input: { config: Config; log: EventLog; folders: EvidenceFolder[]; crashes: CrashSlot; appAlive: () => boolean }): Promise<Observation> {
+  const { config, crashes } = input;
+  const observed = new ObservedState();
+  const tail = new LogTail(config.logTailBytes);
+  const listeners = new Set<(chunk: Buffer) => void>();
+  const evidence = new EvidenceWatch({
+    folders: input.folders,
+    log: input.log,
+    gzipLevel: config.gzipLevel,
+    crashFor: (kind) => crashes.for(REASON_OF[kind]),
+    onEvidence: (kind) => {
+      if (kind === 'heap') observed.outOfMemory = true;
+      if (kind === 'fatal-error-log') observed.fatalError = true;
+    },
+  });
+  await evidence.start();
+  const memoryWatch = await watchContainerMemory(input.log);
+  const scanner = new OutputScanner((event) => {
+    if (event.kind === 'out-of-memory') {
+      observed.outOfMemory = true;
+      observed.oomMessage ??= event.message;
+      memoryWatch.sampleNow(); // what each process held when the JVM ran out
+    }
+    if (event.kind === 'heap-dump-started' || event.kind === 'heap-dump-written') observed.heapDumpUnfinished = event.kind === 'heap-dump-started';
+    if (event.kind === 'fatal-error') observed.fatalError = true;
+    if (event.kind === 'heap-dump-written') {
+      evidence.heapDumpsWritten();
+      crashes.finishIfSurvived(input.appAlive, () => tail.snapshot());
+    }
+  });
+  return {
+    observed,
+    tail,
+    onOutput(chunk) {
+      tail.push(chunk);
+      scanner.feed(chunk);
+      for (const listener of listeners) listener(chunk);
+    },
+    watchOutput(fn) {
+      listeners.add(fn);
+      return () => listeners.delete(fn);
+    },
+    follow: (pid) => memoryWatch.follow(pid),
+    async appExited(how, at) {
+      observed.ended(how, at);
+      scanner.flush();
+      observed.memory = await memoryWatch.afterDeath(how.signal).catch(() => undefined);
+      await evidence.appExited();
+    },
+    close: async () => {
+      memoryWatch.stop();
+      await evidence.close();
+    },
+  };
+}
