@@ -23,7 +23,7 @@ export function renderReport(report: Report): string {
     `detected   ${report.times.detected}`,
     `died       ${report.times.died ?? '-'}`,
     'artifacts:',
-    ...report.artifacts.map((a) => `  ${a.name.padEnd(20)} ${formatBytes(a.size).padStart(10)} stored ${formatBytes(a.storedSize).padStart(10)} ${a.compression.padEnd(5)} sha256 ${a.sha256.slice(0, 16)}… ${a.verified ? 'verified' : `unverified (${a.unverifiedReason ?? '?'})`}`),
+    ...report.artifacts.map((a) => `  ${a.name.padEnd(20)} ${formatBytes(a.size).padStart(10)} stored ${formatBytes(a.storedSize).padStart(10)} ${a.compression.padEnd(5)} sha256 ${a.sha256.slice(0, 16)}… ${a.complete === false ? `INCOMPLETE (${a.incompleteReason ?? '?'}), ` : ''}${a.verified ? 'verified' : `unverified (${a.unverifiedReason ?? '?'})`}`),
     ...(report.failed.length > 0 ? ['not stored:', ...report.failed.map((f) => `  ${f.name}: ${f.error}${f.localPath ? ` (was at ${f.localPath})` : ''}`)] : []),
   ];
   return lines.join('\n') + '\n';

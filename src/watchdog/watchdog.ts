@@ -89,10 +89,10 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
   await evidence.start();
 
   const scanner = new OutputScanner((event) => {
+    evidence.jvmSaid(event); // issue 11B (truthful evidence): the JVM's word on each dump, complete or not
     if (event.kind === 'out-of-memory') outOfMemory = true;
     if (event.kind === 'fatal-error') fatalError = true;
-    if (event.kind === 'heap-dump-written') {
-      evidence.heapDumpsWritten();
+    if (event.kind === 'heap-dump-written' || event.kind === 'heap-dump-failed') {
       const current = crash;
       // A JVM may survive its OutOfMemoryError: then this crash is complete without a death.
       void current?.settled().then(async () => {
