@@ -71,6 +71,8 @@ export interface Config {
   uploadTimeoutMs: number;
   /** Globs (relative to the app folder) of files stored with a crash as app-files.tar.gz. */
   appFiles: string[];
+  /** POSTMORTEM_REPORT_ENV: variables whose values the report keeps although not known safe. */
+  reportEnv: string[];
   appFilesMaxBytes: number;
   /** Crash loops: at most maxDumps big artifacts per app instance per dumpWindowMs (0 = no limit). */
   maxDumps: number;

@@ -60,7 +60,7 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
   const childEnv = { ...appEnvironment(deps.env), ...prepared.env };
   const crashDeps = {
     config, store: lazyStore, log, now, buildpackVersion: deps.buildpackVersion, startedAt,
-    environment: redactedEnvironment(childEnv), javaMajors: prepared.javaMajors,
+    environment: redactedEnvironment(childEnv, config.reportEnv) /* issue 11B: allow-list */, javaMajors: prepared.javaMajors,
   };
 
   // --- what we learn while the app runs

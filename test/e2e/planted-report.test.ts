@@ -27,7 +27,7 @@ const artifact = (crash: string, name: string, key = `${crash}/${name}`) => ({
   name, key, location: 'x', size: 5, sha256: 'a'.repeat(64), storedSize: 5, storedSha256: 'a'.repeat(64), compression: 'none', complete: true, verified: true, uploadMs: 1,
 });
 
-interface Planted { cli: (...args: string[]) => ReturnType<typeof execa>; plant: (key: string, body: string) => Promise<void> }
+interface Planted { cli: (...args: string[]) => Promise<{ exitCode?: number | undefined; stdout: string; stderr: string }>; plant: (key: string, body: string) => Promise<void> }
 
 const s3Planted: Planted = {
   cli: (...args) => execa(path.join(BUILDPACK_DIR, 'bin/postmortem'), args, { env: { ...process.env, ...store.env('p') }, reject: false }),
