@@ -23,6 +23,8 @@ export interface EvidenceFolder {
   shared?: boolean;
   /** For shared folders: is this file ours? undefined = cannot tell (then the first claim wins). */
   owns?: (file: string) => Promise<boolean | undefined>;
+  /** Its heap dumps are gzip whatever their name (a user's dump file with HeapDumpGzipLevel on). */
+  gzipped?: boolean;
 }
 
 /** Exclusive claim on a file in a shared folder: a marker created with O_EXCL beside it. */
@@ -151,24 +153,28 @@ export class EvidenceWatch {
 
   private found(file: string): void {
     if (this.seen.has(file) || this.preexisting.has(file)) return;
-    const spec = this.deps.folders.find((f) => path.dirname(file) === path.resolve(f.folder));
-    const kind = spec?.classify(path.basename(file));
-    if (!kind) return;
+    // Several specs may watch one folder (the app's own dump file beside its cores).
+    const dir = path.dirname(file);
+    const name = path.basename(file);
+    const spec = this.deps.folders.find((f) => dir === path.resolve(f.folder) && f.classify(name) !== undefined);
+    const kind = spec?.classify(name);
+    if (!spec || !kind) return;
     this.seen.add(file);
-    if (spec?.shared) {
+    const gzipped = spec.gzipped === true;
+    if (spec.shared) {
       const owns = spec.owns ?? (async () => undefined);
       const pending = owns(file)
         .catch(() => undefined)
         .then(async (ours) => ours !== false && (await claim(file)))
-        .then((mine) => { if (mine) this.take(kind, file, true); });
+        .then((mine) => { if (mine) this.take(kind, file, true, gzipped); });
       this.claims.add(pending);
       void pending.finally(() => this.claims.delete(pending));
       return;
     }
-    this.take(kind, file, false);
+    this.take(kind, file, false, gzipped);
   }
 
-  private take(kind: EvidenceKind, file: string, claimed: boolean): void {
+  private take(kind: EvidenceKind, file: string, claimed: boolean, gzipped: boolean): void {
     const n = (this.counts.get(kind) ?? 0) + 1;
     this.counts.set(kind, n);
     this.deps.onEvidence?.(kind, file);
@@ -190,7 +196,7 @@ export class EvidenceWatch {
       big: kind !== 'fatal-error-log',
       totalBytes: async () => (entry.written ? (await stat(file)).size : undefined),
     };
-    this.deps.crashFor(kind).add({ ...this.artifact(kind, file, n, followed), completeness: () => (wentQuiet ? quietVerdict(kind) : entry.verdict) }, options);
+    this.deps.crashFor(kind).add({ ...this.artifact(kind, file, n, followed, gzipped), completeness: () => (wentQuiet ? quietVerdict(kind) : entry.verdict) }, options);
     // The JVM may have finished (or given up on) this dump before the watcher reported it.
     const said = kind === 'heap' ? [...this.announced].find(([p, v]) => v && sameFile(file, p))?.[1] : undefined;
     if (said) {
@@ -199,9 +205,9 @@ export class EvidenceWatch {
     }
   }
 
-  private artifact(kind: EvidenceKind, file: string, n: number, followed: FollowedFile): ArtifactSpec {
+  private artifact(kind: EvidenceKind, file: string, n: number, followed: FollowedFile, gzipped: boolean): ArtifactSpec {
     const suffix = n > 1 ? `-${n}` : '';
-    const gz = file.endsWith('.gz');
+    const gz = file.endsWith('.gz') || (kind === 'heap' && gzipped);
     const name = kind === 'heap' ? `heap${suffix}.hprof${gz ? '.gz' : ''}` : kind === 'core' ? `core${suffix}` : `hs_err${suffix}.log`;
     const compress = this.deps.gzipLevel > 0 ? 'compress' : 'raw';
     return {
