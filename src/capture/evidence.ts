@@ -53,6 +53,8 @@ export interface EvidenceDeps {
   crashFor: (kind: EvidenceKind) => Crash;
   onEvidence?: (kind: EvidenceKind, file: string) => void;
   now?: () => number;
+  /** How long a file may stop growing before it is taken as its writer gone (tests shorten it). */
+  quietMs?: Partial<Record<EvidenceKind, number>>;
 }
 
 interface Followed {
@@ -180,8 +182,9 @@ export class EvidenceWatch {
     this.deps.onEvidence?.(kind, file);
     // Going quiet ends the read, so it decides even if the writer speaks up afterwards.
     let wentQuiet = false;
+    const quietMs = this.deps.quietMs?.[kind] ?? QUIET_MS[kind];
     const followed = followGrowingFile(file, {
-      quietMs: QUIET_MS[kind],
+      quietMs,
       onQuiet: () => {
         wentQuiet = true;
         this.deps.log.warn(`${file} stopped growing before its writer said it is done; storing what is there as incomplete`);
@@ -196,7 +199,7 @@ export class EvidenceWatch {
       big: kind !== 'fatal-error-log',
       totalBytes: async () => (entry.written ? (await stat(file)).size : undefined),
     };
-    this.deps.crashFor(kind).add({ ...this.artifact(kind, file, n, followed, gzipped), completeness: () => (wentQuiet ? quietVerdict(kind) : entry.verdict) }, options);
+    this.deps.crashFor(kind).add({ ...this.artifact(kind, file, n, followed, gzipped), completeness: () => (wentQuiet ? quietVerdict(quietMs) : entry.verdict) }, options);
     // The JVM may have finished (or given up on) this dump before the watcher reported it.
     const said = kind === 'heap' ? [...this.announced].find(([p, v]) => v && sameFile(file, p))?.[1] : undefined;
     if (said) {
@@ -226,8 +229,8 @@ export class EvidenceWatch {
   }
 }
 
-function quietVerdict(kind: EvidenceKind): Completeness {
-  return { complete: false, reason: `it stopped growing for ${QUIET_MS[kind] / 1000} s before its writer said it was done: it may be cut short` };
+function quietVerdict(quietMs: number): Completeness {
+  return { complete: false, reason: `it stopped growing for ${quietMs / 1000} s before its writer said it was done: it may be cut short` };
 }
 
 /** The JVM prints the dump path as given (maybe relative to the app's folder); we see it absolute. */
