@@ -109,6 +109,9 @@ t.test('a JVM killed while its dump grows: stored as incomplete, never as create
   const content = heap.compression === 'gzip' ? plainGunzip(object).content : object;
   t.notOk(content.subarray(-HPROF_END.length).equals(HPROF_END), 'the stored dump has no HEAP DUMP END record: it is cut short');
 
+  const heapLine = (await cli('killed', 'show', crash)).stdout.split('\n').find((l) => l.includes('heap.hprof'));
+  t.match(heapLine, /INCOMPLETE \(the JVM exited before/, 'show says incomplete');
+  t.notMatch(heapLine, /verified/, 'and never verified');
   const verify = await cli('killed', 'verify', crash);
   t.equal(verify.exitCode, 1);
   t.match(verify.stdout, /^INCOMPLETE heap\.hprof(\.gz)?: stored as incomplete by the watchdog: the JVM exited before/m);
