@@ -11,11 +11,11 @@ import type { Env } from '../config/types.ts';
 const SAFE_NAMES = new Set([
   'VCAP_APPLICATION', 'MEMORY_LIMIT', 'DISK_LIMIT', 'INSTANCE_INDEX', 'INSTANCE_GUID', 'PORT', 'VCAP_APP_PORT', 'VCAP_APP_HOST',
   'HOME', 'PWD', 'OLDPWD', 'TMPDIR', 'USER', 'SHELL', 'TERM', 'TZ', 'LANG', 'LANGUAGE', 'DEPS_DIR',
-  'JAVA_HOME', 'JRE_HOME', 'JAVA_OPTS', 'JAVA_TOOL_OPTIONS', 'JDK_JAVA_OPTIONS', '_JAVA_OPTIONS', 'JBP_LOG_LEVEL',
+  'JRE_HOME', '_JAVA_OPTIONS', 'JBP_LOG_LEVEL',
   'NODE_ENV', 'NODE_OPTIONS', 'MALLOC_ARENA_MAX', 'SPRING_PROFILES_ACTIVE',
 ]);
-/** CF_INSTANCE_*, CF_STACK, locale (LC_*), PATH-like lists, our own settings. */
-const SAFE_PATTERN = /^(CF_[A-Z0-9_]+|LC_[A-Z]+|[A-Z0-9_]*PATH|POSTMORTEM_[A-Z0-9_]+)$/;
+/** CF_INSTANCE_*, CF_STACK, JVM flags (JAVA_*, JDK_*), locale (LC_*), PATH-like lists, our own settings. */
+const SAFE_PATTERN = /^(CF_[A-Z0-9_]+|JAVA_[A-Z0-9_]+|JDK_[A-Z0-9_]+|LC_[A-Z]+|[A-Z0-9_]*PATH|POSTMORTEM_[A-Z0-9_]+)$/;
 /** A command line may carry a token in any form: only kept when POSTMORTEM_REPORT_ENV names it. */
 const NOT_SAFE = new Set(['POSTMORTEM_POST_STOP']);
 /** Our own hand-over variables are noise in a report. */

@@ -76,7 +76,7 @@ const secretKey = fc.constantFrom('pass', 'password', 'secret', 'token', 'apiKey
 type Placed = { name: string; value: string; recognisable: boolean };
 const placements = (secret: string): fc.Arbitrary<Placed>[] => [
   fc.tuple(plainName, secretWord).map(([n, w]) => ({ name: `${n}_${w}`, value: secret, recognisable: true })),
-  fc.tuple(fc.constantFrom('JAVA_OPTS', 'JAVA_TOOL_OPTIONS', 'JDK_JAVA_OPTIONS'), word, secretKey, fc.boolean())
+  fc.tuple(fc.constantFrom('JAVA_OPTS', 'JAVA_TOOL_OPTIONS', 'JDK_JAVA_OPTIONS', 'JAVA_EXTRA_OPTS'), word, secretKey, fc.boolean())
     .map(([name, prefix, key, quoted]) => ({ name, value: `-Xmx256m -D${prefix}.${key}=${quoted ? `"${secret}"` : secret} -Dfile.encoding=UTF-8`, recognisable: true })),
   fc.tuple(plainName, word, word).map(([name, user, host]) => ({ name, value: `postgres://${user}:${secret}@${host}.internal:5432/db`, recognisable: true })),
   fc.tuple(fc.constantFrom('JAVA_OPTS', 'DB_URL', 'DATASOURCE'), secretKey, fc.constantFrom('?', '&', ';')).map(([name, key, sep]) => ({
