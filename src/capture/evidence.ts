@@ -8,6 +8,7 @@ import chokidar, { type FSWatcher } from 'chokidar';
 import type { EventLog } from '../util/event-log.ts';
 import type { AddArtifactOptions, Crash } from './crash.ts';
 import { followGrowingFile, type FollowedFile } from './growing-file.ts';
+import { coreCompleteness } from './core-file.ts';
 import type { ArtifactSpec, Completeness } from '../store/pipeline.ts';
 import type { OutputEvent } from '../watchdog/output-scanner.ts';
 
@@ -199,7 +200,11 @@ export class EvidenceWatch {
       big: kind !== 'fatal-error-log',
       totalBytes: async () => (entry.written ? (await stat(file)).size : undefined),
     };
-    this.deps.crashFor(kind).add({ ...this.artifact(kind, file, n, followed, gzipped), completeness: () => (wentQuiet ? quietVerdict(quietMs) : entry.verdict) }, options);
+    this.deps.crashFor(kind).add({ ...this.artifact(kind, file, n, followed, gzipped), completeness: async () => {
+      if (wentQuiet) return quietVerdict(quietMs);
+      // A core has no writer to ask: its own headers say how long it should be.
+      return (kind === 'core' ? await coreCompleteness(file).catch(() => undefined) : undefined) ?? entry.verdict;
+    } }, options);
     // The JVM may have finished (or given up on) this dump before the watcher reported it.
     const said = kind === 'heap' ? [...this.announced].find(([p, v]) => v && sameFile(file, p))?.[1] : undefined;
     if (said) {

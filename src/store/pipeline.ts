@@ -41,7 +41,7 @@ export interface ArtifactSpec {
    * Asked once the source has ended: is what was read the whole thing? A heap dump the JVM
    * said is incomplete, or whose writer died mid-way, is stored but never called complete.
    */
-  completeness?: () => Completeness | undefined;
+  completeness?: () => Completeness | undefined | Promise<Completeness | undefined>;
 }
 
 export interface Completeness {
@@ -158,7 +158,7 @@ export async function storeArtifact(
   const stored = p.stored.digest();
   const content = p.content.digest();
   checkStoredBytes(put, stored.bytes, key);
-  const incomplete = incompleteness(spec.completeness?.(), content.error);
+  const incomplete = incompleteness(await spec.completeness?.(), content.error);
   // The hashes exist only now; metadata went out with the first byte. Tags carry them (best
   // effort: s3:PutObjectTagging may not be granted; report.json always has them).
   const tagging = await store.tag?.(key, { sha256: content.sha256 || 'unknown', 'stored-sha256': stored.sha256 });

@@ -2,8 +2,10 @@
 // file going quiet. Real files and inotify; the crash is replaced by a recorder of what it
 // would be handed (the store side is tested in pipeline and e2e tests).
 import t, { type Test } from 'tap';
-import { appendFile, writeFile } from 'node:fs/promises';
+import { appendFile, readdir, readFile, writeFile } from 'node:fs/promises';
+import { execa } from 'execa';
 import path from 'node:path';
+import { coreCompleteness } from '../../src/capture/core-file.ts';
 import type { Crash } from '../../src/capture/crash.ts';
 import { EvidenceWatch, JVM_FILES } from '../../src/capture/evidence.ts';
 import type { ArtifactSpec } from '../../src/store/pipeline.ts';
@@ -24,7 +26,7 @@ async function watched(t: Test, quietMs = 60_000) {
     const spec = specs[n - 1]!;
     let bytes = 0;
     for await (const chunk of spec.source as AsyncIterable<Buffer>) bytes += chunk.length;
-    return { bytes, verdict: spec.completeness?.() };
+    return { bytes, verdict: await spec.completeness?.() };
   };
   return { folder, watch, log, drained };
 }
@@ -70,4 +72,26 @@ t.test('a file that stops growing before its writer says it is done: incomplete,
   t.equal(verdict?.complete, false);
   t.match(verdict?.reason, /stopped growing for 0\.3 s/);
   t.match(log.lines.join('\n'), /stopped growing before its writer said it is done; storing what is there as incomplete/);
+});
+
+t.test('a real core: whole when its length matches its ELF headers, incomplete when cut short', async (t) => {
+  const dir = await tempDir('pm-core-');
+  await execa('cc', ['-O0', '-o', path.join(dir, 'crasher'), path.resolve('test/fixtures/native/crasher.c')]);
+  // The machine's core_pattern is "core" (PLATFORM.md): the core lands in the working directory.
+  const crashed = await execa('bash', ['-c', 'ulimit -c unlimited; exec ./crasher segv'], { cwd: dir, reject: false });
+  t.equal(crashed.signal, 'SIGSEGV');
+  const name = (await readdir(dir)).find((n) => /^core(\.\d+)?$/.test(n));
+  if (!name) throw new Error(`no core in ${dir}: core_pattern is ${await readFile('/proc/sys/kernel/core_pattern', 'utf8')}`);
+  const core = path.join(dir, name);
+  t.same(await coreCompleteness(core), { complete: true }, 'the kernel\'s whole core');
+  const cut = path.join(dir, 'core.cut');
+  const bytes = await readFile(core);
+  await writeFile(cut, bytes.subarray(0, Math.floor(bytes.length / 2)));
+  const verdict = await coreCompleteness(cut);
+  t.equal(verdict?.complete, false);
+  t.match(verdict?.reason, new RegExp(`cut short: ${Math.floor(bytes.length / 2)} of the \\d+ bytes its headers describe`));
+  await writeFile(cut, bytes.subarray(0, 10));
+  t.match((await coreCompleteness(cut))?.reason, /not even an ELF header/);
+  await writeFile(cut, 'not a core at all, just text that is long enough to hold an ELF header of 64 bytes......');
+  t.equal(await coreCompleteness(cut), undefined, 'not an ELF core: no verdict');
 });
