@@ -1,10 +1,10 @@
 // Downloading and checking stored artifacts against their report, one streaming pass each.
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { link, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough, type Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
+import { constants as zlib, createGunzip } from 'node:zlib';
 import type { Report } from '../capture/report.ts';
 import type { Store } from '../store/store.ts';
 import { HashTap } from '../store/taps.ts';
@@ -15,6 +15,8 @@ export interface ArtifactCheck {
   name: string;
   ok: boolean;
   problems: string[];
+  /** The watchdog stored it as incomplete (cut short), and why: never called ok. */
+  incomplete?: string;
   storedSize?: number;
   storedSha256?: string;
   sha256?: string;
@@ -38,15 +40,19 @@ export async function checkArtifact(
   const stored = new HashTap(options.onBytes);
   const gz = artifact.compression === 'gzip';
   const content = gz ? new HashTap() : undefined;
+  // What the watchdog stored as cut short: decompress what is there (a truncated gzip is
+  // expected), and compare content hashes only where the watchdog could compute them.
+  const incomplete = artifact.complete === false ? artifact.incompleteReason ?? 'stored as incomplete' : undefined;
   const body: Readable = await store.get(artifact.key);
   const stages: (Readable | Transform | NodeJS.WritableStream)[] = [body, stored];
-  if (gz) stages.push(createGunzip(), content!);
+  if (gz) stages.push(createGunzip(incomplete ? { finishFlush: zlib.Z_SYNC_FLUSH } : {}), content!);
   let savedAs: string | undefined;
   let partial: string | undefined;
   if (options.saveTo) {
     await mkdir(path.dirname(options.saveTo), { recursive: true });
     partial = `${options.saveTo}.partial`;
-    stages.push(createWriteStream(partial));
+    // 'wx': never through a file or link that is already there.
+    stages.push(createWriteStream(partial, { flags: 'wx' }));
   } else {
     const sink = new PassThrough();
     sink.resume();
@@ -55,26 +61,33 @@ export async function checkArtifact(
   try {
     await pipeline(stages as unknown as [Readable, ...Transform[], NodeJS.WritableStream]);
   } catch (error) {
-    if (partial) await rm(partial, { force: true });
+    if (partial && (error as { code?: string }).code !== 'EEXIST') await rm(partial, { force: true });
     return { name: artifact.name, ok: false, problems: [...problems, `reading ${artifact.key} failed: ${error instanceof Error ? error.message : String(error)}`] };
   }
   const storedDigest = stored.digest();
   const contentDigest = content ? content.digest() : storedDigest;
   if (storedDigest.sha256 !== artifact.storedSha256) problems.push(`stored sha256 ${storedDigest.sha256} != report ${artifact.storedSha256}`);
-  if (contentDigest.sha256 !== artifact.sha256) problems.push(`content sha256 ${contentDigest.sha256} != report ${artifact.sha256}`);
-  if (contentDigest.bytes !== artifact.size) problems.push(`content size ${contentDigest.bytes} != report ${artifact.size}`);
+  if (!(incomplete && artifact.sha256 === '')) {
+    if (contentDigest.sha256 !== artifact.sha256) problems.push(`content sha256 ${contentDigest.sha256} != report ${artifact.sha256}`);
+    if (contentDigest.bytes !== artifact.size) problems.push(`content size ${contentDigest.bytes} != report ${artifact.size}`);
+  }
   if (partial && options.saveTo) {
     if (problems.length === 0) {
-      await rename(partial, options.saveTo);
-      savedAs = options.saveTo;
-    } else {
-      await rm(partial, { force: true });
+      // link, not rename: a file already at the target is an error, never replaced.
+      try {
+        await link(partial, options.saveTo);
+        savedAs = options.saveTo;
+      } catch (error) {
+        problems.push(`not saved: ${options.saveTo} ${(error as { code?: string }).code === 'EEXIST' ? 'already exists' : `could not be written (${error instanceof Error ? error.message : String(error)})`}`);
+      }
     }
+    await rm(partial, { force: true });
   }
   return {
     name: artifact.name,
-    ok: problems.length === 0,
+    ok: problems.length === 0 && !incomplete,
     problems,
+    ...(incomplete ? { incomplete } : {}),
     storedSize: head.size,
     storedSha256: storedDigest.sha256,
     sha256: contentDigest.sha256,

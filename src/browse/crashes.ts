@@ -1,5 +1,6 @@
 // Finding crashes and their reports in a store (browse side: needs List and Get).
 import type { Report } from '../capture/report.ts';
+import { parseReport } from './report-schema.ts';
 import { parseCrashPrefix, reportKey } from '../store/keys.ts';
 import type { Store } from '../store/store.ts';
 
@@ -50,5 +51,5 @@ export async function readReport(store: Store, crash: string): Promise<Report> {
   const body = await store.get(reportKey(crash));
   const chunks: Buffer[] = [];
   for await (const chunk of body) chunks.push(Buffer.from(chunk as Buffer));
-  return JSON.parse(Buffer.concat(chunks).toString('utf8')) as Report;
+  return parseReport(Buffer.concat(chunks).toString('utf8'), crash);
 }

@@ -23,8 +23,17 @@ export function renderReport(report: Report): string {
     `detected   ${report.times.detected}`,
     `died       ${report.times.died ?? '-'}`,
     'artifacts:',
-    ...report.artifacts.map((a) => `  ${a.name.padEnd(20)} ${formatBytes(a.size).padStart(10)} stored ${formatBytes(a.storedSize).padStart(10)} ${a.compression.padEnd(5)} sha256 ${a.sha256.slice(0, 16)}… ${a.verified ? 'verified' : `unverified (${a.unverifiedReason ?? '?'})`}`),
+    ...report.artifacts.map((a) => `  ${a.name.padEnd(20)} ${formatBytes(a.size).padStart(10)} stored ${formatBytes(a.storedSize).padStart(10)} ${a.compression.padEnd(5)} sha256 ${a.sha256.slice(0, 16)}… ${artifactState(a)}`),
     ...(report.failed.length > 0 ? ['not stored:', ...report.failed.map((f) => `  ${f.name}: ${f.error}${f.localPath ? ` (was at ${f.localPath})` : ''}`)] : []),
   ];
   return lines.join('\n') + '\n';
+}
+
+/** "verified" only for what is whole and confirmed by the store; never beside INCOMPLETE. */
+function artifactState(a: Report['artifacts'][number]): string {
+  const states = [
+    ...(a.complete === false ? [`INCOMPLETE (${a.incompleteReason ?? 'no reason recorded'})`] : []),
+    ...(a.verified ? [] : [`unverified (${a.unverifiedReason ?? '?'})`]),
+  ];
+  return states.length > 0 ? states.join(', ') : 'verified';
 }

@@ -140,7 +140,9 @@ export class Crash {
       });
       this.stored.push(record);
       const ratio = record.storedSize > 0 ? ` (${(record.size / record.storedSize).toFixed(1)}x smaller)` : '';
-      log.info(`stored ${record.name}: ${formatBytes(record.size)} as ${formatBytes(record.storedSize)}${record.contentEncoding ? ratio : ''} in ${((this.clock() - started) / 1000).toFixed(1)} s -> ${record.location}${record.verified ? '' : ` (not verified: ${record.unverifiedReason})`}`);
+      const what = `${formatBytes(record.size)} as ${formatBytes(record.storedSize)}${record.contentEncoding ? ratio : ''} in ${((this.clock() - started) / 1000).toFixed(1)} s -> ${record.location}${record.verified ? '' : ` (not verified: ${record.unverifiedReason})`}`;
+      if (record.complete) log.info(`stored ${record.name}: ${what}`);
+      else log.warn(`stored INCOMPLETE ${record.name} (${record.incompleteReason}): ${what}`);
       if (options.localPath) await rm(options.localPath, { force: true });
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);

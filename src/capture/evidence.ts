@@ -8,7 +8,9 @@ import chokidar, { type FSWatcher } from 'chokidar';
 import type { EventLog } from '../util/event-log.ts';
 import type { AddArtifactOptions, Crash } from './crash.ts';
 import { followGrowingFile, type FollowedFile } from './growing-file.ts';
-import type { ArtifactSpec } from '../store/pipeline.ts';
+import { coreCompleteness } from './core-file.ts';
+import type { ArtifactSpec, Completeness } from '../store/pipeline.ts';
+import type { OutputEvent } from '../watchdog/output-scanner.ts';
 
 export type EvidenceKind = 'heap' | 'fatal-error-log' | 'core';
 
@@ -22,6 +24,8 @@ export interface EvidenceFolder {
   shared?: boolean;
   /** For shared folders: is this file ours? undefined = cannot tell (then the first claim wins). */
   owns?: (file: string) => Promise<boolean | undefined>;
+  /** Its heap dumps are gzip whatever their name (a user's dump file with HeapDumpGzipLevel on). */
+  gzipped?: boolean;
 }
 
 /** Exclusive claim on a file in a shared folder: a marker created with O_EXCL beside it. */
@@ -50,6 +54,8 @@ export interface EvidenceDeps {
   crashFor: (kind: EvidenceKind) => Crash;
   onEvidence?: (kind: EvidenceKind, file: string) => void;
   now?: () => number;
+  /** How long a file may stop growing before it is taken as its writer gone (tests shorten it). */
+  quietMs?: Partial<Record<EvidenceKind, number>>;
 }
 
 interface Followed {
@@ -57,7 +63,16 @@ interface Followed {
   file: string;
   followed: FollowedFile;
   written: boolean;
+  /** Whether the file is whole, once its writer is known to be done (or gone). */
+  verdict?: Completeness;
 }
+
+/** The JVM's own words on the dump it wrote last. */
+const JVM_CREATED: Completeness = { complete: true };
+const EXITED_BEFORE_CREATED: Completeness = {
+  complete: false,
+  reason: 'the JVM exited before it said the heap dump was created (no "Heap dump file created" line): the dump may be cut short',
+};
 
 export class EvidenceWatch {
   private watcher: FSWatcher | undefined;
@@ -68,6 +83,8 @@ export class EvidenceWatch {
   private readonly counts = new Map<EvidenceKind, number>();
   private readonly startedAt: number;
   private readonly claims = new Set<Promise<void>>();
+  /** Dump paths the JVM announced ("Dumping heap to P ..."), with its verdict once it gave one. */
+  private readonly announced = new Map<string, Completeness | undefined>();
 
   constructor(private readonly deps: EvidenceDeps) {
     this.startedAt = (deps.now ?? Date.now)();
@@ -86,9 +103,30 @@ export class EvidenceWatch {
     await new Promise<void>((resolve) => this.watcher!.once('ready', () => resolve()));
   }
 
-  /** The JVM printed "Heap dump file created": its dumps are complete. */
-  heapDumpsWritten(): void {
-    for (const f of this.active) if (f.kind === 'heap') this.complete(f);
+  /**
+   * What the JVM printed about its dumps. "Heap dump file created" makes the dump it
+   * announced complete; "Dump file is incomplete: …" ends it as incomplete, with the JVM's
+   * reason. Either way the JVM is done writing it.
+   */
+  jvmSaid(event: OutputEvent): void {
+    if (event.kind === 'heap-dump-started') {
+      this.announced.set(event.path, undefined);
+      return;
+    }
+    if (event.kind !== 'heap-dump-written' && event.kind !== 'heap-dump-failed') return;
+    const verdict: Completeness = event.kind === 'heap-dump-written'
+      ? JVM_CREATED
+      : { complete: false, reason: `the JVM said "Dump file is incomplete: ${event.reason}"` };
+    const pending = [...this.announced].filter(([, v]) => v === undefined).map(([p]) => p);
+    for (const p of pending) this.announced.set(p, verdict);
+    for (const f of this.active) {
+      if (f.kind !== 'heap' || f.verdict) continue;
+      // Without an announcement (its line was lost) the verdict goes to every dump in progress.
+      if (pending.length === 0 || pending.some((p) => sameFile(f.file, p))) {
+        f.verdict = verdict;
+        this.complete(f);
+      }
+    }
   }
 
   /** The app is gone: its writers are done. Files the watcher did not report are collected too. */
@@ -104,7 +142,12 @@ export class EvidenceWatch {
       }
     }
     await Promise.all([...this.claims]);
-    for (const f of this.active) this.complete(f);
+    // A heap dump the JVM never called created is not known to be whole; cores and fatal
+    // error logs are finished by the time their writer is gone.
+    for (const f of this.active) {
+      f.verdict ??= f.kind === 'heap' ? EXITED_BEFORE_CREATED : { complete: true };
+      this.complete(f);
+    }
   }
 
   async close(): Promise<void> {
@@ -113,30 +156,40 @@ export class EvidenceWatch {
 
   private found(file: string): void {
     if (this.seen.has(file) || this.preexisting.has(file)) return;
-    const spec = this.deps.folders.find((f) => path.dirname(file) === path.resolve(f.folder));
-    const kind = spec?.classify(path.basename(file));
-    if (!kind) return;
+    // Several specs may watch one folder (the app's own dump file beside its cores).
+    const dir = path.dirname(file);
+    const name = path.basename(file);
+    const spec = this.deps.folders.find((f) => dir === path.resolve(f.folder) && f.classify(name) !== undefined);
+    const kind = spec?.classify(name);
+    if (!spec || !kind) return;
     this.seen.add(file);
-    if (spec?.shared) {
+    const gzipped = spec.gzipped === true;
+    if (spec.shared) {
       const owns = spec.owns ?? (async () => undefined);
       const pending = owns(file)
         .catch(() => undefined)
         .then(async (ours) => ours !== false && (await claim(file)))
-        .then((mine) => { if (mine) this.take(kind, file, true); });
+        .then((mine) => { if (mine) this.take(kind, file, true, gzipped); });
       this.claims.add(pending);
       void pending.finally(() => this.claims.delete(pending));
       return;
     }
-    this.take(kind, file, false);
+    this.take(kind, file, false, gzipped);
   }
 
-  private take(kind: EvidenceKind, file: string, claimed: boolean): void {
+  private take(kind: EvidenceKind, file: string, claimed: boolean, gzipped: boolean): void {
     const n = (this.counts.get(kind) ?? 0) + 1;
     this.counts.set(kind, n);
     this.deps.onEvidence?.(kind, file);
+    // Going quiet ends the read, so it decides even if the writer speaks up afterwards.
+    let wentQuiet = false;
+    const quietMs = this.deps.quietMs?.[kind] ?? QUIET_MS[kind];
     const followed = followGrowingFile(file, {
-      quietMs: QUIET_MS[kind],
-      onQuiet: () => this.deps.log.warn(`${file} stopped growing before its writer said it is done; storing what is there`),
+      quietMs,
+      onQuiet: () => {
+        wentQuiet = true;
+        this.deps.log.warn(`${file} stopped growing before its writer said it is done; storing what is there as incomplete`);
+      },
     });
     const entry: Followed = { kind, file, followed, written: false };
     this.active.add(entry);
@@ -147,12 +200,22 @@ export class EvidenceWatch {
       big: kind !== 'fatal-error-log',
       totalBytes: async () => (entry.written ? (await stat(file)).size : undefined),
     };
-    this.deps.crashFor(kind).add(this.artifact(kind, file, n, followed), options);
+    this.deps.crashFor(kind).add({ ...this.artifact(kind, file, n, followed, gzipped), completeness: async () => {
+      if (wentQuiet) return quietVerdict(quietMs);
+      // A core has no writer to ask: its own headers say how long it should be.
+      return (kind === 'core' ? await coreCompleteness(file).catch(() => undefined) : undefined) ?? entry.verdict;
+    } }, options);
+    // The JVM may have finished (or given up on) this dump before the watcher reported it.
+    const said = kind === 'heap' ? [...this.announced].find(([p, v]) => v && sameFile(file, p))?.[1] : undefined;
+    if (said) {
+      entry.verdict = said;
+      this.complete(entry);
+    }
   }
 
-  private artifact(kind: EvidenceKind, file: string, n: number, followed: FollowedFile): ArtifactSpec {
+  private artifact(kind: EvidenceKind, file: string, n: number, followed: FollowedFile, gzipped: boolean): ArtifactSpec {
     const suffix = n > 1 ? `-${n}` : '';
-    const gz = file.endsWith('.gz');
+    const gz = file.endsWith('.gz') || (kind === 'heap' && gzipped);
     const name = kind === 'heap' ? `heap${suffix}.hprof${gz ? '.gz' : ''}` : kind === 'core' ? `core${suffix}` : `hs_err${suffix}.log`;
     const compress = this.deps.gzipLevel > 0 ? 'compress' : 'raw';
     return {
@@ -169,6 +232,16 @@ export class EvidenceWatch {
     entry.followed.complete();
     this.active.delete(entry);
   }
+}
+
+function quietVerdict(quietMs: number): Completeness {
+  return { complete: false, reason: `it stopped growing for ${quietMs / 1000} s before its writer said it was done: it may be cut short` };
+}
+
+/** The JVM prints the dump path as given (maybe relative to the app's folder); we see it absolute. */
+function sameFile(seen: string, announced: string): boolean {
+  const normal = path.normalize(announced);
+  return seen === normal || (!path.isAbsolute(normal) && seen.endsWith(`${path.sep}${normal}`));
 }
 
 function describe(kind: EvidenceKind): string {

@@ -18,12 +18,23 @@ export function javaToolOptions(input: JavaOptionsInput): string {
   return existing ? `${existing} ${ours.join(' ')}` : ours.join(' ');
 }
 
-/** Heap dump folders named by the user's own flags (their command line wins over ours). */
+/** Heap dump paths (folders or files) named by the user's own flags (their command line wins over ours). */
 export function userHeapDumpPaths(...optionStrings: (string | undefined)[]): string[] {
+  return optionValues('HeapDumpPath', optionStrings);
+}
+
+/** The user's own -XX:HeapDumpGzipLevel (the last one wins, as in the JVM), if any. */
+export function userHeapDumpGzipLevel(...optionStrings: (string | undefined)[]): number | undefined {
+  const last = optionValues('HeapDumpGzipLevel', optionStrings).at(-1);
+  return last !== undefined && /^\d$/.test(last) ? Number(last) : undefined;
+}
+
+function optionValues(flag: string, optionStrings: (string | undefined)[]): string[] {
   const found: string[] = [];
+  const pattern = new RegExp(`-XX:${flag}=("[^"]+"|'[^']+'|\\S+)`, 'g');
   for (const s of optionStrings) {
     if (!s) continue;
-    for (const m of s.matchAll(/-XX:HeapDumpPath=("[^"]+"|'[^']+'|\S+)/g)) found.push(m[1]!.replace(/^["']|["']$/g, ''));
+    for (const m of s.matchAll(pattern)) found.push(m[1]!.replace(/^["']|["']$/g, ''));
   }
   return found;
 }

@@ -9,7 +9,8 @@ import { planCores, withCoreLimit } from './cores.ts';
 import { dumpNeeds, freeBytes } from './disk.ts';
 import { parseMemoryLimit } from '../config/memory-limit.ts';
 import { JVM_FILES, type EvidenceFolder } from './evidence.ts';
-import { javaToolOptions, userHeapDumpPaths } from './java-options.ts';
+import { javaToolOptions, userHeapDumpGzipLevel, userHeapDumpPaths } from './java-options.ts';
+import { userDumpTarget } from './user-dump-path.ts';
 import { findJavaMajors } from './java-version.ts';
 import { formatBytes } from '../config/units.ts';
 
@@ -53,7 +54,14 @@ export async function prepareCapture(input: PrepareInput): Promise<Prepared> {
       prepared.env.JAVA_TOOL_OPTIONS = value;
       prepared.javaToolOptions = value;
       prepared.folders.push({ folder: jvmDir, classify: JVM_FILES });
-      for (const own of userHeapDumpPaths(env.JAVA_OPTS, env.JAVA_TOOL_OPTIONS)) prepared.folders.push({ folder: own, classify: JVM_FILES, shared: true });
+      // The app's own HeapDumpPath wins where it is read after ours: JAVA_OPTS and the start
+      // command (in JAVA_TOOL_OPTIONS ours comes last and wins).
+      const userOptions = [env.JAVA_OPTS, input.command.join(' ')];
+      const gzipped = (userHeapDumpGzipLevel(...userOptions) ?? jvmGzip) > 0;
+      for (const own of new Set(userHeapDumpPaths(...userOptions))) {
+        const target = await userDumpTarget(own, input.appDir, gzipped, log);
+        if (target) prepared.folders.push(target);
+      }
       const limit = parseMemoryLimit(config.app.memoryLimit ?? env.MEMORY_LIMIT);
       const free = await freeBytes(jvmDir);
       if (limit && free !== undefined && free < dumpNeeds(limit, jvmGzip > 0)) {

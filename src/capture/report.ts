@@ -79,6 +79,9 @@ export function buildReport(input: ReportInput) {
       storedSize: a.storedSize,
       storedSha256: a.storedSha256,
       compression: a.contentEncoding ?? 'none',
+      // complete: the evidence is whole; verified: the store holds exactly the bytes we sent.
+      complete: a.complete,
+      ...(a.incompleteReason ? { incompleteReason: a.incompleteReason } : {}),
       verified: a.verified,
       ...(a.unverifiedReason ? { unverifiedReason: a.unverifiedReason } : {}),
       uploadMs: a.durationMs,

@@ -26,6 +26,7 @@
  * | POSTMORTEM_DUMP_WINDOW | 1h | that window; 1m to 7d |
  * | POSTMORTEM_APP_FILES | none | comma-separated globs under the app folder (`logs/*.log,conf/*.yml`; `**` spans folders) stored as app-files.tar.gz |
  * | POSTMORTEM_APP_FILES_MAX | 100MiB | size cap of those files; files past it are left out (logged) |
+ * | POSTMORTEM_REPORT_ENV | none | comma-separated variable names whose values the report keeps (others not known safe show ***; secret-named ones never) |
  * | POSTMORTEM_THREAD_DUMP_ON_STOP | true | on SIGTERM, a JVM's thread dump is taken (SIGQUIT) and stored before the stop |
  * | POSTMORTEM_POST_STOP | none | a command (bash -c) run after a crash's evidence is stored; also .postmortem/post-stop |
  * | POSTMORTEM_PROGRESS_EVERY | 5s | how often a long upload logs its progress |
@@ -128,7 +129,8 @@ export function parseConfig(env: Env, opts: ParseOptions = {}): ParsedConfig {
     ),
     maxDumps: readInteger(env, 'POSTMORTEM_MAX_DUMPS', { min: 0, max: 1000, fallback: DEFAULTS.maxDumps }, findings),
     dumpWindowMs: readDuration(env, 'POSTMORTEM_DUMP_WINDOW', { min: MINUTE, max: 7 * 24 * HOUR, fallback: DEFAULTS.dumpWindowMs }, findings),
-    appFiles: (readSetting(env, 'POSTMORTEM_APP_FILES') ?? '').split(',').map((p) => p.trim()).filter(Boolean),
+    appFiles: readList(env, 'POSTMORTEM_APP_FILES'),
+    reportEnv: readList(env, 'POSTMORTEM_REPORT_ENV'),
     appFilesMaxBytes: readBytes(env, 'POSTMORTEM_APP_FILES_MAX', { min: 0, max: 4096 * MiB, fallback: 100 * MiB }, findings),
     threadDumpOnStop: readBoolean(env, 'POSTMORTEM_THREAD_DUMP_ON_STOP', DEFAULTS.threadDumpOnStop, findings),
     ...optionalCommand(readSetting(env, 'POSTMORTEM_POST_STOP')),
@@ -155,6 +157,11 @@ export function parseConfig(env: Env, opts: ParseOptions = {}): ParsedConfig {
   const problems = findings.problems.map((p) => scrubSecrets(p, secrets));
   if (problems.length > 0) throw new ConfigError(problems);
   return { config: deepFreeze(config), warnings: findings.warnings.map((w) => scrubSecrets(w, secrets)) };
+}
+
+/** A comma-separated list; blanks dropped. */
+function readList(env: Env, name: string): string[] {
+  return (readSetting(env, name) ?? '').split(',').map((item) => item.trim()).filter(Boolean);
 }
 
 function optionalCommand(command: string | undefined): { postStopCommand?: string } {

@@ -227,24 +227,14 @@ function s3Target(
 ): S3Target {
   const endpoint = binding?.endpoint ?? readEnvEndpoint(env, findings);
   const nonAwsEndpoint = endpoint !== undefined && !isAwsEndpoint(endpoint);
+  const problemsBefore = findings.problems.length;
   const credentials = binding?.credentials ?? readEnvCredentials(env, findings);
-  // AWS_PROFILE names a shared-credentials profile (people browsing from a laptop): the SDK's
-  // default chain reads it for any endpoint. A container has none, so there it is a mistake.
-  if (nonAwsEndpoint && credentials === undefined && readSetting(env, 'AWS_PROFILE') === undefined) {
-    findings.problems.push(
-      problem({
-        setting: source,
-        verb: 'has',
-        received: `endpoint ${endpoint} but no credentials`,
-        expected: 'an access key id and secret key for a non-AWS endpoint (the SDK default chain only finds AWS ones)',
-        fix:
-          binding === undefined
-            ? 'set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (cf set-env), or bind a service that carries them'
-            : `add access_key_id and secret_access_key to service "${binding.service}", ` +
-              'or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY',
-      }),
-    );
-  }
+  const credentialProblemSaid = findings.problems.length > problemsBefore;
+  // Credentials come from the service or AWS_* only, never from the SDK's default chain: in
+  // an app container that chain ends at the cloud's instance metadata, i.e. the cell's role.
+  // AWS_PROFILE names a shared-credentials profile (people browsing from a laptop).
+  const profile = credentials === undefined ? readSetting(env, 'AWS_PROFILE') : undefined;
+  if (credentials === undefined && profile === undefined && !credentialProblemSaid) findings.problems.push(missingCredentials(source, binding));
   const target: S3Target = {
     kind: 's3',
     bucket,
@@ -255,6 +245,7 @@ function s3Target(
   };
   if (endpoint !== undefined) target.endpoint = endpoint;
   if (credentials !== undefined) target.credentials = credentials;
+  if (profile !== undefined) target.profile = profile;
   if (options.serverSideEncryption !== undefined) target.serverSideEncryption = options.serverSideEncryption;
   if (options.serverSideEncryption === 'AES256' && nonAwsEndpoint) {
     // Measured: Ceph RGW 16.2 answers 200 to AES256 and stores plaintext (test/store/rgw-sse.test.ts).
@@ -279,6 +270,19 @@ function s3Target(
     );
   }
   return target;
+}
+
+function missingCredentials(source: string, binding: StoreBinding | undefined) {
+  return problem({
+    setting: binding === undefined ? source : `service "${binding.service}"`,
+    verb: 'has',
+    received: binding === undefined ? 'no credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set)' : 'no access_key_id and no secret_access_key in its credentials, and AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are not set',
+    expected: 'an access key id and secret key (the SDK default chain and instance metadata are never used)',
+    fix:
+      binding === undefined
+        ? 'set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (cf set-env), or bind a service that carries them'
+        : `add access_key_id and secret_access_key to service "${binding.service}", or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY`,
+  });
 }
 
 /** AWS names only, except on non-AWS stores (Ceph RGW defines its own storage classes). */

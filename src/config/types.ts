@@ -16,8 +16,14 @@ export interface S3Target {
   endpoint?: string;
   region: string;
   forcePathStyle: boolean;
-  /** undefined = the SDK's default chain (env vars, shared files, …). */
+  /**
+   * From the bound service or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY. The SDK's default
+   * chain (instance metadata included) is never used: without these or `profile`, a store
+   * cannot be opened.
+   */
   credentials?: S3Credentials;
+  /** AWS_PROFILE without keys (people browsing from a laptop): that shared-credentials profile. */
+  profile?: string;
   /** Where the target came from, for messages: 'POSTMORTEM_STORE' or 'service "my-store"'. */
   source: string;
   serverSideEncryption?: 'AES256' | 'aws:kms';
@@ -71,6 +77,8 @@ export interface Config {
   uploadTimeoutMs: number;
   /** Globs (relative to the app folder) of files stored with a crash as app-files.tar.gz. */
   appFiles: string[];
+  /** POSTMORTEM_REPORT_ENV: variables whose values the report keeps although not known safe. */
+  reportEnv: string[];
   appFilesMaxBytes: number;
   /** Crash loops: at most maxDumps big artifacts per app instance per dumpWindowMs (0 = no limit). */
   maxDumps: number;

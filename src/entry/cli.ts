@@ -8,6 +8,8 @@ import { parseArgs } from 'node:util';
 import { checkArtifact, contentFileName } from '../browse/artifacts.ts';
 import { listCrashes, normalizeCrashRef, readReport } from '../browse/crashes.ts';
 import { renderCrashTable, renderReport } from '../browse/render.ts';
+import { confinedPath, InvalidReportError } from '../browse/report-schema.ts';
+import { jsonForTerminal, terminalSafe } from '../browse/terminal.ts';
 import { parseConfig } from '../config/parse.ts';
 import { ConfigError } from '../config/types.ts';
 import { formatBytes, parseDuration } from '../config/units.ts';
@@ -49,7 +51,8 @@ async function main(argv: string[]): Promise<number> {
   const env = { ...process.env, ...(values.store ? { POSTMORTEM_STORE: values.store } : {}) };
   const { config } = parseConfig(env);
   const store = openStore(config.store, { partSize: config.partSize, queueSize: config.queueSize });
-  const print = (human: string, json: unknown) => process.stdout.write(values.json ? `${JSON.stringify(json, null, 2)}\n` : human);
+  // Everything printed may come from the bucket: control characters never reach the terminal.
+  const print = (human: string, json: unknown) => process.stdout.write(values.json ? `${jsonForTerminal(json)}\n` : terminalSafe(human));
   try {
     if (command === 'dump') {
       const pid = values.pid ? Number(values.pid) : await findAppPid(config);
@@ -84,13 +87,16 @@ async function main(argv: string[]): Promise<number> {
         for (const artifact of report.artifacts) {
           let last = Date.now();
           const result = await checkArtifact(store, artifact, {
-            ...(out ? { saveTo: path.join(out, contentFileName(artifact)) } : {}),
+            // Names were checked with the report; confinedPath checks again where it is written.
+            ...(out ? { saveTo: confinedPath(out, contentFileName(artifact)) } : {}),
             onBytes: (n) => {
-              if (!values.json && process.stderr.isTTY && Date.now() - last > 1000) { last = Date.now(); process.stderr.write(`  ${artifact.name}: ${formatBytes(n)} of ${formatBytes(artifact.storedSize)}\r`); }
+              if (!values.json && process.stderr.isTTY && Date.now() - last > 1000) { last = Date.now(); process.stderr.write(terminalSafe(`  ${artifact.name}: ${formatBytes(n)} of ${formatBytes(artifact.storedSize)}\r`)); }
             },
           });
           results.push(result);
-          if (!values.json) process.stdout.write(`${result.ok ? 'ok  ' : 'FAIL'} ${artifact.name}${result.savedAs ? ` -> ${result.savedAs}` : ''}${result.problems.length ? `: ${result.problems.join('; ')}` : ''}\n`);
+          const label = result.incomplete && result.problems.length === 0 ? 'INCOMPLETE' : result.ok ? 'ok  ' : 'FAIL';
+          const notes = [...(result.incomplete ? [`stored as incomplete by the watchdog: ${result.incomplete}`] : []), ...result.problems];
+          if (!values.json) process.stdout.write(terminalSafe(`${label} ${artifact.name}${result.savedAs ? ` -> ${result.savedAs}` : ''}${notes.length ? `: ${notes.join('; ')}` : ''}\n`));
         }
         if (values.json) print('', { crash, results });
         return results.every((r) => r.ok) ? 0 : 1;
@@ -116,7 +122,8 @@ try {
   process.exitCode = await main(process.argv.slice(2));
 } catch (error) {
   if (error instanceof ConfigError) process.stderr.write(`postmortem: invalid settings:\n${error.problems.map((p) => `  - ${p}`).join('\n')}\n`);
-  else if (error instanceof UsageError) process.stderr.write(`postmortem: ${error.message}\n${USAGE}\n`);
-  else process.stderr.write(`postmortem: ${error instanceof Error ? error.message : String(error)}\n`);
+  else if (error instanceof UsageError) process.stderr.write(terminalSafe(`postmortem: ${error.message}\n${USAGE}\n`));
+  else if (error instanceof InvalidReportError) process.stderr.write(terminalSafe(`postmortem: ${error.message}\n`));
+  else process.stderr.write(terminalSafe(`postmortem: ${error instanceof Error ? error.message : String(error)}\n`));
   process.exitCode = error instanceof UsageError ? 2 : 1;
 }

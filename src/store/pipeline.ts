@@ -36,6 +36,17 @@ export interface ArtifactSpec {
   /** zlib level for 'compress', default 1 (fast: ~125 MB/s at ~3.4x on heap dumps); 0 stores raw. */
   gzipLevel?: number;
   metadata?: Record<string, string>;
+  /**
+   * Asked once the source has ended: is what was read the whole thing? A heap dump the JVM
+   * said is incomplete, or whose writer died mid-way, is stored but never called complete.
+   */
+  completeness?: () => Completeness | undefined | Promise<Completeness | undefined>;
+}
+
+export interface Completeness {
+  complete: boolean;
+  /** Why not, in words for the report and the log. */
+  reason?: string;
 }
 
 export interface ArtifactRecord {
@@ -54,6 +65,9 @@ export interface ArtifactRecord {
   unverifiedReason?: string;
   /** Why size/sha256 of the content are incomplete, e.g. a truncated .hprof.gz. */
   contentError?: string;
+  /** false: the stored bytes are what was there, but the evidence itself is cut short. */
+  complete: boolean;
+  incompleteReason?: string;
   durationMs: number;
   /** Whether the hashes were attached as object tags (S3 stores only). */
   tagged?: boolean;
@@ -138,6 +152,7 @@ export async function storeArtifact(
   const stored = p.stored.digest();
   const content = p.content.digest();
   checkStoredBytes(put, stored.bytes, key);
+  const incomplete = incompleteness(await spec.completeness?.(), content.error);
   // The hashes exist only now; metadata went out with the first byte. Tags carry them (best
   // effort: s3:PutObjectTagging may not be granted; report.json always has them).
   const tagging = await store.tag?.(key, { sha256: content.sha256 || 'unknown', 'stored-sha256': stored.sha256 }, { signal: opts.signal, timeoutMs: opts.timeoutMs });
@@ -154,8 +169,19 @@ export async function storeArtifact(
     verified: put.verified,
     ...(put.unverifiedReason !== undefined ? { unverifiedReason: put.unverifiedReason } : {}),
     ...(content.error !== undefined ? { contentError: content.error } : {}),
+    complete: incomplete === undefined,
+    ...(incomplete !== undefined ? { incompleteReason: incomplete } : {}),
     durationMs: now() - started,
   };
+}
+
+/** Every known reason the content is not whole, or undefined when none is known. */
+function incompleteness(verdict: Completeness | undefined, contentError: string | undefined): string | undefined {
+  const reasons = [
+    ...(verdict?.complete === false ? [verdict.reason ?? 'its writer did not finish it'] : []),
+    ...(contentError !== undefined ? [`the stored gzip stream is cut short (${contentError})`] : []),
+  ];
+  return reasons.length > 0 ? reasons.join('; ') : undefined;
 }
 
 /**
@@ -260,6 +286,7 @@ export async function storeBytes(store: Store, key: string, data: string | Uint8
     sha256,
     storedSize: bytes.length,
     storedSha256: sha256,
+    complete: true,
     verified: put.verified,
     ...(put.unverifiedReason !== undefined ? { unverifiedReason: put.unverifiedReason } : {}),
     durationMs: now() - started,

@@ -16,6 +16,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Readable, Transform, pipeline, type TransformCallback } from 'node:stream';
 import type { S3Target } from '../config/types.ts';
 import type { EventLog } from '../util/event-log.ts';
+import { explicitCredentials } from './s3-credentials.ts'; // issue 11B
 import { endpointLabel, httpStatusOf, isNotFound, s3StoreError } from './s3-errors.ts';
 import type { PutRequest, PutResult, RequestLimits, Store, StoredObject } from './store.ts';
 
@@ -47,8 +48,8 @@ export function s3ClientConfig(target: S3Target, maxAttempts = DEFAULT_MAX_ATTEM
     region: target.region,
     ...(target.endpoint ? { endpoint: target.endpoint } : {}),
     forcePathStyle: target.forcePathStyle,
-    // A copy: the config is frozen and the SDK annotates the credentials object it is given.
-    ...(target.credentials ? { credentials: { ...target.credentials } } : {}),
+    // issue 11B: always explicit, never the SDK's default chain (s3-credentials.ts).
+    credentials: explicitCredentials(target),
     // The SDK's default (WHEN_SUPPORTED) sends streamed bodies with aws-chunked framing and a
     // CRC32 trailer: Ceph RGW answers 411, s3rver answers 200 and stores the framing inside
     // the object. Checksums only when an operation requires them keeps plain bodies; our

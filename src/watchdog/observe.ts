@@ -44,6 +44,7 @@ export async function observe(input: { config: Config; log: EventLog; folders: E
   await evidence.start();
   const memoryWatch = await watchContainerMemory(input.log);
   const scanner = new OutputScanner((event) => {
+    evidence.jvmSaid(event); // the JVM's word on each dump it writes: complete or not
     if (event.kind === 'out-of-memory') {
       observed.outOfMemory = true;
       observed.oomMessage ??= event.message;
@@ -51,8 +52,7 @@ export async function observe(input: { config: Config; log: EventLog; folders: E
     }
     if (event.kind === 'heap-dump-started' || event.kind === 'heap-dump-written') observed.heapDumpUnfinished = event.kind === 'heap-dump-started';
     if (event.kind === 'fatal-error') observed.fatalError = true;
-    if (event.kind === 'heap-dump-written') {
-      evidence.heapDumpsWritten();
+    if (event.kind === 'heap-dump-written' || event.kind === 'heap-dump-failed') {
       crashes.finishIfSurvived(input.appAlive, () => tail.snapshot());
     }
   });

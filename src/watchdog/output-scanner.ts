@@ -5,13 +5,15 @@ import { oomMessageIn } from '../capture/oom-kind.ts';
 export type OutputEvent =
   | { kind: 'heap-dump-started'; path: string }
   | { kind: 'heap-dump-written' }
+  /** The JVM gave up on a dump ("Dump file is incomplete: No space left on device"). */
+  | { kind: 'heap-dump-failed'; reason: string }
   /** message: the JVM's text after "OutOfMemoryError: " ('' when none). */
   | { kind: 'out-of-memory'; message: string }
   | { kind: 'fatal-error' };
 
 const MAX_CARRY = 8192;
 /** Every event's line contains one of these; a chunk with none is skipped without decoding. */
-const MARKERS = ['OutOfMemoryError', 'Dumping heap to', 'Heap dump file created', 'A fatal error has been detected'].map((m) => Buffer.from(m, 'latin1'));
+const MARKERS = ['OutOfMemoryError', 'Dumping heap to', 'Heap dump file created', 'Dump file is incomplete', 'A fatal error has been detected'].map((m) => Buffer.from(m, 'latin1'));
 /** Enough of the previous chunk's end to hold a marker split across two chunks. */
 const LOOKBEHIND = 64;
 
@@ -52,6 +54,7 @@ export class OutputScanner {
     let oom: string | undefined;
     if ((m = /^Dumping heap to (.+?) \.\.\.\s*$/.exec(line))) this.emit({ kind: 'heap-dump-started', path: m[1]! });
     else if (/^Heap dump file created \[/.test(line)) this.emit({ kind: 'heap-dump-written' });
+    else if ((m = /^Dump file is incomplete: ?(.*)$/.exec(line))) this.emit({ kind: 'heap-dump-failed', reason: m[1]!.trim() || 'no reason given' });
     else if ((oom = oomMessageIn(line)) !== undefined) this.emit({ kind: 'out-of-memory', message: oom });
     else if (/^# A fatal error has been detected by the Java Runtime Environment/.test(line)) this.emit({ kind: 'fatal-error' });
   }

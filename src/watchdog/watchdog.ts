@@ -58,7 +58,7 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
 
   const crashes = new CrashSlot({
     config, store: lazyStore, log, now, buildpackVersion: deps.buildpackVersion, startedAt,
-    environment: redactedEnvironment(childEnv), javaMajors: prepared.javaMajors,
+    environment: redactedEnvironment(childEnv, config.reportEnv), javaMajors: prepared.javaMajors,
   });
   const watching = await observe({ config, log, folders: prepared.folders, crashes, appAlive: () => app?.alive ?? false });
   const { observed } = watching;

@@ -19,6 +19,7 @@ t.test('no secret survives into the report\'s environment', async (t) => {
   }
   t.equal(out.MEMORY_LIMIT, '1024m', 'ordinary values kept');
   t.match(out.JAVA_OPTS, /-Xmx1g -Djavax\.net\.ssl\.keyStorePassword=\*\*\* -Dapp\.mode=prod/);
-  t.match(out.DATABASE_URL, /postgres:\/\/app:\*\*\*@db\.internal/);
+  t.equal(out.DATABASE_URL, '***', 'not known safe: masked whole');
+  t.match(redactedEnvironment(env, ['DATABASE_URL']).DATABASE_URL, /postgres:\/\/app:\*\*\*@db\.internal/, 'named in POSTMORTEM_REPORT_ENV: kept, password masked');
   t.equal(out.VCAP_SERVICES, 'bound services: crash-store (user-provided) (credentials omitted)');
 });

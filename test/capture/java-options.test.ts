@@ -1,7 +1,7 @@
 import t from 'tap';
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { javaToolOptions, userHeapDumpPaths } from '../../src/capture/java-options.ts';
+import { javaToolOptions, userHeapDumpGzipLevel, userHeapDumpPaths } from '../../src/capture/java-options.ts';
 import { findJavaMajors, javaMajor } from '../../src/capture/java-version.ts';
 import { tempDir } from '../support/temp.ts';
 
@@ -10,6 +10,8 @@ t.test('appends to the user\'s JAVA_TOOL_OPTIONS, never replaces', async (t) => 
   t.equal(javaToolOptions({ existing: undefined, heapDumpDir: '/d', jvmGzipLevel: 1 }), '-XX:+HeapDumpOnOutOfMemoryError -XX:HeapDumpPath=/d -XX:ErrorFile=/d/hs_err_pid%p.log -XX:HeapDumpGzipLevel=1');
   t.throws(() => javaToolOptions({ existing: '', heapDumpDir: '/a b', jvmGzipLevel: 0 }), /whitespace/);
   t.same(userHeapDumpPaths('-Xmx1g -XX:HeapDumpPath=/x/y', undefined, "-XX:HeapDumpPath='/q'"), ['/x/y', '/q']);
+  t.equal(userHeapDumpGzipLevel('-XX:HeapDumpGzipLevel=6', 'java -XX:HeapDumpGzipLevel=0 -jar a.jar'), 0, 'the last one wins');
+  t.equal(userHeapDumpGzipLevel('-Xmx1g', undefined), undefined);
 });
 
 t.test('JDK majors from release files', async (t) => {

@@ -23,8 +23,10 @@ t.test('1 GiB streamed while written, memory within budget, bytes exact', async 
   const partSize = 8 * MiB;
   const queueSize = 4;
   // The "JVM": writes 1 GiB of incompressible bytes front to back into the dump folder,
-  // then exits 1. (A real JVM heap this size would need a 1 GiB+ -Xmx on a shared CI box.)
-  const writer = 'sleep 4; f="$TMPDIR/postmortem/jvm-$PPID/java_pid$$.hprof"; head -c ${BIG_BYTES:-1073741824} /dev/urandom > "$f"; sha256sum "$f" | cut -d" " -f1 > "$TMPDIR/expected.sha256"; exit 1';
+  // saying what a JVM says before and after, then exits 1. (A real JVM heap this size would
+  // need a 1 GiB+ -Xmx on a shared CI box.)
+  const writer = 'sleep 4; f="$TMPDIR/postmortem/jvm-$PPID/java_pid$$.hprof"; echo "Dumping heap to $f ..."; head -c ${BIG_BYTES:-1073741824} /dev/urandom > "$f"; ' +
+    'echo "Heap dump file created [$(stat -c %s "$f") bytes in 9.9 secs]"; sha256sum "$f" | cut -d" " -f1 > "$TMPDIR/expected.sha256"; exit 1';
   const app = launch(droplet, {
     command: writer,
     env: {
@@ -53,4 +55,5 @@ t.test('1 GiB streamed while written, memory within budget, bytes exact', async 
   t.equal(heap.size, Number(process.env.BIG_BYTES ?? 1024 * MiB));
   t.equal(heap.sha256, (await readFile(`${droplet.home}/tmp/expected.sha256`, 'utf8')).trim(), 'sha256 of the file the app wrote');
   t.equal(heap.verified, true, 'size confirmed by the store');
+  t.equal(heap.complete, true, 'complete: its writer said it was created');
 });

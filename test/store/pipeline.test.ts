@@ -1,7 +1,7 @@
 // Pipeline behaviour with small fake stores (the real ones are in file-store / s3-store tests).
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import t from 'tap';
 import { storeArtifact, storeBytes } from '../../src/store/pipeline.ts';
 import { StoreError, type PutRequest, type PutResult, type Store } from '../../src/store/store.ts';
@@ -58,6 +58,7 @@ t.test('compress: .gz name, gzip type, no Content-Encoding, metadata points at t
     storedSize: bytes.length,
     storedSha256: sha256(bytes),
     contentEncoding: 'gzip',
+    complete: true,
     verified: true,
     durationMs: 250,
   });
@@ -109,4 +110,19 @@ t.test('storeBytes: sha256 in metadata, ASCII-only metadata', async (t) => {
   t.same(request.metadata, { 'app-name': 'caf?', sha256: sha256('héllo\n'), 'stored-encoding': 'identity' });
   t.equal(record.size, Buffer.byteLength('héllo\n'));
   t.equal(record.name, 'log-tail.txt');
+});
+
+t.test('completeness: what the writer said and a cut-short gzip make the record incomplete, with the reason', async (t) => {
+  const store = memoryStore();
+  const whole = await storeArtifact(store, 'crash', { ...spec, source: dataStream(1000), encoding: 'raw', completeness: () => ({ complete: true }) });
+  t.equal(whole.complete, true);
+  t.equal(whole.incompleteReason, undefined);
+  const said = await storeArtifact(store, 'crash', { ...spec, name: 'b', source: dataStream(1000), encoding: 'raw', completeness: () => ({ complete: false, reason: 'the JVM said no' }) });
+  t.equal(said.complete, false);
+  t.equal(said.incompleteReason, 'the JVM said no');
+  t.equal(said.verified, true, 'the transfer itself is still verified: the store holds what was read');
+  const gz = gzipSync(Buffer.alloc(100_000, 7));
+  const cut = await storeArtifact(store, 'crash', { name: 'c.hprof.gz', contentType: 'application/octet-stream', source: Readable.from([gz.subarray(0, gz.length - 20)]), encoding: 'already-gzip' });
+  t.equal(cut.complete, false, 'a truncated gzip is incomplete even when nobody said so');
+  t.match(cut.incompleteReason, /the stored gzip stream is cut short \(gunzip failed after \d+ content bytes: unexpected end of file\)/);
 });

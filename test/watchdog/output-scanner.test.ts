@@ -21,3 +21,13 @@ t.test('an endless line without newline keeps memory bounded', async (t) => {
   for (let i = 0; i < 1000; i++) scanner.feed(Buffer.alloc(64 * 1024, 0x61));
   t.ok((scanner as unknown as { carry: string }).carry.length <= 8192);
 });
+
+t.test('the JVM saying a dump is incomplete is an event with its reason', async (t) => {
+  const events: OutputEvent[] = [];
+  const scanner = new OutputScanner((e) => events.push(e));
+  scanner.feed(Buffer.from('Dumping heap to /d/x.hprof ...\nDump file is incomplete: No space left on device\n'));
+  t.same(events, [
+    { kind: 'heap-dump-started', path: '/d/x.hprof' },
+    { kind: 'heap-dump-failed', reason: 'No space left on device' },
+  ]);
+});
