@@ -7,6 +7,7 @@
 //             buildpack vs the same droplet layout without it, alternating.
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { NODE_FLAGS } from '../../src/launch/profile-script.ts';
 import { launch, type Droplet } from '../../test/support/cf.ts';
 import type { Bench } from '../lib/context.ts';
 import { cpuTicks, killTree, memoryOf, sleep, spawnWatched, within } from '../lib/proc.ts';
@@ -36,7 +37,7 @@ export async function measureIdle(b: Bench): Promise<Row[]> {
   const appDir = await idleAppDir(b);
   const droplet = await b.stage({ appDir, env: b.storeEnv('idle') });
   const app = launch(droplet, { command: IDLE_APP, env: b.storeEnv('idle') });
-  const bare = spawnWatched(b.node, ['--max-semi-space-size=1', '--expose-gc', '-e', 'console.log("bare node: started"); setInterval(() => {}, 1 << 30)'], {});
+  const bare = spawnWatched(b.node, [...NODE_FLAGS.split(' '), '-e', 'console.log("bare node: started"); setInterval(() => {}, 1 << 30)'], {});
   const rss: number[] = [];
   const ticks: number[] = [];
   const bareRss: number[] = [];

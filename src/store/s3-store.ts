@@ -1,6 +1,7 @@
-// Store on any S3-compatible service (AWS, Ceph RGW, MinIO, …) through lib-storage's
-// Upload: multipart with `queueSize` parts of `partSize` bytes in flight, which is the whole
-// memory cost; a failed upload is aborted so no parts are left behind.
+// Store on any S3-compatible service (AWS, Ceph RGW, MinIO, …): multipart uploads from a
+// fixed pool of `queueSize` part buffers of `partSize` bytes shared by all uploads of this
+// store (multipart-writer.ts), which is the whole memory cost of uploading; a failed upload
+// is aborted so no parts are left behind.
 import {
   GetObjectCommand,
   HeadObjectCommand,
@@ -10,18 +11,19 @@ import {
   type PutObjectCommandInput,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { Readable, Transform, pipeline, type TransformCallback } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { S3Target } from '../config/types.ts';
 import type { EventLog } from '../util/event-log.ts';
+import { writeObject, type ObjectParams } from './multipart-writer.ts';
+import { PartPool } from './part-pool.ts';
 import { endpointLabel, httpStatusOf, isNotFound, s3StoreError } from './s3-errors.ts';
 import type { PutRequest, PutResult, Store, StoredObject } from './store.ts';
 
 export interface S3StoreOptions {
   /** Multipart part size in bytes (S3 minimum 5 MiB). */
   partSize: number;
-  /** Parts uploaded in parallel; memory ≈ partSize × queueSize. */
+  /** Part buffers of this store (parts in flight); upload memory = partSize × queueSize. */
   queueSize: number;
   /** Attempts per request, including the first, by the SDK's standard retry strategy. Default 5. */
   maxAttempts?: number;
@@ -54,25 +56,6 @@ export function s3ClientConfig(target: S3Target, maxAttempts = DEFAULT_MAX_ATTEM
   };
 }
 
-/** Counts what the uploader actually read, independent of the SDK's progress events. */
-class ByteCounter extends Transform {
-  bytes = 0;
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.bytes += chunk.length;
-    callback(null, chunk);
-  }
-}
-
-/**
- * Part buffers are freed only when V8 collects their wrappers, which it does late (external
- * memory counts little towards its heuristics): on a 1 GiB upload that doubled peak RSS. When
- * the runtime exposes gc() (the watchdog runs with --expose-gc) we collect every few parts.
- */
-const GC_EVERY_PARTS = 1;
-function collectGarbage(): void {
-  (globalThis as { gc?: () => void }).gc?.();
-}
-
 export function createS3Store(target: S3Target, opts: S3StoreOptions): Store {
   if (!Number.isInteger(opts.partSize) || opts.partSize < MIN_PART_SIZE) {
     throw new TypeError(`partSize must be an integer of at least ${MIN_PART_SIZE} bytes (5 MiB), got ${opts.partSize}`);
@@ -84,15 +67,12 @@ export function createS3Store(target: S3Target, opts: S3StoreOptions): Store {
   const locationOf = (key: string): string => `s3://${target.bucket}/${key}`;
   const fail = (operation: string, key: string | undefined, error: unknown) => s3StoreError(operation, target, key, error);
 
+  const pool = new PartPool(opts.partSize, opts.queueSize);
+
   async function put(request: PutRequest): Promise<PutResult> {
-    const counter = new ByteCounter();
-    // pipeline, not pipe: a body that fails or closes early must fail the upload (never
-    // complete a short object), and an upload that stops reading must release the body.
-    pipeline(request.body, counter, () => {});
-    const params: PutObjectCommandInput = {
+    const params: ObjectParams = {
       Bucket: target.bucket,
       Key: request.key,
-      Body: counter,
       ContentType: request.contentType,
       ...(request.contentEncoding ? { ContentEncoding: request.contentEncoding } : {}),
       ...(request.metadata ? { Metadata: request.metadata } : {}),
@@ -101,34 +81,20 @@ export function createS3Store(target: S3Target, opts: S3StoreOptions): Store {
       ...(target.storageClass ? { StorageClass: target.storageClass as PutObjectCommandInput['StorageClass'] } : {}),
       ...(target.acl ? { ACL: target.acl as PutObjectCommandInput['ACL'] } : {}),
     };
-    const abortController = new AbortController();
-    const upload = new Upload({
-      client,
-      params,
-      partSize: opts.partSize,
-      queueSize: opts.queueSize,
-      leavePartsOnError: false,
-      abortController,
-    });
-    let sinceCollect = 0;
-    upload.on('httpUploadProgress', (p) => {
-      request.onProgress?.(p.loaded ?? 0);
-      sinceCollect += 1;
-      if (sinceCollect >= GC_EVERY_PARTS) { sinceCollect = 0; collectGarbage(); }
-    });
-    const onAbort = () => abortController.abort();
-    request.signal?.addEventListener('abort', onAbort, { once: true });
+    let storedBytes: number;
     try {
       if (request.signal?.aborted) throw Object.assign(new Error('aborted before the upload started'), { name: 'AbortError' });
       // RGW's CompleteMultipartUpload returns an empty ETag: the result is not used.
-      await upload.done();
+      storedBytes = await writeObject({
+        client, pool, params, body: request.body,
+        ...(request.signal ? { signal: request.signal } : {}),
+        ...(request.onProgress ? { onProgress: request.onProgress } : {}),
+      });
     } catch (error) {
-      counter.destroy();
+      request.body.destroy();
       throw fail('upload', request.key, error);
-    } finally {
-      request.signal?.removeEventListener('abort', onAbort);
     }
-    return { location: locationOf(request.key), storedBytes: counter.bytes, ...(await verifySize(request.key, counter.bytes)) };
+    return { location: locationOf(request.key), storedBytes, ...(await verifySize(request.key, storedBytes)) };
   }
 
   /** HEAD after upload; a write-only policy (403) leaves the object unverified, not failed. */
