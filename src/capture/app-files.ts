@@ -3,7 +3,7 @@
 // bash (globstar), packing is done by tar, streamed: nothing is staged on disk.
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { execa } from 'execa';
+import { Readable } from 'node:stream';
 import type { ArtifactSpec } from '../store/pipeline.ts';
 
 export interface AppFilesSelection {
@@ -15,6 +15,8 @@ export interface AppFilesSelection {
 
 /** Expands comma-separated globs relative to appDir; files only, in order, up to maxBytes in total. */
 export async function selectAppFiles(appDir: string, patterns: string[], maxBytes: number): Promise<AppFilesSelection> {
+  // Loaded after a death only: execa is most of the watchdog's code (idle memory, issue 10).
+  const { execa } = await import('execa');
   const script = 'cd "$1" || exit 0; shift; for p in "$@"; do for f in $p; do [ -f "$f" ] && printf "%s\\0" "$f"; done; done';
   const listed = await execa('bash', ['-O', 'globstar', '-O', 'nullglob', '-c', script, 'postmortem-app-files', appDir, ...patterns], { reject: false, stdin: 'ignore' });
   const unique = [...new Set(listed.stdout.split('\0').filter(Boolean))];
@@ -29,7 +31,13 @@ export async function selectAppFiles(appDir: string, patterns: string[], maxByte
 
 /** The selection as a streamed tar.gz artifact (tar compresses; we store it as is). */
 export function appFilesArtifact(appDir: string, files: string[]): ArtifactSpec {
-  const tar = execa('tar', ['-czf', '-', '-C', appDir, '--null', '--files-from=-'], { input: files.map((f) => `${f}\0`).join(''), buffer: false, stripFinalNewline: false, encoding: 'buffer' });
-  tar.catch(() => undefined); // a failing tar surfaces as a failed artifact through its stream
-  return { name: 'app-files.tar.gz', source: tar.stdout!, contentType: 'application/gzip', encoding: 'raw' };
+  async function* packed(): AsyncIterable<Buffer> {
+    const { execa } = await import('execa');
+    const tar = execa('tar', ['-czf', '-', '-C', appDir, '--null', '--files-from=-'], { input: files.map((f) => `${f}\0`).join(''), buffer: false, stripFinalNewline: false, encoding: 'buffer', reject: false });
+    yield* tar.stdout as AsyncIterable<Buffer>;
+    // A failing tar is a failed artifact, never a short archive called stored.
+    const result = await tar;
+    if (result.exitCode !== 0) throw new Error(`tar failed (exit ${String(result.exitCode)}): ${String(result.stderr).slice(-500)}`);
+  }
+  return { name: 'app-files.tar.gz', source: Readable.from(packed(), { objectMode: false }), contentType: 'application/gzip', encoding: 'raw' };
 }

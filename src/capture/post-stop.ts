@@ -3,7 +3,6 @@
 // hook that fails or hangs changes nothing else.
 import { access, constants } from 'node:fs/promises';
 import path from 'node:path';
-import { execa } from 'execa';
 import type { EventLog } from '../util/event-log.ts';
 
 export const APP_HOOK = '.postmortem/post-stop';
@@ -24,6 +23,9 @@ export async function runPostStopHooks(input: PostStopInput): Promise<void> {
   const appHook = path.join(input.appDir, APP_HOOK);
   if (await access(appHook, constants.X_OK).then(() => true, () => false)) hooks.push({ name: APP_HOOK, file: appHook, args: [] });
   const started = Date.now();
+  // Loaded only when a hook runs: execa is most of the watchdog's code (idle memory).
+  if (hooks.length === 0) return;
+  const { execa } = await import('execa');
   for (const hook of hooks) {
     const left = input.deadlineMs - (Date.now() - started);
     if (left <= 0) { input.log.warn(`post-stop ${hook.name} not run: no time left`); continue; }
