@@ -56,6 +56,7 @@ import {
 import { formatBytes, parseBytes } from './units.ts';
 import { resolveStore } from './store-target.ts';
 import { readAppIdentity } from './app-identity.ts';
+import { readMemoryWatch } from './memory-watch.ts';
 import { collectSecrets, scrubSecrets } from './secrets.ts';
 
 export { collectSecrets } from './secrets.ts';
@@ -131,6 +132,7 @@ export function parseConfig(env: Env, opts: ParseOptions = {}): ParsedConfig {
       { min: SECOND, max: HOUR, fallback: DEFAULTS.postStopTimeoutMs },
       findings,
     ),
+    memoryWatch: readMemoryWatch(env, findings),
     app: readAppIdentity(env, findings),
   };
   warnAboutUploadMemory(config, findings);

@@ -1,5 +1,6 @@
 // The one typed, frozen configuration of the watchdog and of staging checks. Only
 // src/config reads environment variables; everything deeper receives this object.
+import type { MemoryWatchConfig } from './memory-watch.ts';
 
 export interface S3Credentials {
   accessKeyId: string;
@@ -82,6 +83,8 @@ export interface Config {
   postStopTimeoutMs: number;
   /** How often a long upload logs a progress line. */
   progressEveryMs: number;
+  /** Memory pressure and GC spiral captures while the app runs (memory-watch.ts). */
+  memoryWatch: MemoryWatchConfig;
   app: AppIdentity;
 }
 

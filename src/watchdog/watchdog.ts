@@ -21,6 +21,7 @@ import type { EventLog } from '../util/event-log.ts';
 import { appEnvironment } from './app-env.ts';
 import { classifyDeath, type Death } from './death.ts';
 import { holdContainer, type Hold } from './hold.ts';
+import { startMemoryWatch } from './memory-watch.ts'; // [memory-watch]
 import { OutputScanner } from './output-scanner.ts';
 import { startApp, type AppProcess } from './supervise.ts';
 
@@ -151,8 +152,10 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
   // After the handlers: from the moment the app runs, a stop must find them in place.
   // `postmortem dump` in cf ssh finds the app through this file.
   await mkdir(config.dumpDir, { recursive: true }).then(() => writeFile(appPidFile(config), `${app.pid}\n`)).catch(() => undefined);
+  const memoryWatch = await startMemoryWatch({ config, log, appPid: app.pid, newCrash: (reason) => new Crash(crashDeps, reason), logTail: () => tail.snapshot() }); // [memory-watch]
 
   const ended = await app.exited;
+  memoryWatch.stop(); // [memory-watch]
   const diedAt = now();
   scanner.flush();
   await evidence.appExited();
@@ -204,6 +207,7 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
   } finally {
     for (const remove of removers) remove();
     await evidence.close().catch(() => undefined);
+    await Promise.race([memoryWatch.settled(), stopped]); // [memory-watch] a capture from before the death finishes its report (not past a stop)
     if (store) (await store.catch(() => undefined))?.close();
   }
   return death.exitStatus;

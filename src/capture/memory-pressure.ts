@@ -1,0 +1,98 @@
+// The container's memory as the kernel's OOM killer sees it, read from the memory cgroup
+// (v1 or v2) of this process, and the threshold that triggers a capture before the kill.
+// Non-reclaimable usage = usage minus the inactive file cache (page cache the kernel drops
+// before it kills anything). One small file and memory.stat per check; no polling of /proc.
+// NOTE: src/capture/container-memory.ts (container OOM recognition) discovers the same
+// cgroup; the two should share one reader once both are merged.
+import { access, readFile } from 'node:fs/promises';
+import path from 'node:path';
+
+export interface MemoryCgroup {
+  version: 1 | 2;
+  dir: string;
+}
+
+export interface MemoryReading {
+  /** Bytes charged to the cgroup (page cache included). */
+  usage: number;
+  inactiveFile: number;
+  /** usage − inactive file cache: what reclaim cannot give back. */
+  nonReclaimable: number;
+  /** undefined when unlimited. */
+  limit: number | undefined;
+}
+
+/** v1 reports "no limit" as a huge page-aligned number. */
+const UNLIMITED_V1 = 2 ** 60;
+
+/** This process's memory cgroup, from /proc/self/cgroup and the mounted hierarchy; undefined when none is readable. */
+export async function findMemoryCgroup(procCgroup = '/proc/self/cgroup', mountRoot = '/sys/fs/cgroup'): Promise<MemoryCgroup | undefined> {
+  const text = await readFile(procCgroup, 'utf8').catch(() => '');
+  for (const line of text.split('\n')) {
+    const [, controllers, where] = /^\d+:([^:]*):(.*)$/.exec(line) ?? [];
+    if (controllers === undefined || where === undefined) continue;
+    if (controllers.split(',').includes('memory')) {
+      // A cgroup namespace (or a container's own mount) shows the hierarchy from our cgroup down.
+      for (const dir of [path.join(mountRoot, 'memory', where), path.join(mountRoot, 'memory')]) {
+        if (await exists(path.join(dir, 'memory.usage_in_bytes'))) return { version: 1, dir };
+      }
+    }
+    if (controllers === '') {
+      for (const dir of [path.join(mountRoot, where), mountRoot]) {
+        if (await exists(path.join(dir, 'memory.current'))) return { version: 2, dir };
+      }
+    }
+  }
+  return undefined;
+}
+
+export async function readMemory(cgroup: MemoryCgroup): Promise<MemoryReading> {
+  const [usageText, limitText, stat] = await Promise.all(
+    (cgroup.version === 1 ? ['memory.usage_in_bytes', 'memory.limit_in_bytes', 'memory.stat'] : ['memory.current', 'memory.max', 'memory.stat'])
+      .map((name) => readFile(path.join(cgroup.dir, name), 'utf8')),
+  ) as [string, string, string];
+  const usage = Number(usageText.trim());
+  const inactiveFile = statValue(stat, cgroup.version === 1 ? 'total_inactive_file' : 'inactive_file') ?? 0;
+  let limit: number | undefined = limitText.trim() === 'max' ? undefined : Number(limitText.trim());
+  if (cgroup.version === 1 && (limit === undefined || limit >= UNLIMITED_V1)) {
+    // The limit may be set on a parent: v1 tells the effective one in memory.stat.
+    const hierarchical = statValue(stat, 'hierarchical_memory_limit');
+    limit = hierarchical !== undefined && hierarchical < UNLIMITED_V1 ? hierarchical : undefined;
+  }
+  return { usage, inactiveFile, nonReclaimable: Math.max(0, usage - inactiveFile), limit };
+}
+
+function statValue(stat: string, key: string): number | undefined {
+  const match = new RegExp(`^${key} (\\d+)$`, 'm').exec(stat);
+  return match ? Number(match[1]) : undefined;
+}
+
+function exists(file: string): Promise<boolean> {
+  return access(file).then(() => true, () => false);
+}
+
+/**
+ * Fires once when non-reclaimable usage reaches the threshold; fires again only after usage
+ * fell back below the re-arm level (threshold − 5% of the limit) and the quiet period passed,
+ * so an app living near its limit gives one capture per quiet period, not one per check.
+ */
+export class PressureTrigger {
+  private armed = true;
+  private lastFired = -Infinity;
+
+  constructor(private readonly percent: number, private readonly quietMs: number) {}
+
+  /** true when this reading should trigger a capture. */
+  check(reading: MemoryReading, now: number): boolean {
+    if (reading.limit === undefined) return false;
+    const threshold = (reading.limit * this.percent) / 100;
+    if (!this.armed) {
+      if (reading.nonReclaimable < threshold - reading.limit * 0.05 && now - this.lastFired >= this.quietMs) this.armed = true;
+      return false;
+    }
+    if (reading.nonReclaimable < threshold) return false;
+    this.armed = false;
+    this.lastFired = now;
+    return true;
+  }
+}
