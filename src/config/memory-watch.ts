@@ -21,7 +21,7 @@ export interface MemoryWatchConfig {
 const SECOND = 1000;
 export const MEMORY_WATCH_DEFAULTS: MemoryWatchConfig = {
   pressurePercent: 90,
-  checkEveryMs: 5 * SECOND,
+  checkEveryMs: 10 * SECOND,
   gcSpiral: 'capture',
   gcSpiralPercent: 90,
   gcSpiralWindowMs: 60 * SECOND,

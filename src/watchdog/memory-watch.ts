@@ -1,4 +1,4 @@
-// While the app runs: one low-frequency timer (POSTMORTEM_MEMORY_CHECK_EVERY, default 5 s)
+// While the app runs: one low-frequency timer (POSTMORTEM_MEMORY_CHECK_EVERY, default 10 s)
 // reads the container's memory cgroup and the JVMs' own GC counters, and captures evidence
 // from the live app when memory nears the limit (reason memory-pressure) or a JVM is stuck
 // in GC (reason gc-spiral; with POSTMORTEM_GC_SPIRAL=kill it then gets a heap dump and is
@@ -6,13 +6,13 @@
 // Node cannot create without native code, hence the timer; its cost is in the bench.
 import type { Config } from '../config/types.ts';
 import { formatBytes, formatDuration } from '../config/units.ts';
-import { readPerfData } from '../capture/attach/perfdata.ts';
-import { inspectTarget, type Target } from '../capture/attach/target.ts';
+import { findPerfData, readPerfDataFile } from '../capture/attach/perfdata.ts';
+import { inspectTarget } from '../capture/attach/target.ts';
 import type { Crash } from '../capture/crash.ts';
 import { GcSpiralDetector, gcSample } from '../capture/gc-spiral.ts';
+import { AppJvms } from '../capture/app-jvms.ts';
 import { captureLive } from '../capture/live-capture.ts';
 import { PressureTrigger, findMemoryCgroup, readMemory, type MemoryCgroup } from '../capture/memory-pressure.ts';
-import { jvmsIn } from '../capture/process-tree.ts';
 import type { EventLog } from '../util/event-log.ts';
 
 /** After a pressure capture, the next one waits at least this long (and for usage to fall first). */
@@ -35,7 +35,7 @@ export interface MemoryWatch {
   settled(): Promise<void>;
 }
 
-interface WatchedJvm { target: Target; detector: GcSpiralDetector; done: boolean }
+interface WatchedJvm { perfData: string; detector: GcSpiralDetector; done: boolean }
 
 export async function startMemoryWatch(deps: MemoryWatchDeps): Promise<MemoryWatch> {
   const { config, log } = deps;
@@ -55,6 +55,7 @@ export async function startMemoryWatch(deps: MemoryWatchDeps): Promise<MemoryWat
   if (!cgroup && settings.gcSpiral === 'off') return noop;
   const trigger = new PressureTrigger(settings.pressurePercent ?? 100, PRESSURE_QUIET_MS);
   const jvms = new Map<number, WatchedJvm>();
+  const appJvms = new AppJvms(deps.appPid);
   log.info(
     `watching memory every ${formatDuration(settings.checkEveryMs)}: ` +
       [
@@ -80,7 +81,7 @@ export async function startMemoryWatch(deps: MemoryWatchDeps): Promise<MemoryWat
     if (!trigger.check(reading, Date.now()) || reading.limit === undefined) return;
     const share = Math.round((100 * reading.nonReclaimable) / reading.limit);
     log.warn(`memory pressure: ${formatBytes(reading.nonReclaimable)} (${share}%) of the ${formatBytes(reading.limit)} limit in use and not reclaimable; capturing evidence while the app runs`);
-    const pids = await jvmsIn(deps.appPid);
+    const pids = await appJvms.find();
     await capture('memory-pressure', (crash) => captureLive({
       crash, appPid: deps.appPid, jvms: pids, config, log, heapDump: true, memoryHeadroom: reading.limit! - reading.nonReclaimable,
     }));
@@ -89,17 +90,18 @@ export async function startMemoryWatch(deps: MemoryWatchDeps): Promise<MemoryWat
   let checks = 0;
   const checkGc = async (): Promise<void> => {
     if (settings.gcSpiral === 'off') return;
-    if (checks % JVM_LOOKUP_EVERY === 0 || jvms.size === 0) {
+    if (checks % JVM_LOOKUP_EVERY === 0) {
       const caller = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
-      for (const pid of await jvmsIn(deps.appPid)) {
+      for (const pid of await appJvms.find()) {
         if (jvms.has(pid)) continue;
         const target = await inspectTarget(pid, caller).catch(() => undefined);
-        if (target) jvms.set(pid, { target, detector: new GcSpiralDetector(settings.gcSpiralWindowMs, settings.gcSpiralPercent), done: false });
+        const found = target && await findPerfData(target.tmpDir, target.nspid, target.uid);
+        if (found) jvms.set(pid, { perfData: found.file, detector: new GcSpiralDetector(settings.gcSpiralWindowMs, settings.gcSpiralPercent), done: false });
       }
     }
     for (const [pid, jvm] of jvms) {
       if (jvm.done) continue;
-      const entries = await readPerfData(jvm.target.tmpDir, jvm.target.nspid, jvm.target.uid);
+      const entries = await readPerfDataFile(jvm.perfData);
       if (!entries) { jvms.delete(pid); continue; } // gone (or -XX:-UsePerfData)
       const sample = gcSample(entries);
       const verdict = sample && jvm.detector.add(sample);

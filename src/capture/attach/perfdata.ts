@@ -63,6 +63,12 @@ export function attachCapability(entries: Map<string, PerfValue>): boolean | und
  * (its /tmp as we reach it); prefers the file owned by `uid`. Undefined when there is none.
  */
 export async function readPerfData(tmpDir: string, nspid: number, uid: number): Promise<Map<string, PerfValue> | undefined> {
+  const found = await findPerfData(tmpDir, nspid, uid);
+  return found?.entries;
+}
+
+/** Like readPerfData, also naming the file, so a watcher can read it again without searching. */
+export async function findPerfData(tmpDir: string, nspid: number, uid: number): Promise<{ file: string; entries: Map<string, PerfValue> } | undefined> {
   const dirs = (await readdir(tmpDir).catch(() => [] as string[])).filter((d) => d.startsWith('hsperfdata_'));
   const files: { file: string; owned: boolean }[] = [];
   for (const dir of dirs) {
@@ -72,10 +78,15 @@ export async function readPerfData(tmpDir: string, nspid: number, uid: number): 
   }
   files.sort((a, b) => Number(b.owned) - Number(a.owned));
   for (const { file } of files) {
-    const entries = await readBounded(file).then(parsePerfData, () => undefined);
-    if (entries) return entries;
+    const entries = await readPerfDataFile(file);
+    if (entries) return { file, entries };
   }
   return undefined;
+}
+
+/** The entries of one hsperfdata file; undefined when it is gone or not one. */
+export function readPerfDataFile(file: string): Promise<Map<string, PerfValue> | undefined> {
+  return readBounded(file).then(parsePerfData, () => undefined);
 }
 
 async function readBounded(file: string): Promise<Buffer> {
