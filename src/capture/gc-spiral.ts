@@ -2,7 +2,11 @@
 // OutOfMemoryError (what jvmquake watches for). Its own counters in hsperfdata say so without
 // attaching: the sum of sun.gc.collector.<n>.time against sun.os.hrt.ticks (both in ticks of
 // the same high-resolution clock), taken over a sliding window.
-import type { PerfValue } from './attach/perfdata.ts';
+import { open, type FileHandle } from 'node:fs/promises';
+import { parsePerfData, type PerfValue } from './attach/perfdata.ts';
+
+const MAX_PERF_FILE = 4 * 1024 * 1024;
+const COLLECTOR_TIME = /^sun\.gc\.collector\.\d+\.time$/;
 
 export interface GcSample {
   /** sun.os.hrt.ticks: the JVM's clock. */
@@ -20,7 +24,7 @@ export function gcSample(entries: Map<string, PerfValue>): GcSample | undefined 
   let gcTicks = 0n;
   let collectors = 0;
   for (const [name, value] of entries) {
-    if (/^sun\.gc\.collector\.\d+\.time$/.test(name) && typeof value === 'bigint') { gcTicks += value; collectors += 1; }
+    if (COLLECTOR_TIME.test(name) && typeof value === 'bigint') { gcTicks += value; collectors += 1; }
   }
   return collectors > 0 ? { ticks, gcTicks, frequency } : undefined;
 }
@@ -56,5 +60,57 @@ export class GcSpiralDetector {
   /** After a capture: judge the next window afresh. */
   reset(): void {
     this.samples.length = 0;
+  }
+}
+
+/**
+ * Reads one JVM's GC counters again and again at the cost of one small pread: the file is
+ * parsed once to learn where the counters live (they never move), then only that span is read.
+ */
+export class GcCounterReader {
+  private constructor(
+    private readonly handle: FileHandle,
+    private readonly span: Buffer,
+    private readonly from: number,
+    private readonly little: boolean,
+    private readonly ticksAt: number,
+    private readonly collectorsAt: number[],
+    private readonly frequency: bigint,
+  ) {}
+
+  /** undefined when the file is no hsperfdata or has no GC counters. */
+  static async open(file: string): Promise<GcCounterReader | undefined> {
+    const handle = await open(file, 'r');
+    try {
+      const whole = Buffer.alloc(Math.min((await handle.stat()).size, MAX_PERF_FILE));
+      await handle.read(whole, 0, whole.length, 0);
+      const offsets = new Map<string, number>();
+      const entries = parsePerfData(whole, offsets);
+      const frequency = entries?.get('sun.os.hrt.frequency');
+      const ticksAt = offsets.get('sun.os.hrt.ticks');
+      const collectorsAt = [...offsets].filter(([name]) => COLLECTOR_TIME.test(name)).map(([, at]) => at);
+      if (typeof frequency !== 'bigint' || frequency <= 0n || ticksAt === undefined || collectorsAt.length === 0) {
+        await handle.close();
+        return undefined;
+      }
+      const from = Math.min(ticksAt, ...collectorsAt);
+      const to = Math.max(ticksAt, ...collectorsAt) + 8;
+      return new GcCounterReader(handle, Buffer.alloc(to - from), from, whole[4] === 1, ticksAt, collectorsAt, frequency);
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+  }
+
+  async sample(): Promise<GcSample> {
+    await this.handle.read(this.span, 0, this.span.length, this.from);
+    const at = (offset: number) => (this.little ? this.span.readBigInt64LE(offset - this.from) : this.span.readBigInt64BE(offset - this.from));
+    let gcTicks = 0n;
+    for (const offset of this.collectorsAt) gcTicks += at(offset);
+    return { ticks: at(this.ticksAt), gcTicks, frequency: this.frequency };
+  }
+
+  close(): Promise<void> {
+    return this.handle.close().catch(() => undefined);
   }
 }

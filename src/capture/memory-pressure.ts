@@ -46,6 +46,11 @@ export async function findMemoryCgroup(procCgroup = '/proc/self/cgroup', mountRo
   return undefined;
 }
 
+/** Usage alone (one small file): an upper bound of the non-reclaimable part, enough while far from the threshold. */
+export async function readUsage(cgroup: MemoryCgroup): Promise<number> {
+  return Number((await readFile(path.join(cgroup.dir, cgroup.version === 1 ? 'memory.usage_in_bytes' : 'memory.current'), 'utf8')).trim());
+}
+
 export async function readMemory(cgroup: MemoryCgroup): Promise<MemoryReading> {
   const [usageText, limitText, stat] = await Promise.all(
     (cgroup.version === 1 ? ['memory.usage_in_bytes', 'memory.limit_in_bytes', 'memory.stat'] : ['memory.current', 'memory.max', 'memory.stat'])
@@ -82,10 +87,15 @@ export class PressureTrigger {
 
   constructor(private readonly percent: number, private readonly quietMs: number) {}
 
+  /** The non-reclaimable usage at which this trigger fires. */
+  thresholdOf(limit: number): number {
+    return (limit * this.percent) / 100;
+  }
+
   /** true when this reading should trigger a capture. */
   check(reading: MemoryReading, now: number): boolean {
     if (reading.limit === undefined) return false;
-    const threshold = (reading.limit * this.percent) / 100;
+    const threshold = this.thresholdOf(reading.limit);
     if (!this.armed) {
       if (reading.nonReclaimable < threshold - reading.limit * 0.05 && now - this.lastFired >= this.quietMs) this.armed = true;
       return false;

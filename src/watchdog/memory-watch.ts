@@ -6,13 +6,13 @@
 // Node cannot create without native code, hence the timer; its cost is in the bench.
 import type { Config } from '../config/types.ts';
 import { formatBytes, formatDuration } from '../config/units.ts';
-import { findPerfData, readPerfDataFile } from '../capture/attach/perfdata.ts';
+import { findPerfData } from '../capture/attach/perfdata.ts';
 import { inspectTarget } from '../capture/attach/target.ts';
 import type { Crash } from '../capture/crash.ts';
-import { GcSpiralDetector, gcSample } from '../capture/gc-spiral.ts';
+import { GcCounterReader, GcSpiralDetector } from '../capture/gc-spiral.ts';
 import { AppJvms } from '../capture/app-jvms.ts';
 import { captureLive } from '../capture/live-capture.ts';
-import { PressureTrigger, findMemoryCgroup, readMemory, type MemoryCgroup } from '../capture/memory-pressure.ts';
+import { PressureTrigger, findMemoryCgroup, readMemory, readUsage, type MemoryCgroup } from '../capture/memory-pressure.ts';
 import type { EventLog } from '../util/event-log.ts';
 
 /** After a pressure capture, the next one waits at least this long (and for usage to fall first). */
@@ -35,7 +35,7 @@ export interface MemoryWatch {
   settled(): Promise<void>;
 }
 
-interface WatchedJvm { perfData: string; detector: GcSpiralDetector; done: boolean }
+interface WatchedJvm { counters: GcCounterReader; detector: GcSpiralDetector; done: boolean }
 
 export async function startMemoryWatch(deps: MemoryWatchDeps): Promise<MemoryWatch> {
   const { config, log } = deps;
@@ -76,8 +76,15 @@ export async function startMemoryWatch(deps: MemoryWatchDeps): Promise<MemoryWat
   };
 
   const checkPressure = async (): Promise<void> => {
-    if (!cgroup) return;
+    if (!cgroup || limit === undefined) return;
+    // Usage bounds the non-reclaimable part: below the threshold, one small file is enough.
+    const usage = await readUsage(cgroup);
+    if (usage < trigger.thresholdOf(limit)) {
+      trigger.check({ usage, inactiveFile: 0, nonReclaimable: usage, limit }, Date.now()); // may re-arm
+      return;
+    }
     const reading = await readMemory(cgroup);
+    limit = reading.limit ?? limit;
     if (!trigger.check(reading, Date.now()) || reading.limit === undefined) return;
     const share = Math.round((100 * reading.nonReclaimable) / reading.limit);
     log.warn(`memory pressure: ${formatBytes(reading.nonReclaimable)} (${share}%) of the ${formatBytes(reading.limit)} limit in use and not reclaimable; capturing evidence while the app runs`);
@@ -96,15 +103,14 @@ export async function startMemoryWatch(deps: MemoryWatchDeps): Promise<MemoryWat
         if (jvms.has(pid)) continue;
         const target = await inspectTarget(pid, caller).catch(() => undefined);
         const found = target && await findPerfData(target.tmpDir, target.nspid, target.uid);
-        if (found) jvms.set(pid, { perfData: found.file, detector: new GcSpiralDetector(settings.gcSpiralWindowMs, settings.gcSpiralPercent), done: false });
+        const counters = found && await GcCounterReader.open(found.file).catch(() => undefined);
+        if (counters) jvms.set(pid, { counters, detector: new GcSpiralDetector(settings.gcSpiralWindowMs, settings.gcSpiralPercent), done: false });
       }
     }
     for (const [pid, jvm] of jvms) {
       if (jvm.done) continue;
-      const entries = await readPerfDataFile(jvm.perfData);
-      if (!entries) { jvms.delete(pid); continue; } // gone (or -XX:-UsePerfData)
-      const sample = gcSample(entries);
-      const verdict = sample && jvm.detector.add(sample);
+      if (!alive(pid)) { jvms.delete(pid); await jvm.counters.close(); continue; }
+      const verdict = jvm.detector.add(await jvm.counters.sample());
       if (!verdict?.spiral) continue;
       jvm.done = true; // one capture per JVM: a JVM in a spiral rarely recovers
       const kill = settings.gcSpiral === 'kill';
@@ -134,7 +140,20 @@ export async function startMemoryWatch(deps: MemoryWatchDeps): Promise<MemoryWat
   }, settings.checkEveryMs);
   timer.unref();
   return {
-    stop: () => { stopped = true; clearInterval(timer); },
+    stop: () => {
+      stopped = true;
+      clearInterval(timer);
+      for (const jvm of jvms.values()) void jvm.counters.close();
+    },
     settled: noop.settled,
   };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

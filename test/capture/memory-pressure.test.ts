@@ -1,11 +1,14 @@
 // The cgroup reader on a cgroup-shaped folder (the kernel's files, written by the test: the
 // real ones are read end to end in test/e2e/memory-watch.test.ts), the threshold's re-arming,
-// and the GC spiral verdict from counters shaped like hsperfdata's.
+// and the GC spiral verdict from counters shaped like hsperfdata's and from a real JVM's file.
 import t from 'tap';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { GcSpiralDetector, gcSample } from '../../src/capture/gc-spiral.ts';
+import { spawn } from 'node:child_process';
+import { findPerfData, readPerfData } from '../../src/capture/attach/perfdata.ts';
+import { GcCounterReader, GcSpiralDetector, gcSample } from '../../src/capture/gc-spiral.ts';
 import { PressureTrigger, findMemoryCgroup, readMemory } from '../../src/capture/memory-pressure.ts';
+import { javaApp } from '../support/java.ts';
 import { tempDir } from '../support/temp.ts';
 
 const MiB = 1024 * 1024;
@@ -68,4 +71,24 @@ t.test('GC spiral: share of the JVM clock spent in its collectors over the windo
   t.ok(Math.abs(healthy.share - 0.3) < 1e-9, `30% in GC (${healthy.share})`);
   t.match(d.add(gcSample(counters(120, [2, 13]))!), { spiral: true }, '10 of the last 10 s in GC');
   t.equal(d.add(gcSample(counters(5, [0, 0]))!), undefined, 'a restarted JVM starts a new window');
+});
+
+t.test('GC counters of a real JVM re-read in place agree with a full parse of its hsperfdata', async (t) => {
+  const appDir = await javaApp('MemoryHog');
+  const jvm = spawn('java', ['-Xmx32m', '-cp', appDir, 'MemoryHog', '8'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => { jvm.kill('SIGKILL'); });
+  await new Promise<void>((resolve) => jvm.stdout.on('data', (c: Buffer) => { if (/holding/.test(c.toString())) resolve(); }));
+  const found = await findPerfData('/tmp', jvm.pid!, process.getuid!());
+  t.ok(found, 'the JVM publishes its counters');
+  const reader = (await GcCounterReader.open(found!.file))!;
+  t.teardown(() => reader.close());
+  const first = await reader.sample();
+  const parsed = gcSample((await readPerfData('/tmp', jvm.pid!, process.getuid!()))!)!;
+  // The JVM's sampler updates sun.os.hrt.ticks every PerfDataSamplingInterval (50 ms).
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const second = await reader.sample();
+  t.equal(first.frequency, parsed.frequency);
+  t.ok(first.ticks <= parsed.ticks && parsed.ticks <= second.ticks, 'the clock read in place brackets the full parse');
+  t.ok(first.gcTicks <= parsed.gcTicks && parsed.gcTicks <= second.gcTicks, 'and so do the collectors\' times');
+  t.ok(second.ticks > first.ticks, 'the clock moves');
 });

@@ -18,8 +18,12 @@ const MAX_FILE = 4 * 1024 * 1024;
 
 export type PerfValue = string | bigint;
 
-/** Every entry of an hsperfdata file: strings for byte vectors, bigint for longs. Undefined if not one. */
-export function parsePerfData(buf: Buffer): Map<string, PerfValue> | undefined {
+/**
+ * Every entry of an hsperfdata file: strings for byte vectors, bigint for longs. Undefined if
+ * not one. `offsets`, when given, receives where each long lives in the file: entries never
+ * move while the JVM runs, so a watcher can re-read just those 8 bytes.
+ */
+export function parsePerfData(buf: Buffer, offsets?: Map<string, number>): Map<string, PerfValue> | undefined {
   if (buf.length < 32 || buf.readUInt32BE(0) !== MAGIC) return undefined;
   const little = buf[4] === 1;
   const major = buf[5];
@@ -45,6 +49,7 @@ export function parsePerfData(buf: Buffer): Map<string, PerfValue> | undefined {
       entries.set(name, cstring(data, vectorLength));
     } else if (type === 'J' && vectorLength === 0 && data + 8 <= at + length) {
       entries.set(name, i64(data));
+      offsets?.set(name, data);
     }
     at += length;
   }
