@@ -12,7 +12,7 @@ import type { Crash } from '../capture/crash.ts';
 import { GcCounterReader, GcSpiralDetector } from '../capture/gc-spiral.ts';
 import { AppJvms } from '../capture/app-jvms.ts';
 import { captureLive } from '../capture/live-capture.ts';
-import { PressureTrigger, findMemoryCgroup, readMemory, readUsage, type MemoryCgroup } from '../capture/memory-pressure.ts';
+import { PressureTrigger, UsageReader, findMemoryCgroup, readMemory, type MemoryCgroup } from '../capture/memory-pressure.ts';
 import type { EventLog } from '../util/event-log.ts';
 
 /** After a pressure capture, the next one waits at least this long (and for usage to fall first). */
@@ -53,6 +53,7 @@ export async function startMemoryWatch(deps: MemoryWatchDeps): Promise<MemoryWat
     }
   }
   if (!cgroup && settings.gcSpiral === 'off') return noop;
+  const usageReader = cgroup ? await UsageReader.open(cgroup).catch(() => undefined) : undefined;
   const trigger = new PressureTrigger(settings.pressurePercent ?? 100, PRESSURE_QUIET_MS);
   const jvms = new Map<number, WatchedJvm>();
   const appJvms = new AppJvms(deps.appPid);
@@ -76,9 +77,9 @@ export async function startMemoryWatch(deps: MemoryWatchDeps): Promise<MemoryWat
   };
 
   const checkPressure = async (): Promise<void> => {
-    if (!cgroup || limit === undefined) return;
+    if (!cgroup || !usageReader || limit === undefined) return;
     // Usage bounds the non-reclaimable part: below the threshold, one small file is enough.
-    const usage = await readUsage(cgroup);
+    const usage = await usageReader.read();
     if (usage < trigger.thresholdOf(limit)) {
       trigger.check({ usage, inactiveFile: 0, nonReclaimable: usage, limit }, Date.now()); // may re-arm
       return;
@@ -144,6 +145,7 @@ export async function startMemoryWatch(deps: MemoryWatchDeps): Promise<MemoryWat
       stopped = true;
       clearInterval(timer);
       for (const jvm of jvms.values()) void jvm.counters.close();
+      void usageReader?.close();
     },
     settled: noop.settled,
   };
