@@ -33,7 +33,7 @@ async function withCgroup<T>(fn: (dir: string) => Promise<T>): Promise<T> {
 export async function measureMemoryWatch(b: Bench): Promise<Row[]> {
   const appDir = await b.compileJava(path.join(BUILDPACK_DIR, 'test/fixtures/java'), ['MemoryHog']);
   const droplet = await b.stage({ appDir, env: b.storeEnv('memory-watch') });
-  const seconds = Math.max(60, b.sizes.idleSeconds * 3);
+  const seconds = Math.max(120, b.sizes.idleSeconds * 3);
   const command = 'java -Xmx64m -cp . MemoryHog 8';
   const off = { POSTMORTEM_MEMORY_PRESSURE: 'off', POSTMORTEM_GC_SPIRAL: 'off' };
   const [on, without] = await withCgroup((dirOn) => withCgroup(async (dirOff) => {
@@ -46,7 +46,7 @@ export async function measureMemoryWatch(b: Bench): Promise<Row[]> {
       await plain.waitFor(/memory hog: holding/, 60_000);
       const line = await watched.waitFor(/\[postmortem\] watching memory/, 10_000);
       b.log(`  ${line}`);
-      await sleep(15_000); // the first checks (JVM lookup, perf data found) are start-up, not the steady cost
+      await sleep(30_000); // the first checks (JVM lookup, perf data found, V8 compiling the hot path) are start-up, not the steady cost
       const t0 = [await cpuTicks(watched.pid), await cpuTicks(plain.pid)];
       await sleep(seconds * 1000);
       const t1 = [await cpuTicks(watched.pid), await cpuTicks(plain.pid)];

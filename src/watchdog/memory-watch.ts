@@ -37,7 +37,17 @@ export interface MemoryWatch {
 
 interface WatchedJvm { counters: GcCounterReader; detector: GcSpiralDetector; done: boolean }
 
+/** Never throws: a watch that cannot start is logged and the app runs as before. */
 export async function startMemoryWatch(deps: MemoryWatchDeps): Promise<MemoryWatch> {
+  try {
+    return await watch(deps);
+  } catch (error) {
+    deps.log.warn(`memory watch is off: ${error instanceof Error ? error.message : String(error)}`);
+    return { stop: () => undefined, settled: async () => undefined };
+  }
+}
+
+async function watch(deps: MemoryWatchDeps): Promise<MemoryWatch> {
   const { config, log } = deps;
   const settings = config.memoryWatch;
   const captures = new Set<Promise<unknown>>();
