@@ -2,6 +2,7 @@
 // OutOfMemoryError (what jvmquake watches for). Its own counters in hsperfdata say so without
 // attaching: the sum of sun.gc.collector.<n>.time against sun.os.hrt.ticks (both in ticks of
 // the same high-resolution clock), taken over a sliding window.
+import { readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { parsePerfData, type PerfValue } from './attach/perfdata.ts';
 
@@ -102,8 +103,9 @@ export class GcCounterReader {
     }
   }
 
-  async sample(): Promise<GcSample> {
-    await this.handle.read(this.span, 0, this.span.length, this.from);
+  /** Synchronous on purpose: the file is in memory (the JVM maps it), and no worker thread wakes. */
+  sample(): GcSample {
+    readSync(this.handle.fd, this.span, 0, this.span.length, this.from);
     const at = (offset: number) => (this.little ? this.span.readBigInt64LE(offset - this.from) : this.span.readBigInt64BE(offset - this.from));
     let gcTicks = 0n;
     for (const offset of this.collectorsAt) gcTicks += at(offset);

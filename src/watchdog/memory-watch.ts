@@ -89,7 +89,7 @@ async function watch(deps: MemoryWatchDeps): Promise<MemoryWatch> {
   const checkPressure = async (): Promise<void> => {
     if (!cgroup || !usageReader || limit === undefined) return;
     // Usage bounds the non-reclaimable part: below the threshold, one small file is enough.
-    const usage = await usageReader.read();
+    const usage = usageReader.read();
     if (usage < trigger.thresholdOf(limit)) {
       trigger.check({ usage, inactiveFile: 0, nonReclaimable: usage, limit }, Date.now()); // may re-arm
       return;
@@ -121,7 +121,7 @@ async function watch(deps: MemoryWatchDeps): Promise<MemoryWatch> {
     for (const [pid, jvm] of jvms) {
       if (jvm.done) continue;
       if (!alive(pid)) { jvms.delete(pid); await jvm.counters.close(); continue; }
-      const verdict = jvm.detector.add(await jvm.counters.sample());
+      const verdict = jvm.detector.add(jvm.counters.sample());
       if (!verdict?.spiral) continue;
       jvm.done = true; // one capture per JVM: a JVM in a spiral rarely recovers
       const kill = settings.gcSpiral === 'kill';
