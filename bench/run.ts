@@ -25,6 +25,7 @@ import { measureCores } from './measure/cores.ts';
 import { measureCrash } from './measure/crash.ts';
 import { measureIdle } from './measure/idle.ts';
 import { measureLogs } from './measure/logs.ts';
+import { measureMemoryWatch } from './measure/memory-watch.ts';
 import { measureRuntimes } from './measure/runtimes.ts';
 import { measureStaging } from './measure/staging.ts';
 import { measureConstrainedLink, measureUploadAlone } from './measure/upload.ts';
@@ -44,9 +45,10 @@ const MEASUREMENTS: [string, string, Measurement][] = [
   ['link', '3. constrained link', measureConstrainedLink],
   ['cores', '7. cores', measureCores],
   ['runtimes', '8. Node.js lines', measureRuntimes],
+  ['memory-watch', '9. watching memory', measureMemoryWatch],
 ];
 /** The order of the table: the issue's numbering. */
-const TABLE_ORDER = ['crash', 'upload', 'link', 'idle', 'logs', 'staging', 'cores', 'runtimes'];
+const TABLE_ORDER = ['crash', 'upload', 'link', 'idle', 'logs', 'staging', 'cores', 'runtimes', 'memory-watch'];
 
 const started = Date.now();
 const log = (message: string) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${message}\n`);

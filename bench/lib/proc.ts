@@ -157,11 +157,23 @@ export async function cpuTicks(pid: number): Promise<number> {
   return Number(fields[11]) + Number(fields[12]);
 }
 
-/** VmRSS and VmHWM (peak) of a running process, in bytes. */
-export async function memoryOf(pid: number): Promise<{ rss: number; hwm: number }> {
+/** VmRSS, VmHWM (peak) and RssAnon (the process's own memory, no shared text pages) in bytes. */
+export async function memoryOf(pid: number): Promise<{ rss: number; hwm: number; anon: number }> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const kib = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
-  return { rss: kib('VmRSS'), hwm: kib('VmHWM') };
+  return { rss: kib('VmRSS'), hwm: kib('VmHWM'), anon: kib('RssAnon') };
+}
+
+/** Samples a process's RssAnon and VmRSS every everyMs until stopped; peaks in bytes. */
+export function sampleMemoryPeak(pid: number, everyMs = 25): { stop(): { anon: number; rss: number } } {
+  const peak = { anon: 0, rss: 0 };
+  const timer = setInterval(() => {
+    memoryOf(pid).then((m) => {
+      if (m.anon > peak.anon) peak.anon = m.anon;
+      if (m.rss > peak.rss) peak.rss = m.rss;
+    }, () => undefined);
+  }, everyMs);
+  return { stop: () => { clearInterval(timer); return { ...peak }; } };
 }
 
 export function sleep(ms: number): Promise<void> {

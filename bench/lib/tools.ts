@@ -12,6 +12,7 @@ import { execa } from 'execa';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { runMeasured, type Measured } from './proc.ts';
+import { NODE_FLAGS } from '../../src/launch/profile-script.ts';
 
 export interface S3Info {
   endpoint: string;
@@ -98,7 +99,7 @@ export class Uploaders {
   /** Our store (src/store via the bundled client) on the droplet's Node.js with the watchdog's flags. */
   async ours(file: string, prefix: string, mode: OurMode, endpoint = this.#o.s3.endpoint): Promise<Measured & { record: OurRecord }> {
     const env = { ...this.#env, BENCH_S3: JSON.stringify({ ...this.#o.s3, endpoint }) };
-    const m = await runMeasured(this.#o.node, ['--max-semi-space-size=1', '--expose-gc', this.#o.ourClient, file, prefix, mode], { env, timeoutMs: this.#o.timeoutMs });
+    const m = await runMeasured(this.#o.node, [...NODE_FLAGS.split(' '), this.#o.ourClient, file, prefix, mode], { env, timeoutMs: this.#o.timeoutMs });
     const record = JSON.parse(m.stdout.trim().split('\n').pop() ?? '{}') as OurRecord;
     return { ...m, record };
   }

@@ -13,13 +13,13 @@ import path from 'node:path';
 import { launch, BUILDPACK_DIR } from '../../test/support/cf.ts';
 import type { Bench } from '../lib/context.ts';
 import { sampleDiskPeak } from '../lib/disk.ts';
-import { killTree, spawnWatched, within } from '../lib/proc.ts';
+import { killTree, sampleMemoryPeak, spawnWatched, within } from '../lib/proc.ts';
 import { row, type Row } from '../lib/results.ts';
 import { formatBytes, formatSeconds, median, MiB } from '../lib/stats.ts';
 
 const JVM_TIMEOUT_MS = 300_000;
 
-interface OursRun { crashMs: number; reportMs: number; jvmDumpMs: number; dumpBytes: number; storedBytes: number; diskPeak: number }
+interface OursRun { crashMs: number; reportMs: number; jvmDumpMs: number; dumpBytes: number; storedBytes: number; diskPeak: number; anonPeak: number; rssPeak: number }
 interface RefRun { dumpMs: number; rcloneMs: number; awsMs: number; dumpBytes: number; diskPeak: number; file: string }
 
 export async function measureCrash(b: Bench): Promise<Row[]> {
@@ -32,7 +32,10 @@ export async function measureCrash(b: Bench): Promise<Row[]> {
     const prefix = `crash/ours-${round}`;
     const disk = sampleDiskPeak([path.join(droplet.home, 'tmp')]);
     const app = launch(droplet, { command: `java -Xmx${b.sizes.heap} -cp . Inventory`, env: { ...b.storeEnv(prefix), POSTMORTEM_GRACE: '0s' } });
+    // app.pid is the watchdog (the launcher exec'd it): its memory while it follows the dump.
+    const memory = sampleMemoryPeak(app.pid);
     let diskPeak = 0;
+    let memoryPeak = { anon: 0, rss: 0 };
     try {
       await within(app.process, JVM_TIMEOUT_MS, 'the staged JVM running out of heap');
     } catch (error) {
@@ -40,6 +43,7 @@ export async function measureCrash(b: Bench): Promise<Row[]> {
       throw error;
     } finally {
       diskPeak = (await disk.stop()).peakBytes;
+      memoryPeak = memory.stop();
     }
     const out = app.output();
     const dumpAt = app.timeOf(/Dumping heap to/);
@@ -60,8 +64,8 @@ export async function measureCrash(b: Bench): Promise<Row[]> {
       const sha = await b.bucket.sha256(heap.key);
       if (sha !== heap.storedSha256) throw new Error(`ours: ${heap.key} sha256 ${sha} differs from the report's ${heap.storedSha256}`);
     }
-    const run = { crashMs: storedAt - dumpAt, reportMs: reportAt - dumpAt, jvmDumpMs: createdAt - dumpAt, dumpBytes: heap.size, storedBytes: heap.storedSize, diskPeak };
-    b.log(`  ours #${round + 1}: dump started -> stored ${formatSeconds(run.crashMs)}, report ${formatSeconds(run.reportMs)} (JVM wrote it in ${formatSeconds(run.jvmDumpMs)}), ${formatBytes(run.dumpBytes)} as ${formatBytes(run.storedBytes)}, disk peak ${formatBytes(diskPeak)}`);
+    const run = { crashMs: storedAt - dumpAt, reportMs: reportAt - dumpAt, jvmDumpMs: createdAt - dumpAt, dumpBytes: heap.size, storedBytes: heap.storedSize, diskPeak, anonPeak: memoryPeak.anon, rssPeak: memoryPeak.rss };
+    b.log(`  ours #${round + 1}: dump started -> stored ${formatSeconds(run.crashMs)}, report ${formatSeconds(run.reportMs)} (JVM wrote it in ${formatSeconds(run.jvmDumpMs)}), ${formatBytes(run.dumpBytes)} as ${formatBytes(run.storedBytes)}, disk peak ${formatBytes(diskPeak)}, watchdog peak RSS ${formatBytes(run.rssPeak)} (anonymous ${formatBytes(run.anonPeak)})`);
     ours.push(run);
     await b.purge(prefix);
   }
@@ -125,7 +129,20 @@ export async function measureCrash(b: Bench): Promise<Row[]> {
   const storedMedian = m(ours.map((r) => r.storedBytes));
   const oursDisk = ours.map((r) => r.diskPeak);
   const heapLabel = `-Xmx${b.sizes.heap}`;
+  const rssPeaks = ours.map((r) => r.rssPeak);
+  const anonPeaks = ours.map((r) => r.anonPeak);
+  // What POSTMORTEM_MEMORY_RESERVE should ask for: the measured peak, rounded up to 8 MiB.
+  const reserve = Math.ceil(Math.max(...rssPeaks) / (8 * MiB)) * 8 * MiB;
   return [
+    row({
+      id: 'crash.watchdog-rss', group: g, measurement: 'watchdog peak RSS while it follows and uploads the dump the JVM is writing (runtime included)', unit: 'bytes',
+      ours: m(rssPeaks), target: { on: 'ours', op: '<=', value: 96 * MiB }, runs: { ours: rssPeaks },
+      note: `reserve this asks for (POSTMORTEM_MEMORY_RESERVE): the highest peak rounded up to 8 MiB = ${formatBytes(reserve)}`,
+    }),
+    row({
+      id: 'crash.watchdog-anon', group: g, measurement: 'of which anonymous (RssAnon: heap, part buffers; no shared text pages)', unit: 'bytes',
+      ours: m(anonPeaks), runs: { ours: anonPeaks },
+    }),
     row({
       id: 'crash.vs-rclone', group: g, measurement: `JVM ${heapLabel} OOM: "Dumping heap to" -> heap dump stored and verified`, unit: 'ms',
       ours: m(oursCrash), reference: m(rcloneTotal), referenceLabel: 'plain dump, then rclone copy 64M x4',

@@ -7,6 +7,7 @@
 //             buildpack vs the same droplet layout without it, alternating.
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { NODE_FLAGS } from '../../src/launch/profile-script.ts';
 import { launch, type Droplet } from '../../test/support/cf.ts';
 import type { Bench } from '../lib/context.ts';
 import { cpuTicks, killTree, memoryOf, sleep, spawnWatched, within } from '../lib/proc.ts';
@@ -36,8 +37,10 @@ export async function measureIdle(b: Bench): Promise<Row[]> {
   const appDir = await idleAppDir(b);
   const droplet = await b.stage({ appDir, env: b.storeEnv('idle') });
   const app = launch(droplet, { command: IDLE_APP, env: b.storeEnv('idle') });
-  const bare = spawnWatched(b.node, ['--max-semi-space-size=1', '--expose-gc', '-e', 'console.log("bare node: started"); setInterval(() => {}, 1 << 30)'], {});
+  const bare = spawnWatched(b.node, [...NODE_FLAGS.split(' '), '-e', 'console.log("bare node: started"); setInterval(() => {}, 1 << 30)'], {});
   const rss: number[] = [];
+  const anon: number[] = [];
+  const bareAnon: number[] = [];
   const ticks: number[] = [];
   const bareRss: number[] = [];
   const bareTicks: number[] = [];
@@ -58,14 +61,18 @@ export async function measureIdle(b: Bench): Promise<Row[]> {
       bareTicks.push(b1 - b0);
       t0 = t1;
       b0 = b1;
-      rss.push((await memoryOf(app.pid)).rss);
-      bareRss.push((await memoryOf(bare.pid)).rss);
+      const ours = await memoryOf(app.pid);
+      const reference = await memoryOf(bare.pid);
+      rss.push(ours.rss);
+      anon.push(ours.anon);
+      bareRss.push(reference.rss);
+      bareAnon.push(reference.anon);
     }
   } finally {
     await stopInstance(app).catch(() => undefined);
     bare.child.kill('SIGKILL');
   }
-  b.log(`  idle watchdog: RSS ${rss.map(formatBytes).join(', ')}; CPU ticks per window ${ticks.join(', ')} (bare node ${bareTicks.join(', ')})`);
+  b.log(`  idle watchdog: RSS ${rss.map(formatBytes).join(', ')} (anonymous ${anon.map(formatBytes).join(', ')}; bare Node.js ${bareAnon.map(formatBytes).join(', ')}); CPU ticks per window ${ticks.join(', ')} (bare node ${bareTicks.join(', ')})`);
 
   // Start-up latency, alternating with and without the buildpack.
   const plain = await b.plainDroplet(appDir);
@@ -87,6 +94,7 @@ export async function measureIdle(b: Bench): Promise<Row[]> {
   const windowS = Math.round(b.sizes.idleSeconds / 3);
   const added = median(withUs) - median(without);
   return [
+    row({ id: 'idle.anon', group: g, measurement: 'watchdog anonymous RSS while idle (RssAnon: its own memory, no shared text pages)', unit: 'bytes', ours: median(anon), reference: median(bareAnon), referenceLabel: 'bare Node.js, same runtime and flags', target: { on: 'ours', op: '<=', value: median(bareAnon) + 5 * MiB }, runs: { ours: anon, reference: bareAnon }, note: 'target: the bare runtime + 5 MiB' }),
     row({ id: 'idle.rss', group: g, measurement: 'watchdog RSS while idle', unit: 'bytes', ours: median(rss), reference: median(bareRss), referenceLabel: 'bare Node.js, same runtime and flags', target: { on: 'ours', op: '<=', value: 45 * MiB }, runs: { ours: rss, reference: bareRss } }),
     row({ id: 'idle.cpu', group: g, measurement: `watchdog CPU per ${windowS} s window while idle (1 tick = 10 ms)`, unit: 'ticks', ours: median(ticks), reference: median(bareTicks), referenceLabel: 'bare Node.js', target: { on: 'ours', op: '<=', value: 1 }, runs: { ours: ticks, reference: bareTicks }, note: `all ${b.sizes.idleSeconds} s: ${ticks.reduce((a, c) => a + c, 0)} ticks (bare Node.js ${bareTicks.reduce((a, c) => a + c, 0)})` }),
     row({ id: 'startup.latency', group: g, measurement: 'launch -> first app output line', unit: 'ms', ours: median(withUs), reference: median(without), referenceLabel: 'same droplet layout without the buildpack', runs: { ours: withUs, reference: without } }),

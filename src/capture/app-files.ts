@@ -3,7 +3,7 @@
 // bash (globstar), packing is done by tar, streamed: nothing is staged on disk.
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { execa } from 'execa';
+import { Readable } from 'node:stream';
 import type { ArtifactSpec } from '../store/pipeline.ts';
 
 export interface AppFilesSelection {
@@ -15,6 +15,8 @@ export interface AppFilesSelection {
 
 /** Expands comma-separated globs relative to appDir; files only, in order, up to maxBytes in total. */
 export async function selectAppFiles(appDir: string, patterns: string[], maxBytes: number): Promise<AppFilesSelection> {
+  // Loaded after a death only: execa is most of the watchdog's code (idle memory, issue 10).
+  const { execa } = await import('execa');
   const script = 'cd "$1" || exit 0; shift; for p in "$@"; do for f in $p; do [ -f "$f" ] && printf "%s\\0" "$f"; done; done';
   const listed = await execa('bash', ['-O', 'globstar', '-O', 'nullglob', '-c', script, 'postmortem-app-files', appDir, ...patterns], { reject: false, stdin: 'ignore' });
   const unique = [...new Set(listed.stdout.split('\0').filter(Boolean))];
@@ -34,6 +36,8 @@ export async function selectAppFiles(appDir: string, patterns: string[], maxByte
  */
 export function appFilesArtifact(appDir: string, files: string[]): ArtifactSpec {
   async function* packed(): AsyncGenerator<Buffer> {
+    // Loaded only when app files are stored: execa is a large share of the watchdog's idle memory.
+    const { execa } = await import('execa');
     const tar = execa('tar', ['-czf', '-', '-C', appDir, '--null', '--files-from=-'], { input: files.map((f) => `${f}\0`).join(''), buffer: { stdout: false }, stripFinalNewline: false, encoding: 'buffer', reject: false });
     for await (const chunk of tar.stdout!) yield chunk as Buffer;
     const result = await tar;

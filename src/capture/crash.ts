@@ -299,6 +299,11 @@ export class CrashSlot {
     return (this.current ??= new Crash(this.deps, reason));
   }
 
+  /** A crash folder of its own, beside the slot (captures from the live app). */
+  separate(reason: string): Crash {
+    return new Crash(this.deps, reason);
+  }
+
   /** After a heap dump: once its uploads settle and the app still runs, finish that crash. */
   finishIfSurvived(alive: () => boolean, logTail: () => Buffer): void {
     const current = this.current;

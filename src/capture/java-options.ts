@@ -7,6 +7,8 @@ export interface JavaOptionsInput {
   heapDumpDir: string;
   /** gzip level for the JVM's own dump writer (JDK 17+); 0 = plain .hprof. */
   jvmGzipLevel: number;
+  /** POSTMORTEM_NMT=summary: Native Memory Tracking, read at a memory pressure capture. */
+  nativeMemoryTracking?: boolean;
 }
 
 export function javaToolOptions(input: JavaOptionsInput): string {
@@ -14,6 +16,7 @@ export function javaToolOptions(input: JavaOptionsInput): string {
   // The fatal error log (hs_err) goes to the same folder we watch, not the app's cwd.
   const ours = ['-XX:+HeapDumpOnOutOfMemoryError', `-XX:HeapDumpPath=${input.heapDumpDir}`, `-XX:ErrorFile=${input.heapDumpDir}/hs_err_pid%p.log`];
   if (input.jvmGzipLevel > 0) ours.push(`-XX:HeapDumpGzipLevel=${input.jvmGzipLevel}`);
+  if (input.nativeMemoryTracking) ours.push('-XX:NativeMemoryTracking=summary');
   const existing = input.existing?.trim();
   return existing ? `${existing} ${ours.join(' ')}` : ours.join(' ');
 }

@@ -2,15 +2,12 @@
 // thread dump and heap dump through the attach protocol (no JDK tools needed); any other
 // process can only be asked for a core by aborting it (--kill), which the watchdog then
 // captures like any crash. Evidence goes to the same store, reason "on-demand".
-import { createReadStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import path from 'node:path';
-import { Readable } from 'node:stream';
 import type { Config } from '../config/types.ts';
 import type { Store } from '../store/store.ts';
 import type { EventLog } from '../util/event-log.ts';
-import { heapDump, threadDump } from './attach/hotspot.ts';
+import { threadDump } from './attach/hotspot.ts';
 import { Crash } from './crash.ts';
+import { addHeapDump, textArtifact } from './live-capture.ts';
 import { isJvm } from './process-tree.ts';
 import type { Report } from './report.ts';
 
@@ -39,21 +36,8 @@ export async function dumpOnDemand(input: OnDemandInput): Promise<OnDemandResult
   const crash = new Crash({ config, store: input.store, log, now, buildpackVersion: input.buildpackVersion, startedAt: now() }, 'on-demand');
   log.info(`thread dump of JVM ${pid}`);
   const threads = await threadDump(pid, { locks: true });
-  crash.add({ name: 'threads.txt', source: Readable.from([Buffer.from(threads)]), contentType: 'text/plain; charset=utf-8', encoding: 'raw' });
-  if (input.heap) {
-    const folder = path.join(config.dumpDir, 'on-demand');
-    await mkdir(folder, { recursive: true });
-    const file = path.join(folder, `heap-${pid}-${now().getTime()}.hprof`);
-    log.info(`heap dump of JVM ${pid} to ${file} (the JVM pauses while it writes)`);
-    const dump = await heapDump(pid, file, config.gzipLevel > 0 ? { gzipLevel: config.gzipLevel } : {});
-    crash.add({
-      name: dump.compressed ? 'heap.hprof.gz' : 'heap.hprof',
-      source: createReadStream(dump.localPath, { highWaterMark: 1 << 20 }),
-      contentType: 'application/octet-stream',
-      encoding: dump.compressed ? 'already-gzip' : config.gzipLevel > 0 ? 'compress' : 'raw',
-      gzipLevel: config.gzipLevel,
-    }, { localPath: dump.localPath, big: true });
-  }
+  crash.add(textArtifact('threads.txt', threads));
+  if (input.heap) await addHeapDump(crash, pid, config, log, 'on-demand');
   const report = await crash.finish({});
   return { kind: 'captured', report };
 }

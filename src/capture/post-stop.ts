@@ -5,7 +5,6 @@
 // changes nothing else.
 import { access, constants } from 'node:fs/promises';
 import path from 'node:path';
-import { execa } from 'execa';
 import type { EventLog } from '../util/event-log.ts';
 import { reasonOf, whenAborted, type Deadline } from '../util/deadline.ts';
 
@@ -28,6 +27,9 @@ export async function runPostStopHooks(input: PostStopInput): Promise<void> {
   const appHook = path.join(input.appDir, APP_HOOK);
   if (await access(appHook, constants.X_OK).then(() => true, () => false)) hooks.push({ name: APP_HOOK, file: appHook, args: [] });
   const { deadline, log } = input;
+  // Loaded only when a hook runs: execa is a large share of the watchdog's idle memory.
+  if (hooks.length === 0) return;
+  const { execa } = await import('execa');
   for (const hook of hooks) {
     if (deadline.signal.aborted) { log.warn(`post-stop ${hook.name} not run: ${reasonOf(deadline.signal)}`); continue; }
     const run = execa(hook.file, hook.args, {

@@ -50,7 +50,7 @@ export async function prepareCapture(input: PrepareInput): Promise<Prepared> {
       prepared.javaMajors = majors;
       // HeapDumpGzipLevel exists from JDK 17; an unknown -XX flag stops a JVM from starting.
       const jvmGzip = majors.length > 0 && majors.every((m) => m >= 17) ? config.gzipLevel : 0;
-      const value = javaToolOptions({ existing: env.JAVA_TOOL_OPTIONS, heapDumpDir: jvmDir, jvmGzipLevel: jvmGzip });
+      const value = javaToolOptions({ existing: env.JAVA_TOOL_OPTIONS, heapDumpDir: jvmDir, jvmGzipLevel: jvmGzip, nativeMemoryTracking: config.memoryWatch.nmt });
       prepared.env.JAVA_TOOL_OPTIONS = value;
       prepared.javaToolOptions = value;
       prepared.folders.push({ folder: jvmDir, classify: JVM_FILES });

@@ -60,6 +60,7 @@ import { formatBytes } from './units.ts';
 import { parseMemoryLimit } from './memory-limit.ts';
 import { resolveStore } from './store-target.ts';
 import { readAppIdentity } from './app-identity.ts';
+import { readMemoryWatch } from './memory-watch.ts';
 import { collectSecrets, scrubSecrets } from './secrets.ts';
 
 export { collectSecrets } from './secrets.ts';
@@ -149,6 +150,7 @@ export function parseConfig(env: Env, opts: ParseOptions = {}): ParsedConfig {
       { min: 3 * SECOND, max: DIEGO_STOP_GRACE_MS, fallback: DEFAULTS.stopDeadlineMs },
       findings,
     ),
+    memoryWatch: readMemoryWatch(env, findings),
     app: readAppIdentity(env, findings),
   };
   warnAboutUploadMemory(config, findings);

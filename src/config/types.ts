@@ -1,5 +1,6 @@
 // The one typed, frozen configuration of the watchdog and of staging checks. Only
 // src/config reads environment variables; everything deeper receives this object.
+import type { MemoryWatchConfig } from './memory-watch.ts';
 
 export interface S3Credentials {
   accessKeyId: string;
@@ -94,6 +95,8 @@ export interface Config {
   progressEveryMs: number;
   /** Bytes taken off the app's MEMORY_LIMIT for the watchdog (POSTMORTEM_MEMORY_RESERVE); 0 = none. */
   memoryReserve: number;
+  /** Memory pressure and GC spiral captures while the app runs (memory-watch.ts). */
+  memoryWatch: MemoryWatchConfig;
   app: AppIdentity;
 }
 

@@ -1,8 +1,8 @@
-// Store on any S3-compatible service (AWS, Ceph RGW, MinIO, …) through lib-storage's
-// Upload: multipart with `queueSize` parts of `partSize` bytes in flight, which is the whole
-// memory cost; a failed upload is aborted so no parts are left behind.
+// Store on any S3-compatible service (AWS, Ceph RGW, MinIO, …): multipart uploads from a
+// fixed pool of `queueSize` part buffers of `partSize` bytes shared by all uploads of this
+// store (multipart-writer.ts), which is the whole memory cost of uploading; a failed upload
+// is aborted so no parts are left behind.
 import {
-  AbortMultipartUploadCommand,
   GetObjectCommand,
   HeadObjectCommand,
   PutObjectTaggingCommand,
@@ -11,19 +11,20 @@ import {
   type PutObjectCommandInput,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { Readable, Transform, pipeline, type TransformCallback } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { S3Target } from '../config/types.ts';
 import type { EventLog } from '../util/event-log.ts';
 import { explicitCredentials } from './s3-credentials.ts'; // issue 11B
+import { writeObject, type ObjectParams } from './multipart-writer.ts';
+import { PartPool } from './part-pool.ts';
 import { endpointLabel, httpStatusOf, isNotFound, s3StoreError } from './s3-errors.ts';
 import type { PutRequest, PutResult, RequestLimits, Store, StoredObject } from './store.ts';
 
 export interface S3StoreOptions {
   /** Multipart part size in bytes (S3 minimum 5 MiB). */
   partSize: number;
-  /** Parts uploaded in parallel; memory ≈ partSize × queueSize. */
+  /** Part buffers of this store (parts in flight); upload memory = partSize × queueSize. */
   queueSize: number;
   /** Attempts per request, including the first, by the SDK's standard retry strategy. Default 5. */
   maxAttempts?: number;
@@ -38,8 +39,6 @@ export const DEFAULT_MAX_ATTEMPTS = 5;
 export const DEADLINE_BOUND_MAX_ATTEMPTS = 10;
 /** No byte from the store for this long: the request failed (and may be retried). */
 const SILENT_STORE_MS = 30_000;
-/** Time given to AbortMultipartUpload after an upload was abandoned (its deadline has passed). */
-export const ABORT_MULTIPART_MS = 1500;
 const MIN_PART_SIZE = 5 * 1024 * 1024;
 
 /** The client settings; exported so tests can prove what they change on a real server. */
@@ -67,25 +66,6 @@ export function s3ClientConfig(target: S3Target, maxAttempts = DEFAULT_MAX_ATTEM
   };
 }
 
-/** Counts what the uploader actually read, independent of the SDK's progress events. */
-class ByteCounter extends Transform {
-  bytes = 0;
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.bytes += chunk.length;
-    callback(null, chunk);
-  }
-}
-
-/**
- * Part buffers are freed only when V8 collects their wrappers, which it does late (external
- * memory counts little towards its heuristics): on a 1 GiB upload that doubled peak RSS. When
- * the runtime exposes gc() (the watchdog runs with --expose-gc) we collect every few parts.
- */
-const GC_EVERY_PARTS = 1;
-function collectGarbage(): void {
-  (globalThis as { gc?: () => void }).gc?.();
-}
-
 export function createS3Store(target: S3Target, opts: S3StoreOptions): Store {
   if (!Number.isInteger(opts.partSize) || opts.partSize < MIN_PART_SIZE) {
     throw new TypeError(`partSize must be an integer of at least ${MIN_PART_SIZE} bytes (5 MiB), got ${opts.partSize}`);
@@ -97,15 +77,12 @@ export function createS3Store(target: S3Target, opts: S3StoreOptions): Store {
   const locationOf = (key: string): string => `s3://${target.bucket}/${key}`;
   const fail = (operation: string, key: string | undefined, error: unknown) => s3StoreError(operation, target, key, error);
 
+  const pool = new PartPool(opts.partSize, opts.queueSize);
+
   async function put(request: PutRequest): Promise<PutResult> {
-    const counter = new ByteCounter();
-    // pipeline, not pipe: a body that fails or closes early must fail the upload (never
-    // complete a short object), and an upload that stops reading must release the body.
-    pipeline(request.body, counter, () => {});
-    const params: PutObjectCommandInput = {
+    const params: ObjectParams = {
       Bucket: target.bucket,
       Key: request.key,
-      Body: counter,
       ContentType: request.contentType,
       ...(request.contentEncoding ? { ContentEncoding: request.contentEncoding } : {}),
       ...(request.metadata ? { Metadata: request.metadata } : {}),
@@ -114,60 +91,21 @@ export function createS3Store(target: S3Target, opts: S3StoreOptions): Store {
       ...(target.storageClass ? { StorageClass: target.storageClass as PutObjectCommandInput['StorageClass'] } : {}),
       ...(target.acl ? { ACL: target.acl as PutObjectCommandInput['ACL'] } : {}),
     };
-    const abortController = new AbortController();
-    const upload = new Upload({
-      client,
-      params,
-      partSize: opts.partSize,
-      queueSize: opts.queueSize,
-      leavePartsOnError: false,
-      abortController,
-    });
-    let sinceCollect = 0;
-    upload.on('httpUploadProgress', (p) => {
-      request.onProgress?.(p.loaded ?? 0);
-      sinceCollect += 1;
-      if (sinceCollect >= GC_EVERY_PARTS) { sinceCollect = 0; collectGarbage(); }
-    });
-    const onAbort = () => abortController.abort(request.signal?.reason);
-    request.signal?.addEventListener('abort', onAbort, { once: true });
+    let storedBytes: number;
     try {
       if (request.signal?.aborted) throw Object.assign(new Error('aborted before the upload started'), { name: 'AbortError' });
       // RGW's CompleteMultipartUpload returns an empty ETag: the result is not used.
-      await upload.done();
+      storedBytes = await writeObject({
+        client, pool, params, body: request.body,
+        ...(request.signal ? { signal: request.signal } : {}),
+        ...(request.timeoutMs !== undefined ? { requestTimeoutMs: request.timeoutMs } : {}),
+        ...(request.onProgress ? { onProgress: request.onProgress } : {}),
+      });
     } catch (error) {
-      counter.destroy();
-      // A failed upload was aborted by lib-storage before done() rejected; an abandoned one
-      // (our signal) was not, and may never be before the process is gone.
-      const abandoned = abortController.signal.aborted;
-      const leftover = abandoned ? await abortMultipart(request.key, upload.uploadId) : undefined;
-      const failure = fail('upload', request.key, error);
-      if (leftover) failure.message += `; ${leftover}`;
-      throw failure;
-    } finally {
-      request.signal?.removeEventListener('abort', onAbort);
+      request.body.destroy();
+      throw fail('upload', request.key, error);
     }
-    return { location: locationOf(request.key), storedBytes: counter.bytes, ...(await verifySize(request.key, counter.bytes, request)) };
-  }
-
-  /**
-   * lib-storage aborts a failed multipart upload itself, but only after its parts settled and
-   * with no time limit, and an abandoned upload (our deadline) may never get there before the
-   * process is gone. So we send AbortMultipartUpload at once, bounded. Returns a note when the
-   * parts may be left behind.
-   */
-  async function abortMultipart(key: string, uploadId: string | undefined): Promise<string | undefined> {
-    if (!uploadId) return undefined;
-    try {
-      await client.send(
-        new AbortMultipartUploadCommand({ Bucket: target.bucket, Key: key, UploadId: uploadId }),
-        { abortSignal: AbortSignal.timeout(ABORT_MULTIPART_MS), requestTimeout: ABORT_MULTIPART_MS },
-      );
-      return undefined;
-    } catch (error) {
-      if (httpStatusOf(error) === 404) return undefined; // already aborted by lib-storage
-      return `its multipart upload ${uploadId} could not be aborted (${fail('abort', key, error).message}); a bucket lifecycle rule for incomplete uploads removes its parts`;
-    }
+    return { location: locationOf(request.key), storedBytes, ...(await verifySize(request.key, storedBytes, request)) };
   }
 
   /** Per-call options for the SDK: the caller's abort signal and request timeout. */

@@ -18,7 +18,9 @@ import { appEnvironment } from './app-env.ts';
 import { classifyDeath, exitStatusOf } from './death.ts';
 import { holdContainer, type Hold } from './hold.ts';
 import { observe, type Observation } from './observe.ts';
+import { startMemoryWatch } from './pressure-watch.ts';
 import { controlStops } from './stop.ts';
+import { whenAborted } from '../util/deadline.ts';
 import { startApp, type AppProcess } from './supervise.ts';
 
 
@@ -79,8 +81,12 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
   });
   // `postmortem dump` in cf ssh finds the app through this file.
   await mkdir(config.dumpDir, { recursive: true }).then(() => writeFile(appPidFile(config), `${running.pid}\n`)).catch(() => undefined);
+  // Memory pressure and GC spirals: evidence from the live app, in crash folders of their own.
+  const pressure = await startMemoryWatch({ config, log, appPid: running.pid, newCrash: (reason) => crashes.separate(reason), logTail: () => watching.tail.snapshot() });
 
-  await watching.appExited(await running.exited, now());
+  const ended = await running.exited;
+  pressure.stop();
+  await watching.appExited(ended, now());
   const death = classifyDeath(observed);
   log.info(`app ${death.summary}`);
   // Deadline timers are unref'd (they must never keep a process alive on their own): this
@@ -90,6 +96,8 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
     await afterDeath({ config, log, now: clock, appDir, env: childEnv, observed, death, crashes, logTail: watching.tail.snapshot(), stop, holdMs: stop.requested ? 0 : config.graceMs }, (held) => { hold = held; }, () => stop.requested);
   } catch (error) {
     log.error(`capture failed: ${error instanceof Error ? error.message : String(error)}`);
+    // A capture from before the death finishes its report, but never past a stop's deadline.
+    await Promise.race([pressure.settled(), whenAborted(stop.all)]);
   } finally {
     const cleanup = Promise.allSettled([watching.close(), store?.then((s) => s.close())]);
     await Promise.race([cleanup, new Promise((resolve) => setTimeout(resolve, CLEANUP_MS).unref())]);

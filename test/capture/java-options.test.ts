@@ -8,6 +8,7 @@ import { tempDir } from '../support/temp.ts';
 t.test('appends to the user\'s JAVA_TOOL_OPTIONS, never replaces', async (t) => {
   t.equal(javaToolOptions({ existing: '-Dfoo=1', heapDumpDir: '/d', jvmGzipLevel: 0 }), '-Dfoo=1 -XX:+HeapDumpOnOutOfMemoryError -XX:HeapDumpPath=/d -XX:ErrorFile=/d/hs_err_pid%p.log');
   t.equal(javaToolOptions({ existing: undefined, heapDumpDir: '/d', jvmGzipLevel: 1 }), '-XX:+HeapDumpOnOutOfMemoryError -XX:HeapDumpPath=/d -XX:ErrorFile=/d/hs_err_pid%p.log -XX:HeapDumpGzipLevel=1');
+  t.match(javaToolOptions({ existing: undefined, heapDumpDir: '/d', jvmGzipLevel: 0, nativeMemoryTracking: true }), / -XX:NativeMemoryTracking=summary$/, 'POSTMORTEM_NMT=summary');
   t.throws(() => javaToolOptions({ existing: '', heapDumpDir: '/a b', jvmGzipLevel: 0 }), /whitespace/);
   t.same(userHeapDumpPaths('-Xmx1g -XX:HeapDumpPath=/x/y', undefined, "-XX:HeapDumpPath='/q'"), ['/x/y', '/q']);
   t.equal(userHeapDumpGzipLevel('-XX:HeapDumpGzipLevel=6', 'java -XX:HeapDumpGzipLevel=0 -jar a.jar'), 0, 'the last one wins');

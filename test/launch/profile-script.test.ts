@@ -40,7 +40,7 @@ t.test('the real launch is rewritten to exec the watchdog with the original comm
   for (const posix of [false, true]) {
     const { command } = await source(script, { DEPS_DIR: depsDir, CF_INSTANCE_INDEX: '0' }, undefined, posix);
     t.ok(command.startsWith('exec env -u NODE_OPTIONS '), `posix=${posix}: ${command}`);
-    t.match(command, `${path.join(home, LAYOUT.node)} --max-semi-space-size=1 --expose-gc ${path.join(home, LAYOUT.watchdog)} -- bash -c `);
+    t.match(command, `${path.join(home, LAYOUT.node)} --max-semi-space-size=1 ${path.join(home, LAYOUT.watchdog)} -- bash -c `);
     // Running the rewritten command's argument decoding must give back the original string.
     const decoded = await execa('bash', ['-c', `eval "set -- \$1"; printf '%s' "\${@: -1}"`, 'bash', command.replace(/^exec /, '')], { stdin: 'ignore' });
     t.equal(decoded.stdout, 'java -jar "my app.jar" --name=$X');

@@ -18,8 +18,12 @@ const MAX_FILE = 4 * 1024 * 1024;
 
 export type PerfValue = string | bigint;
 
-/** Every entry of an hsperfdata file: strings for byte vectors, bigint for longs. Undefined if not one. */
-export function parsePerfData(buf: Buffer): Map<string, PerfValue> | undefined {
+/**
+ * Every entry of an hsperfdata file: strings for byte vectors, bigint for longs. Undefined if
+ * not one. `offsets`, when given, receives where each long lives in the file: entries never
+ * move while the JVM runs, so a watcher can re-read just those 8 bytes.
+ */
+export function parsePerfData(buf: Buffer, offsets?: Map<string, number>): Map<string, PerfValue> | undefined {
   if (buf.length < 32 || buf.readUInt32BE(0) !== MAGIC) return undefined;
   const little = buf[4] === 1;
   const major = buf[5];
@@ -45,6 +49,7 @@ export function parsePerfData(buf: Buffer): Map<string, PerfValue> | undefined {
       entries.set(name, cstring(data, vectorLength));
     } else if (type === 'J' && vectorLength === 0 && data + 8 <= at + length) {
       entries.set(name, i64(data));
+      offsets?.set(name, data);
     }
     at += length;
   }
@@ -63,6 +68,12 @@ export function attachCapability(entries: Map<string, PerfValue>): boolean | und
  * (its /tmp as we reach it); prefers the file owned by `uid`. Undefined when there is none.
  */
 export async function readPerfData(tmpDir: string, nspid: number, uid: number): Promise<Map<string, PerfValue> | undefined> {
+  const found = await findPerfData(tmpDir, nspid, uid);
+  return found?.entries;
+}
+
+/** Like readPerfData, also naming the file, so a watcher can read it again without searching. */
+export async function findPerfData(tmpDir: string, nspid: number, uid: number): Promise<{ file: string; entries: Map<string, PerfValue> } | undefined> {
   const dirs = (await readdir(tmpDir).catch(() => [] as string[])).filter((d) => d.startsWith('hsperfdata_'));
   const files: { file: string; owned: boolean }[] = [];
   for (const dir of dirs) {
@@ -72,10 +83,15 @@ export async function readPerfData(tmpDir: string, nspid: number, uid: number): 
   }
   files.sort((a, b) => Number(b.owned) - Number(a.owned));
   for (const { file } of files) {
-    const entries = await readBounded(file).then(parsePerfData, () => undefined);
-    if (entries) return entries;
+    const entries = await readPerfDataFile(file);
+    if (entries) return { file, entries };
   }
   return undefined;
+}
+
+/** The entries of one hsperfdata file; undefined when it is gone or not one. */
+export function readPerfDataFile(file: string): Promise<Map<string, PerfValue> | undefined> {
+  return readBounded(file).then(parsePerfData, () => undefined);
 }
 
 async function readBounded(file: string): Promise<Buffer> {

@@ -1,0 +1,130 @@
+// The container's memory as the kernel's OOM killer sees it, read from the memory cgroup
+// (v1 or v2) of this process, and the threshold that triggers a capture before the kill.
+// Non-reclaimable usage = usage minus the inactive file cache (page cache the kernel drops
+// before it kills anything). One small file and memory.stat per check; no polling of /proc.
+// NOTE: src/capture/container-memory.ts (container OOM recognition) discovers the same
+// cgroup; the two should share one reader once both are merged.
+import { readSync } from 'node:fs';
+import { access, open, readFile, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+
+export interface MemoryCgroup {
+  version: 1 | 2;
+  dir: string;
+}
+
+export interface MemoryReading {
+  /** Bytes charged to the cgroup (page cache included). */
+  usage: number;
+  inactiveFile: number;
+  /** usage − inactive file cache: what reclaim cannot give back. */
+  nonReclaimable: number;
+  /** undefined when unlimited. */
+  limit: number | undefined;
+}
+
+/** v1 reports "no limit" as a huge page-aligned number. */
+const UNLIMITED_V1 = 2 ** 60;
+
+/** This process's memory cgroup, from /proc/self/cgroup and the mounted hierarchy; undefined when none is readable. */
+export async function findMemoryCgroup(procCgroup = '/proc/self/cgroup', mountRoot = '/sys/fs/cgroup'): Promise<MemoryCgroup | undefined> {
+  const text = await readFile(procCgroup, 'utf8').catch(() => '');
+  for (const line of text.split('\n')) {
+    const [, controllers, where] = /^\d+:([^:]*):(.*)$/.exec(line) ?? [];
+    if (controllers === undefined || where === undefined) continue;
+    if (controllers.split(',').includes('memory')) {
+      // A cgroup namespace (or a container's own mount) shows the hierarchy from our cgroup down.
+      for (const dir of [path.join(mountRoot, 'memory', where), path.join(mountRoot, 'memory')]) {
+        if (await exists(path.join(dir, 'memory.usage_in_bytes'))) return { version: 1, dir };
+      }
+    }
+    if (controllers === '') {
+      for (const dir of [path.join(mountRoot, where), mountRoot]) {
+        if (await exists(path.join(dir, 'memory.current'))) return { version: 2, dir };
+      }
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Usage alone: an upper bound of the non-reclaimable part, enough while far from the
+ * threshold. The file stays open and is re-read with one pread (the kernel regenerates its
+ * content at offset 0): a tenth of the CPU of opening it every time, and, done synchronously,
+ * no thread pool hop (each one woke a worker thread: measured as CPU ticks on an idle machine).
+ */
+export class UsageReader {
+  private readonly buffer = Buffer.alloc(32);
+
+  private constructor(private readonly handle: FileHandle) {}
+
+  static async open(cgroup: MemoryCgroup): Promise<UsageReader> {
+    return new UsageReader(await open(path.join(cgroup.dir, cgroup.version === 1 ? 'memory.usage_in_bytes' : 'memory.current'), 'r'));
+  }
+
+  /** Synchronous on purpose: a pread of a kernel-generated file never blocks, and no worker thread wakes. */
+  read(): number {
+    const bytesRead = readSync(this.handle.fd, this.buffer, 0, this.buffer.length, 0);
+    return Number(this.buffer.toString('latin1', 0, bytesRead).trim());
+  }
+
+  close(): Promise<void> {
+    return this.handle.close().catch(() => undefined);
+  }
+}
+
+export async function readMemory(cgroup: MemoryCgroup): Promise<MemoryReading> {
+  const [usageText, limitText, stat] = await Promise.all(
+    (cgroup.version === 1 ? ['memory.usage_in_bytes', 'memory.limit_in_bytes', 'memory.stat'] : ['memory.current', 'memory.max', 'memory.stat'])
+      .map((name) => readFile(path.join(cgroup.dir, name), 'utf8')),
+  ) as [string, string, string];
+  const usage = Number(usageText.trim());
+  const inactiveFile = statValue(stat, cgroup.version === 1 ? 'total_inactive_file' : 'inactive_file') ?? 0;
+  let limit: number | undefined = limitText.trim() === 'max' ? undefined : Number(limitText.trim());
+  if (cgroup.version === 1 && (limit === undefined || limit >= UNLIMITED_V1)) {
+    // The limit may be set on a parent: v1 tells the effective one in memory.stat.
+    const hierarchical = statValue(stat, 'hierarchical_memory_limit');
+    limit = hierarchical !== undefined && hierarchical < UNLIMITED_V1 ? hierarchical : undefined;
+  }
+  return { usage, inactiveFile, nonReclaimable: Math.max(0, usage - inactiveFile), limit };
+}
+
+function statValue(stat: string, key: string): number | undefined {
+  const match = new RegExp(`^${key} (\\d+)$`, 'm').exec(stat);
+  return match ? Number(match[1]) : undefined;
+}
+
+function exists(file: string): Promise<boolean> {
+  return access(file).then(() => true, () => false);
+}
+
+/**
+ * Fires once when non-reclaimable usage reaches the threshold; fires again only after usage
+ * fell back below the re-arm level (threshold − 5% of the limit) and the quiet period passed,
+ * so an app living near its limit gives one capture per quiet period, not one per check.
+ */
+export class PressureTrigger {
+  private armed = true;
+  private lastFired = -Infinity;
+
+  constructor(private readonly percent: number, private readonly quietMs: number) {}
+
+  /** The non-reclaimable usage at which this trigger fires. */
+  thresholdOf(limit: number): number {
+    return (limit * this.percent) / 100;
+  }
+
+  /** true when this reading should trigger a capture. */
+  check(reading: MemoryReading, now: number): boolean {
+    if (reading.limit === undefined) return false;
+    const threshold = this.thresholdOf(reading.limit);
+    if (!this.armed) {
+      if (reading.nonReclaimable < threshold - reading.limit * 0.05 && now - this.lastFired >= this.quietMs) this.armed = true;
+      return false;
+    }
+    if (reading.nonReclaimable < threshold) return false;
+    this.armed = false;
+    this.lastFired = now;
+    return true;
+  }
+}

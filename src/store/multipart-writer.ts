@@ -1,0 +1,132 @@
+// Streams one body into S3 with buffers from a fixed PartPool, following lib-storage's
+// lifecycle (a body smaller than one part is a single PutObject; otherwise create the upload
+// once, send parts while the next fills, complete with the parts sorted, abort on any
+// failure) but filling the pool's buffers in place instead of allocating a Buffer per part.
+// Memory: the pool (partSize × queueSize), whatever the artifact's size.
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  PutObjectCommand,
+  UploadPartCommand,
+  type CompletedPart,
+  type PutObjectCommandInput,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import type { Readable } from 'node:stream';
+import type { PartPool } from './part-pool.ts';
+
+/** S3's limit on parts per upload. */
+export const MAX_PARTS = 10_000;
+/** Time given to AbortMultipartUpload once an upload failed or was abandoned (its deadline may have passed). */
+export const ABORT_MULTIPART_MS = 1500;
+
+export type ObjectParams = Omit<PutObjectCommandInput, 'Body' | 'ContentLength'> & { Bucket: string; Key: string };
+
+export interface WriteRequest {
+  client: S3Client;
+  pool: PartPool;
+  params: ObjectParams;
+  body: Readable;
+  signal?: AbortSignal;
+  /** Bound on each request (a part, create, complete), derived from the caller's time left. */
+  requestTimeoutMs?: number;
+  /** Bytes the server has confirmed so far. */
+  onProgress?: (storedBytes: number) => void;
+}
+
+/** Resolves with the number of bytes read from the body, once the object is complete. */
+export async function writeObject(request: WriteRequest): Promise<number> {
+  const { client, pool, params, signal } = request;
+  const sendOptions = {
+    ...(signal ? { abortSignal: signal } : {}),
+    ...(request.requestTimeoutMs !== undefined ? { requestTimeout: Math.max(1, Math.round(request.requestTimeoutMs)) } : {}),
+  };
+  const partSize = pool.size;
+  let uploadId: string | undefined;
+  let failure: unknown;
+  let read = 0;
+  let confirmed = 0;
+  const parts: CompletedPart[] = [];
+  const inFlight = new Set<Promise<void>>();
+
+  const sendPart = async (buffer: Buffer, length: number, partNumber: number): Promise<void> => {
+    try {
+      const result = await client.send(new UploadPartCommand({
+        Bucket: params.Bucket, Key: params.Key, UploadId: uploadId, PartNumber: partNumber,
+        Body: buffer.subarray(0, length), ContentLength: length,
+      }), sendOptions);
+      parts.push({ PartNumber: partNumber, ETag: result.ETag });
+      confirmed += length;
+      request.onProgress?.(confirmed);
+    } catch (error) {
+      failure ??= error;
+    } finally {
+      // Only now: the request no longer reads from the buffer (retries included).
+      pool.release(buffer);
+    }
+  };
+
+  let buffer: Buffer | undefined = await pool.acquire(signal);
+  let filled = 0;
+  let partNumber = 0;
+  try {
+    for await (const chunk of request.body as AsyncIterable<Buffer>) {
+      let offset = 0;
+      while (offset < chunk.length) {
+        if (failure !== undefined) throw failure;
+        if (!buffer) { buffer = await pool.acquire(signal); filled = 0; }
+        const copied = chunk.copy(buffer, filled, offset);
+        filled += copied;
+        offset += copied;
+        read += copied;
+        if (filled === partSize) {
+          if (partNumber === MAX_PARTS) throw new Error(`more than ${MAX_PARTS} parts of ${partSize} bytes: raise POSTMORTEM_PART_SIZE`);
+          uploadId ??= (await client.send(new CreateMultipartUploadCommand(params), sendOptions)).UploadId;
+          if (!uploadId) throw new Error('CreateMultipartUpload returned no UploadId');
+          partNumber += 1;
+          const sent = sendPart(buffer, filled, partNumber);
+          inFlight.add(sent);
+          void sent.finally(() => inFlight.delete(sent));
+          buffer = undefined;
+        }
+      }
+    }
+    if (uploadId === undefined) {
+      // All of it fits in one part: one request, like lib-storage.
+      const body = buffer!.subarray(0, filled);
+      await client.send(new PutObjectCommand({ ...params, Body: body, ContentLength: filled }), sendOptions);
+      request.onProgress?.(filled);
+      return read;
+    }
+    if (buffer && filled > 0) {
+      partNumber += 1;
+      const last = sendPart(buffer, filled, partNumber);
+      buffer = undefined;
+      inFlight.add(last);
+    }
+    await Promise.all(inFlight);
+    if (failure !== undefined) throw failure;
+    parts.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
+    await client.send(new CompleteMultipartUploadCommand({
+      Bucket: params.Bucket, Key: params.Key, UploadId: uploadId, MultipartUpload: { Parts: parts },
+    }), sendOptions);
+    return read;
+  } catch (error) {
+    request.body.destroy();
+    // Parts still in flight hold pool buffers: wait for them before leaving.
+    await Promise.allSettled(inFlight);
+    // Bounded by a signal of its own: the caller's may be what ended the upload.
+    const leftBehind = uploadId === undefined ? undefined : await client.send(
+      new AbortMultipartUploadCommand({ Bucket: params.Bucket, Key: params.Key, UploadId: uploadId }),
+      { abortSignal: AbortSignal.timeout(ABORT_MULTIPART_MS), requestTimeout: ABORT_MULTIPART_MS },
+    ).then(() => undefined, (abortError: unknown) => (abortError as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404
+      ? undefined
+      : `its multipart upload ${uploadId} could not be aborted (${abortError instanceof Error ? abortError.message : String(abortError)}); a bucket lifecycle rule for incomplete uploads removes its parts`);
+    const thrown = failure ?? error;
+    if (leftBehind && thrown instanceof Error) thrown.message += `; ${leftBehind}`;
+    throw thrown;
+  } finally {
+    if (buffer) pool.release(buffer);
+  }
+}

@@ -1,0 +1,171 @@
+// While the app runs: one low-frequency timer (POSTMORTEM_MEMORY_CHECK_EVERY, default 10 s)
+// reads the container's memory cgroup and the JVMs' own GC counters, and captures evidence
+// from the live app when memory nears the limit (reason memory-pressure) or a JVM is stuck
+// in GC (reason gc-spiral; with POSTMORTEM_GC_SPIRAL=kill it then gets a heap dump and is
+// killed). cgroup v1 threshold notifications (cgroup.event_control) need an eventfd, which
+// Node cannot create without native code, hence the timer; its cost is in the bench.
+import type { Config } from '../config/types.ts';
+import { formatBytes, formatDuration } from '../config/units.ts';
+import { findPerfData } from '../capture/attach/perfdata.ts';
+import { inspectTarget } from '../capture/attach/target.ts';
+import type { Crash } from '../capture/crash.ts';
+import { GcCounterReader, GcSpiralDetector } from '../capture/gc-spiral.ts';
+import { AppJvms } from '../capture/app-jvms.ts';
+import { captureLive } from '../capture/live-capture.ts';
+import { PressureTrigger, UsageReader, findMemoryCgroup, readMemory, type MemoryCgroup } from '../capture/memory-pressure.ts';
+import type { EventLog } from '../util/event-log.ts';
+
+/** After a pressure capture, the next one waits at least this long (and for usage to fall first). */
+export const PRESSURE_QUIET_MS = 10 * 60_000;
+/** The app's JVMs are looked up again every this many checks (a JVM may start late). */
+const JVM_LOOKUP_EVERY = 6;
+
+export interface MemoryWatchDeps {
+  config: Config;
+  log: EventLog;
+  appPid: number;
+  newCrash: (reason: 'memory-pressure' | 'gc-spiral') => Crash;
+  logTail: () => Buffer;
+}
+
+export interface MemoryWatch {
+  /** Stops checking (the app ended); captures under way go on. */
+  stop(): void;
+  /** Resolves when every capture started so far has its report stored (or failed). */
+  settled(): Promise<void>;
+}
+
+interface WatchedJvm { counters: GcCounterReader; detector: GcSpiralDetector; done: boolean }
+
+/** Never throws: a watch that cannot start is logged and the app runs as before. */
+export async function startMemoryWatch(deps: MemoryWatchDeps): Promise<MemoryWatch> {
+  try {
+    return await watch(deps);
+  } catch (error) {
+    deps.log.warn(`memory watch is off: ${error instanceof Error ? error.message : String(error)}`);
+    return { stop: () => undefined, settled: async () => undefined };
+  }
+}
+
+async function watch(deps: MemoryWatchDeps): Promise<MemoryWatch> {
+  const { config, log } = deps;
+  const settings = config.memoryWatch;
+  const captures = new Set<Promise<unknown>>();
+  const noop: MemoryWatch = { stop: () => undefined, settled: async () => { await Promise.allSettled([...captures]); } };
+  let cgroup: MemoryCgroup | undefined;
+  let limit: number | undefined;
+  if (settings.pressurePercent !== undefined) {
+    cgroup = await findMemoryCgroup();
+    limit = cgroup ? (await readMemory(cgroup).catch(() => undefined))?.limit : undefined;
+    if (!cgroup || limit === undefined) {
+      log.info(`memory pressure capture is off: ${cgroup ? `the memory cgroup ${cgroup.dir} has no limit` : 'no readable memory cgroup'}`);
+      cgroup = undefined;
+    }
+  }
+  if (!cgroup && settings.gcSpiral === 'off') return noop;
+  const usageReader = cgroup ? await UsageReader.open(cgroup).catch(() => undefined) : undefined;
+  const trigger = new PressureTrigger(settings.pressurePercent ?? 100, PRESSURE_QUIET_MS);
+  const jvms = new Map<number, WatchedJvm>();
+  const appJvms = new AppJvms(deps.appPid);
+  log.info(
+    `watching memory every ${formatDuration(settings.checkEveryMs)}: ` +
+      [
+        cgroup ? `capture at ${settings.pressurePercent}% of the ${formatBytes(limit!)} limit in use (POSTMORTEM_MEMORY_PRESSURE)` : undefined,
+        settings.gcSpiral !== 'off' ? `GC spiral at ${settings.gcSpiralPercent}% of ${formatDuration(settings.gcSpiralWindowMs)} in GC (${settings.gcSpiral === 'kill' ? 'then heap dump and kill' : 'capture only'})` : undefined,
+      ].filter(Boolean).join('; '),
+  );
+
+  const capture = (reason: 'memory-pressure' | 'gc-spiral', run: (crash: Crash) => Promise<void>): Promise<void> => {
+    const crash = deps.newCrash(reason);
+    const task = run(crash)
+      .catch((error: unknown) => log.error(`${reason} capture failed: ${error instanceof Error ? error.message : String(error)}`))
+      .then(() => crash.finish({ logTail: deps.logTail() }))
+      .then((report) => { if (report) log.info(`${reason} evidence: ${report.artifacts.length} stored, ${report.failed.length} failed (${crash.prefix})`); });
+    captures.add(task);
+    void task.finally(() => captures.delete(task));
+    return task;
+  };
+
+  const checkPressure = async (): Promise<void> => {
+    if (!cgroup || !usageReader || limit === undefined) return;
+    // Usage bounds the non-reclaimable part: below the threshold, one small file is enough.
+    const usage = usageReader.read();
+    if (usage < trigger.thresholdOf(limit)) {
+      trigger.check({ usage, inactiveFile: 0, nonReclaimable: usage, limit }, Date.now()); // may re-arm
+      return;
+    }
+    const reading = await readMemory(cgroup);
+    limit = reading.limit ?? limit;
+    if (!trigger.check(reading, Date.now()) || reading.limit === undefined) return;
+    const share = Math.round((100 * reading.nonReclaimable) / reading.limit);
+    log.warn(`memory pressure: ${formatBytes(reading.nonReclaimable)} (${share}%) of the ${formatBytes(reading.limit)} limit in use and not reclaimable; capturing evidence while the app runs`);
+    const pids = await appJvms.find();
+    await capture('memory-pressure', (crash) => captureLive({
+      crash, appPid: deps.appPid, jvms: pids, config, log, heapDump: true, memoryHeadroom: reading.limit! - reading.nonReclaimable,
+    }));
+  };
+
+  let checks = 0;
+  const checkGc = async (): Promise<void> => {
+    if (settings.gcSpiral === 'off') return;
+    if (checks % JVM_LOOKUP_EVERY === 0) {
+      const caller = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+      for (const pid of await appJvms.find()) {
+        if (jvms.has(pid)) continue;
+        const target = await inspectTarget(pid, caller).catch(() => undefined);
+        const found = target && await findPerfData(target.tmpDir, target.nspid, target.uid);
+        const counters = found && await GcCounterReader.open(found.file).catch(() => undefined);
+        if (counters) jvms.set(pid, { counters, detector: new GcSpiralDetector(settings.gcSpiralWindowMs, settings.gcSpiralPercent), done: false });
+      }
+    }
+    for (const [pid, jvm] of jvms) {
+      if (jvm.done) continue;
+      if (!alive(pid)) { jvms.delete(pid); await jvm.counters.close(); continue; }
+      const verdict = jvm.detector.add(jvm.counters.sample());
+      if (!verdict?.spiral) continue;
+      jvm.done = true; // one capture per JVM: a JVM in a spiral rarely recovers
+      const kill = settings.gcSpiral === 'kill';
+      log.warn(`GC death spiral: JVM ${pid} spent ${Math.round(verdict.share * 100)}% of the last ${Math.round(verdict.windowSeconds)} s collecting garbage (POSTMORTEM_GC_SPIRAL_THRESHOLD ${settings.gcSpiralPercent}%); capturing evidence${kill ? ', a heap dump, then killing it (POSTMORTEM_GC_SPIRAL=kill)' : ''}`);
+      await capture('gc-spiral', async (crash) => {
+        try {
+          await captureLive({ crash, appPid: deps.appPid, jvms: [pid], config, log, heapDump: kill });
+        } finally {
+          if (kill) {
+            log.warn(`killing JVM ${pid} (GC death spiral, POSTMORTEM_GC_SPIRAL=kill)`);
+            try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+          }
+        }
+      });
+    }
+  };
+
+  let busy = false;
+  let stopped = false;
+  const timer = setInterval(() => {
+    if (busy || stopped) return; // a capture still running: the next check waits for it
+    busy = true;
+    void checkPressure()
+      .then(checkGc)
+      .catch((error: unknown) => log.warn(`memory check failed: ${error instanceof Error ? error.message : String(error)}`))
+      .finally(() => { busy = false; checks += 1; });
+  }, settings.checkEveryMs);
+  timer.unref();
+  return {
+    stop: () => {
+      stopped = true;
+      clearInterval(timer);
+      for (const jvm of jvms.values()) void jvm.counters.close();
+      void usageReader?.close();
+    },
+    settled: noop.settled,
+  };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
