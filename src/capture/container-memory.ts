@@ -28,7 +28,7 @@ export interface MemoryCounters {
 }
 
 /** v1 reports "no limit" as the largest page-aligned counter; anything this big is no limit. */
-const UNLIMITED_FROM = 2 ** 60;
+export const UNLIMITED_FROM = 2 ** 60;
 
 export interface ProcFiles {
   /** Reads a file; rejects when it cannot. */

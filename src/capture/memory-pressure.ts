@@ -2,16 +2,11 @@
 // (v1 or v2) of this process, and the threshold that triggers a capture before the kill.
 // Non-reclaimable usage = usage minus the inactive file cache (page cache the kernel drops
 // before it kills anything). One small file and memory.stat per check; no polling of /proc.
-// NOTE: src/capture/container-memory.ts (container OOM recognition) discovers the same
-// cgroup; the two should share one reader once both are merged.
+// The cgroup itself is found by container-memory.ts, the one place that knows where it is.
 import { readSync } from 'node:fs';
-import { access, open, readFile, type FileHandle } from 'node:fs/promises';
+import { open, readFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-
-export interface MemoryCgroup {
-  version: 1 | 2;
-  dir: string;
-}
+import { UNLIMITED_FROM, type MemoryCgroup } from './container-memory.ts';
 
 export interface MemoryReading {
   /** Bytes charged to the cgroup (page cache included). */
@@ -23,29 +18,6 @@ export interface MemoryReading {
   limit: number | undefined;
 }
 
-/** v1 reports "no limit" as a huge page-aligned number. */
-const UNLIMITED_V1 = 2 ** 60;
-
-/** This process's memory cgroup, from /proc/self/cgroup and the mounted hierarchy; undefined when none is readable. */
-export async function findMemoryCgroup(procCgroup = '/proc/self/cgroup', mountRoot = '/sys/fs/cgroup'): Promise<MemoryCgroup | undefined> {
-  const text = await readFile(procCgroup, 'utf8').catch(() => '');
-  for (const line of text.split('\n')) {
-    const [, controllers, where] = /^\d+:([^:]*):(.*)$/.exec(line) ?? [];
-    if (controllers === undefined || where === undefined) continue;
-    if (controllers.split(',').includes('memory')) {
-      // A cgroup namespace (or a container's own mount) shows the hierarchy from our cgroup down.
-      for (const dir of [path.join(mountRoot, 'memory', where), path.join(mountRoot, 'memory')]) {
-        if (await exists(path.join(dir, 'memory.usage_in_bytes'))) return { version: 1, dir };
-      }
-    }
-    if (controllers === '') {
-      for (const dir of [path.join(mountRoot, where), mountRoot]) {
-        if (await exists(path.join(dir, 'memory.current'))) return { version: 2, dir };
-      }
-    }
-  }
-  return undefined;
-}
 
 /**
  * Usage alone: an upper bound of the non-reclaimable part, enough while far from the
@@ -81,10 +53,10 @@ export async function readMemory(cgroup: MemoryCgroup): Promise<MemoryReading> {
   const usage = Number(usageText.trim());
   const inactiveFile = statValue(stat, cgroup.version === 1 ? 'total_inactive_file' : 'inactive_file') ?? 0;
   let limit: number | undefined = limitText.trim() === 'max' ? undefined : Number(limitText.trim());
-  if (cgroup.version === 1 && (limit === undefined || limit >= UNLIMITED_V1)) {
+  if (cgroup.version === 1 && (limit === undefined || limit >= UNLIMITED_FROM)) {
     // The limit may be set on a parent: v1 tells the effective one in memory.stat.
     const hierarchical = statValue(stat, 'hierarchical_memory_limit');
-    limit = hierarchical !== undefined && hierarchical < UNLIMITED_V1 ? hierarchical : undefined;
+    limit = hierarchical !== undefined && hierarchical < UNLIMITED_FROM ? hierarchical : undefined;
   }
   return { usage, inactiveFile, nonReclaimable: Math.max(0, usage - inactiveFile), limit };
 }
@@ -92,10 +64,6 @@ export async function readMemory(cgroup: MemoryCgroup): Promise<MemoryReading> {
 function statValue(stat: string, key: string): number | undefined {
   const match = new RegExp(`^${key} (\\d+)$`, 'm').exec(stat);
   return match ? Number(match[1]) : undefined;
-}
-
-function exists(file: string): Promise<boolean> {
-  return access(file).then(() => true, () => false);
 }
 
 /**

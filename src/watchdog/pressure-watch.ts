@@ -12,7 +12,8 @@ import type { Crash } from '../capture/crash.ts';
 import { GcCounterReader, GcSpiralDetector } from '../capture/gc-spiral.ts';
 import { AppJvms } from '../capture/app-jvms.ts';
 import { captureLive } from '../capture/live-capture.ts';
-import { PressureTrigger, UsageReader, findMemoryCgroup, readMemory, type MemoryCgroup } from '../capture/memory-pressure.ts';
+import { findMemoryCgroup, type MemoryCgroup } from '../capture/container-memory.ts';
+import { PressureTrigger, UsageReader, readMemory } from '../capture/memory-pressure.ts';
 import type { EventLog } from '../util/event-log.ts';
 
 /** After a pressure capture, the next one waits at least this long (and for usage to fall first). */
@@ -55,10 +56,11 @@ async function watch(deps: MemoryWatchDeps): Promise<MemoryWatch> {
   let cgroup: MemoryCgroup | undefined;
   let limit: number | undefined;
   if (settings.pressurePercent !== undefined) {
-    cgroup = await findMemoryCgroup();
+    const found = await findMemoryCgroup();
+    cgroup = 'cgroup' in found ? found.cgroup : undefined;
     limit = cgroup ? (await readMemory(cgroup).catch(() => undefined))?.limit : undefined;
     if (!cgroup || limit === undefined) {
-      log.info(`memory pressure capture is off: ${cgroup ? `the memory cgroup ${cgroup.dir} has no limit` : 'no readable memory cgroup'}`);
+      log.info(`memory pressure capture is off: ${cgroup ? `the memory cgroup ${cgroup.dir} has no limit` : 'why' in found ? found.why : 'no readable memory cgroup'}`);
       cgroup = undefined;
     }
   }

@@ -7,36 +7,28 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { findPerfData, readPerfData } from '../../src/capture/attach/perfdata.ts';
 import { GcCounterReader, GcSpiralDetector, gcSample } from '../../src/capture/gc-spiral.ts';
-import { PressureTrigger, findMemoryCgroup, readMemory } from '../../src/capture/memory-pressure.ts';
+import { PressureTrigger, readMemory } from '../../src/capture/memory-pressure.ts';
 import { javaApp } from '../support/java.ts';
 import { tempDir } from '../support/temp.ts';
 
 const MiB = 1024 * 1024;
 
-t.test('cgroup v1 and v2 found from /proc/self/cgroup; non-reclaimable = usage - inactive file', async (t) => {
+t.test('cgroup v1 and v2 (found by container-memory.ts): non-reclaimable = usage - inactive file', async (t) => {
   const root = await tempDir('pm-cgroup-');
   const v1 = path.join(root, 'memory', 'garden', 'app');
   await mkdir(v1, { recursive: true });
   await writeFile(path.join(v1, 'memory.usage_in_bytes'), `${300 * MiB}\n`);
   await writeFile(path.join(v1, 'memory.limit_in_bytes'), '9223372036854771712\n');
   await writeFile(path.join(v1, 'memory.stat'), `cache 1\ntotal_inactive_file ${100 * MiB}\nhierarchical_memory_limit ${512 * MiB}\n`);
-  const self1 = path.join(root, 'self-v1');
-  await writeFile(self1, '12:pids:/garden/app\n4:memory:/garden/app\n1:name=systemd:/x\n');
-  const found1 = await findMemoryCgroup(self1, root);
-  t.same(found1, { version: 1, dir: v1 });
-  t.same(await readMemory(found1!), { usage: 300 * MiB, inactiveFile: 100 * MiB, nonReclaimable: 200 * MiB, limit: 512 * MiB }, 'a parent\'s limit from hierarchical_memory_limit');
+  t.same(await readMemory({ version: 1, dir: v1 }), { usage: 300 * MiB, inactiveFile: 100 * MiB, nonReclaimable: 200 * MiB, limit: 512 * MiB }, 'a parent\'s limit from hierarchical_memory_limit');
 
   const v2 = path.join(root, 'app.slice');
   await mkdir(v2, { recursive: true });
   await writeFile(path.join(v2, 'memory.current'), `${90 * MiB}\n`);
   await writeFile(path.join(v2, 'memory.max'), 'max\n');
   await writeFile(path.join(v2, 'memory.stat'), `anon 1\ninactive_file ${10 * MiB}\n`);
-  const self2 = path.join(root, 'self-v2');
-  await writeFile(self2, '0::/app.slice\n');
-  const found2 = await findMemoryCgroup(self2, root);
-  t.same(found2, { version: 2, dir: v2 });
-  t.same(await readMemory(found2!), { usage: 90 * MiB, inactiveFile: 10 * MiB, nonReclaimable: 80 * MiB, limit: undefined }, 'memory.max "max" is no limit');
-  t.equal(await findMemoryCgroup(path.join(root, 'missing'), root), undefined);
+  t.same(await readMemory({ version: 2, dir: v2 }), { usage: 90 * MiB, inactiveFile: 10 * MiB, nonReclaimable: 80 * MiB, limit: undefined }, 'memory.max "max" is no limit');
+  await t.rejects(readMemory({ version: 1, dir: path.join(root, 'missing') }), 'a cgroup that is gone is an error, not a reading');
 });
 
 t.test('the threshold fires once, re-arms only after usage fell and the quiet period passed', async (t) => {
