@@ -1,5 +1,7 @@
-// Integration tests against a real S3-compatible server (s3rver, or RGW via the env).
-import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+// Integration tests against a real S3-compatible server: the run's Ceph RGW (required in CI),
+// s3rver only on a machine without Ceph. RGW implements ListMultipartUploads, so "no parts left
+// behind" is checked against the server itself there.
+import { HeadObjectCommand, ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import t from 'tap';
@@ -13,7 +15,7 @@ import { startS3Server, uniqueBucketName } from '../support/s3-server.ts';
 import { MiB, collect, dataChunks, dataSha256, dataStream, sha256, streamDigest } from './fixtures/data.ts';
 import { startLoopbackProxy } from './fixtures/loopback-proxy.ts';
 
-const server = await startS3Server();
+const server = await startS3Server({ kind: 'best' });
 t.teardown(() => server.stop());
 const bucket = uniqueBucketName('postmortem-store');
 await server.createBucket(bucket);
@@ -33,6 +35,18 @@ function openS3(t: { teardown(fn: () => unknown): void }, endpoint = server.endp
   const store = createS3Store(server.target(name, { endpoint }), { partSize: PART, queueSize, maxAttempts: 2 });
   t.teardown(() => store.close());
   return store;
+}
+
+/** Unfinished multipart uploads under the prefix, as the server lists them (s3rver cannot). */
+async function pendingUploads(prefix: string): Promise<string[] | undefined> {
+  if (server.kind !== 'rgw') return undefined;
+  const client = new S3Client(s3ClientConfig(server.target(bucket)));
+  try {
+    const listed = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix }));
+    return (listed.Uploads ?? []).map((u) => u.Key!);
+  } finally {
+    client.destroy();
+  }
 }
 
 async function listKeys(store: Store, prefix: string): Promise<string[]> {
@@ -187,6 +201,8 @@ t.test('a source failing mid-upload aborts it: the error names the source, no ob
   t.match((error as Error).message, /reading broken\.hprof .* failed: dump file truncated by the OOM killer/);
   t.equal(await store.head(`${PREFIX}/${name}`), undefined, 'no half object');
   t.notOk((await listKeys(store, PREFIX)).includes(`${PREFIX}/${name}`));
+  const pending = await pendingUploads(`${PREFIX}/${name}`);
+  if (pending) t.same(pending, [], 'no multipart upload left on the server');
 });
 
 t.test('abort signal stops the upload and leaves no object', async (t) => {
@@ -200,6 +216,8 @@ t.test('abort signal stops the upload and leaves no object', async (t) => {
   );
   await t.rejects(record, { name: 'StoreError', message: /storing .*aborted\.bin was aborted/ });
   t.equal(await store.head(`${PREFIX}/aborted.bin`), undefined);
+  const pending = await pendingUploads(`${PREFIX}/aborted.bin`);
+  if (pending) t.same(pending, [], 'no multipart upload left on the server');
 });
 
 t.test('unreachable endpoint: the message says to check egress (ASG)', async (t) => {
