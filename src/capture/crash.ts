@@ -13,6 +13,8 @@ import type { Death } from '../watchdog/death.ts';
 import type { FailedArtifact, Report } from './report.ts';
 import { buildReport } from './report.ts';
 import { claimDumpSlot } from './crash-loop.ts';
+import { HeapHistogramTap, nameThrowers, storeHistogram, type HistogramSummary } from './heap-histogram.ts';
+import { storeCrashPage } from './crash-page.ts';
 
 export interface CrashDeps {
   config: Config;
@@ -43,6 +45,8 @@ export class Crash {
   readonly detectedAt: Date;
   private readonly stored: ArtifactRecord[] = [];
   private readonly failed: FailedArtifact[] = [];
+  /** Heap histograms (issue 13), computed while their dumps streamed. */
+  private readonly histograms: HistogramSummary[] = [];
   private readonly pending = new Set<Promise<void>>();
   private readonly abort = new AbortController();
 
@@ -81,6 +85,8 @@ export class Crash {
       })();
     }, every);
     ticker.unref();
+    const histogram = HeapHistogramTap.for(spec.name); // issue 13: histogram in the same pass
+    let uploadError: string | undefined;
     try {
       const store = await this.deps.store();
       if (options.big) {
@@ -100,7 +106,7 @@ export class Crash {
       const { app } = this.deps.config;
       // Who and why travel with every object, so a bucket listing tool can show them.
       const metadata = { app: app.name, space: app.space, org: app.org, instance: app.instanceIndex, reason: this.reason, ...spec.metadata };
-      const record = await storeArtifact(store, this.prefix, { ...spec, metadata }, {
+      const record = await storeArtifact(store, this.prefix, { ...spec, metadata, ...(histogram ? { observe: histogram.observe } : {}) }, {
         onProgress: (p) => { latest = p; },
         signal: this.abort.signal,
       });
@@ -110,10 +116,27 @@ export class Crash {
       if (options.localPath) await rm(options.localPath, { force: true });
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
+      uploadError = message;
       this.failed.push({ name: spec.name, error: message, ...(options.localPath ? { localPath: options.localPath } : {}) });
       log.error(`could not store ${spec.name}: ${message}; ${options.localPath ? `it is still at ${options.localPath} in this container until it is deleted` : options.keepNote ?? 'it is lost'}`);
     } finally {
       clearInterval(ticker);
+    }
+    if (histogram && histogram.bytesRead > 0) await this.storeHistogram(histogram, uploadError);
+  }
+
+  /** issue 13: histogram.json beside the dump, its summary for the report. */
+  private async storeHistogram(tap: HeapHistogramTap, uploadError: string | undefined): Promise<void> {
+    const { log } = this.deps;
+    try {
+      const outcome = await storeHistogram(await this.deps.store(), this.prefix, tap, uploadError, this.abort.signal);
+      this.histograms.push(outcome.summary);
+      if (outcome.record) this.stored.push(outcome.record);
+      if (outcome.error !== undefined) this.failed.push({ name: tap.fileName, error: outcome.error });
+      const top = outcome.summary.top[0];
+      log.info(`heap histogram of ${tap.artifact}: ${outcome.summary.totals.objects} objects, ${formatBytes(outcome.summary.totals.bytes)}${top ? `; top: ${top.name} (${top.instances} instances, ${formatBytes(top.bytes)})` : ''}${outcome.summary.complete ? '' : `; INCOMPLETE: ${outcome.summary.reason}`}${outcome.error === undefined ? '' : `; could not store ${tap.fileName}: ${outcome.error}`}`);
+    } catch (error) {
+      log.error(`no heap histogram for ${tap.artifact}: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
 
@@ -157,6 +180,7 @@ export class Crash {
       ...(input.diedAt ? { diedAt: input.diedAt } : {}),
       ...(this.deps.environment ? { environment: this.deps.environment } : {}),
       ...(this.deps.javaMajors ? { javaMajors: this.deps.javaMajors } : {}),
+      ...(this.histograms.length > 0 ? { heapHistograms: nameThrowers(this.histograms, input.logTail?.toString('utf8')) } : {}), // issue 13
     });
     try {
       const stored = await storeJson(store, `${this.prefix}/report.json`, report);
@@ -164,6 +188,7 @@ export class Crash {
     } catch (error) {
       log.error(`could not store report.json: ${error instanceof Error ? error.message : String(error)}`);
     }
+    await storeCrashPage(store, this.prefix, report, input.logTail, log); // issue 13: index.html, from the final report
     return report;
   }
 

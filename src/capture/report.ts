@@ -3,6 +3,7 @@
 import type { AppIdentity } from '../config/types.ts';
 import type { ArtifactRecord } from '../store/pipeline.ts';
 import type { Death } from '../watchdog/death.ts';
+import type { HistogramSummary } from './heap-histogram.ts';
 
 export interface FailedArtifact {
   name: string;
@@ -28,6 +29,8 @@ export interface ReportInput {
   environment?: Record<string, string>;
   /** Major versions of the JDKs found in the droplet. */
   javaMajors?: number[];
+  /** Heap histograms computed while the dumps streamed (issue 13). */
+  heapHistograms?: HistogramSummary[];
 }
 
 export function buildReport(input: ReportInput) {
@@ -75,6 +78,7 @@ export function buildReport(input: ReportInput) {
       uploadMs: a.durationMs,
     })),
     failed: input.failed,
+    ...(input.heapHistograms?.length ? { heapHistograms: input.heapHistograms } : {}), // issue 13
     ...(input.environment ? { environment: input.environment } : {}),
   };
 }

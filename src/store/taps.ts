@@ -19,12 +19,15 @@ export interface Digest {
 export class HashTap extends Transform {
   readonly #hash = createHash('sha256');
   readonly #onBytes: ((total: number) => void) | undefined;
+  /** heap histogram (issue 13): sees each content chunk; must not throw (ContentObserver). */
+  readonly #observe: ContentObserver | undefined;
   #bytes = 0;
   #sha256: string | undefined;
 
-  constructor(onBytes?: (total: number) => void) {
+  constructor(onBytes?: (total: number) => void, observe?: ContentObserver) {
     super();
     this.#onBytes = onBytes;
+    this.#observe = observe;
   }
 
   get bytes(): number {
@@ -35,6 +38,7 @@ export class HashTap extends Transform {
     this.#hash.update(chunk);
     this.#bytes += chunk.length;
     this.#onBytes?.(this.#bytes);
+    this.#observe?.(chunk);
     callback(null, chunk);
   }
 
@@ -49,6 +53,12 @@ export class HashTap extends Transform {
     return { sha256: this.#sha256, bytes: this.#bytes };
   }
 }
+
+/**
+ * Sees every chunk of an artifact's content (uncompressed) on its one pass to the store, e.g.
+ * the heap histogram (src/capture/heap-histogram.ts). Called synchronously; must not throw.
+ */
+export type ContentObserver = (chunk: Buffer) => void;
 
 export function gzipTap(level: number): Gzip {
   return createGzip({ level, chunkSize: ZLIB_CHUNK_SIZE });
@@ -72,12 +82,13 @@ export class GunzipHashTap extends Transform {
   /** The upstream callback held back while the side drains. */
   #waiting: (() => void) | undefined;
 
-  constructor(onContentBytes?: (total: number) => void) {
+  constructor(onContentBytes?: (total: number) => void, observe?: ContentObserver) {
     super();
     this.#gunzip.on('data', (chunk: Buffer) => {
       this.#hash.update(chunk);
       this.#bytes += chunk.length;
       onContentBytes?.(this.#bytes);
+      observe?.(chunk); // heap histogram (issue 13)
     });
     this.#gunzip.on('drain', () => this.#release());
     this.#sideSettled = new Promise((resolve) => {
