@@ -122,7 +122,10 @@ export class Crash {
     } finally {
       clearInterval(ticker);
     }
-    if (histogram && histogram.bytesRead > 0) await this.storeHistogram(histogram, uploadError);
+    if (histogram && histogram.bytesRead > 0) {
+      if (histogram.recognized) await this.storeHistogram(histogram, uploadError);
+      else log.warn(`no heap histogram for ${spec.name}: ${histogram.result(uploadError).reason ?? 'not an HPROF dump'}`);
+    }
   }
 
   /** issue 13: histogram.json beside the dump, its summary for the report. */

@@ -42,6 +42,11 @@ export class HeapHistogramTap {
     return this.#parser.bytesRead;
   }
 
+  /** Whether the content began like an HPROF dump (else there is no histogram to speak of). */
+  get recognized(): boolean {
+    return this.#parser.idSize > 0;
+  }
+
   /** The histogram of what went by; `uploadError` says why the stream may have stopped early. */
   result(uploadError?: string): HeapHistogram {
     this.#parser.end();
