@@ -127,7 +127,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bott
 table{border-collapse:collapse;margin:6px 0}th,td{padding:3px 8px;text-align:left;vertical-align:top}
 table.kv th{color:#555;font-weight:normal;white-space:nowrap}.hist td,.art td,.hist th,.art th{border-bottom:1px solid #eee}
 .n{text-align:right;font-variant-numeric:tabular-nums}.cls{font-family:ui-monospace,monospace;word-break:break-all}
-.hash{font-family:ui-monospace,monospace;font-size:11px;word-break:break-all;max-width:260px}
+.art td:first-child{white-space:nowrap}.hash{font-family:ui-monospace,monospace;font-size:11px;word-break:break-all;max-width:260px}
 pre{background:#f6f6f6;padding:10px;overflow:auto;white-space:pre-wrap;word-break:break-all;font-size:12px}
 .chart text{font:12px ui-monospace,monospace;fill:#333}.chart .bar{fill:#c0392b}
 .warn{background:#fff3cd;padding:6px 10px}.why{font-size:16px}code{font-size:12px}`;

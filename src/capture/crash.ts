@@ -87,6 +87,7 @@ export class Crash {
     ticker.unref();
     const histogram = HeapHistogramTap.for(spec.name); // issue 13: histogram in the same pass
     let uploadError: string | undefined;
+    let storedName = spec.name;
     try {
       const store = await this.deps.store();
       if (options.big) {
@@ -111,6 +112,7 @@ export class Crash {
         signal: this.abort.signal,
       });
       this.stored.push(record);
+      storedName = record.name;
       const ratio = record.storedSize > 0 ? ` (${(record.size / record.storedSize).toFixed(1)}x smaller)` : '';
       log.info(`stored ${record.name}: ${formatBytes(record.size)} as ${formatBytes(record.storedSize)}${record.contentEncoding ? ratio : ''} in ${((Date.now() - started) / 1000).toFixed(1)} s -> ${record.location}${record.verified ? '' : ` (not verified: ${record.unverifiedReason})`}`);
       if (options.localPath) await rm(options.localPath, { force: true });
@@ -123,21 +125,21 @@ export class Crash {
       clearInterval(ticker);
     }
     if (histogram && histogram.bytesRead > 0) {
-      if (histogram.recognized) await this.storeHistogram(histogram, uploadError);
+      if (histogram.recognized) await this.storeHistogram(histogram, storedName, uploadError);
       else log.warn(`no heap histogram for ${spec.name}: ${histogram.result(uploadError).reason ?? 'not an HPROF dump'}`);
     }
   }
 
   /** issue 13: histogram.json beside the dump, its summary for the report. */
-  private async storeHistogram(tap: HeapHistogramTap, uploadError: string | undefined): Promise<void> {
+  private async storeHistogram(tap: HeapHistogramTap, artifact: string, uploadError: string | undefined): Promise<void> {
     const { log } = this.deps;
     try {
-      const outcome = await storeHistogram(await this.deps.store(), this.prefix, tap, uploadError, this.abort.signal);
+      const outcome = await storeHistogram(await this.deps.store(), this.prefix, { tap, artifact, uploadError, signal: this.abort.signal });
       this.histograms.push(outcome.summary);
       if (outcome.record) this.stored.push(outcome.record);
       if (outcome.error !== undefined) this.failed.push({ name: tap.fileName, error: outcome.error });
       const top = outcome.summary.top[0];
-      log.info(`heap histogram of ${tap.artifact}: ${outcome.summary.totals.objects} objects, ${formatBytes(outcome.summary.totals.bytes)}${top ? `; top: ${top.name} (${top.instances} instances, ${formatBytes(top.bytes)})` : ''}${outcome.summary.complete ? '' : `; INCOMPLETE: ${outcome.summary.reason}`}${outcome.error === undefined ? '' : `; could not store ${tap.fileName}: ${outcome.error}`}`);
+      log.info(`heap histogram of ${artifact}: ${outcome.summary.totals.objects} objects, ${formatBytes(outcome.summary.totals.bytes)}${top ? `; top: ${top.name} (${top.instances} instances, ${formatBytes(top.bytes)})` : ''}${outcome.summary.complete ? '' : `; INCOMPLETE: ${outcome.summary.reason}`}${outcome.error === undefined ? '' : `; could not store ${tap.fileName}: ${outcome.error}`}`);
     } catch (error) {
       log.error(`no heap histogram for ${tap.artifact}: ${error instanceof Error ? error.message : String(error)}`);
     }

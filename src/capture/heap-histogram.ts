@@ -14,7 +14,7 @@ const REPORT_FRAMES = 40;
 
 /** What the report carries of one heap dump's histogram. */
 export interface HistogramSummary {
-  /** The heap dump artifact it was computed from. */
+  /** The heap dump artifact it was computed from, as stored (heap.hprof.gz). */
   artifact: string;
   /** Where the whole histogram is (inside the crash folder); null when it could not be stored. */
   file: string | null;
@@ -66,13 +66,11 @@ export class HeapHistogramTap {
 export async function storeHistogram(
   store: Store,
   crashPrefix: string,
-  tap: HeapHistogramTap,
-  uploadError: string | undefined,
-  signal?: AbortSignal,
+  { tap, artifact, uploadError, signal }: { tap: HeapHistogramTap; artifact: string; uploadError?: string | undefined; signal?: AbortSignal },
 ): Promise<{ record?: ArtifactRecord; summary: HistogramSummary; error?: string }> {
   const histogram = tap.result(uploadError);
   const summary: HistogramSummary = {
-    artifact: tap.artifact,
+    artifact,
     file: null,
     complete: histogram.complete,
     ...(histogram.reason !== undefined ? { reason: histogram.reason } : {}),

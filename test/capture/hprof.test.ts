@@ -217,5 +217,5 @@ t.test('a truncated dump is still stored whole and verified; its histogram says 
   const summary = (report as unknown as { heapHistograms: { complete: boolean; reason: string }[] }).heapHistograms[0]!;
   t.equal(summary.complete, false);
   t.match(summary.reason, /truncated/);
-  t.ok(log.lines.some((l) => /heap histogram of heap\.hprof: .*INCOMPLETE/.test(l)), 'the log says the histogram is partial');
+  t.ok(log.lines.some((l) => /heap histogram of heap\.hprof\.gz: .*INCOMPLETE/.test(l)), 'the log says the histogram is partial');
 });
