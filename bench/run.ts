@@ -5,7 +5,7 @@
 // goes to one temp folder that is removed at the end, also on failure or Ctrl-C.
 //
 //   BENCH_QUICK=1            the smoke variant (a few minutes)
-//   BENCH_ONLY=crash,upload  run only some measurements (upload and link need crash first)
+//   BENCH_ONLY=crash,upload  run only some measurements (upload, link, histogram need crash first)
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { build } from 'esbuild';
 import { execa } from 'execa';
@@ -23,6 +23,7 @@ import { toolEnv } from './lib/tools.ts';
 import { measureCores } from './measure/cores.ts';
 import { measureCrash } from './measure/crash.ts';
 import { measureIdle } from './measure/idle.ts';
+import { measureHistogram } from './measure/histogram.ts';
 import { measureLogs } from './measure/logs.ts';
 import { measureStaging } from './measure/staging.ts';
 import { measureConstrainedLink, measureUploadAlone } from './measure/upload.ts';
@@ -41,9 +42,10 @@ const MEASUREMENTS: [string, string, Measurement][] = [
   ['upload', '2. upload alone', measureUploadAlone],
   ['link', '3. constrained link', measureConstrainedLink],
   ['cores', '7. cores', measureCores],
+  ['histogram', '8. heap histogram', measureHistogram],
 ];
 /** The order of the table: the issue's numbering. */
-const TABLE_ORDER = ['crash', 'upload', 'link', 'idle', 'logs', 'staging', 'cores'];
+const TABLE_ORDER = ['crash', 'upload', 'link', 'idle', 'logs', 'staging', 'cores', 'histogram'];
 
 const started = Date.now();
 const log = (message: string) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${message}\n`);
