@@ -66,6 +66,8 @@ const MAX_NAME_BYTES = 4096;
 const MAX_TRACE_BYTES = 1024 * 1024;
 /** An item that needs more contiguous bytes than this is not an HPROF item: the dump is malformed. */
 const MAX_CARRY_BYTES = 64 * 1024 * 1024;
+/** Stack frames kept (HotSpot writes one per frame of every thread, no sharing); more are counted as missing. */
+const MAX_FRAMES = 100_000;
 /** Estimated memory of the name table (string bytes + per-entry overhead); past it, names are dropped. */
 export const DEFAULT_NAME_BUDGET = 32 * 1024 * 1024;
 const ENTRY_OVERHEAD = 64;
@@ -239,6 +241,10 @@ export class HprofParser {
       case 0x04: // STACK FRAME: id frame, id method, id signature, id source, u4 class serial, i4 line
         if (length < 4 * id + 8) return this.#malformed('STACK FRAME', p);
         if (end - body < length) return NEED;
+        if (this.frames.size >= MAX_FRAMES) {
+          this.namesDropped++;
+          return body + length;
+        }
         this.frames.set(this.#id(b, body), {
           method: this.#name(this.#id(b, body + id)),
           signature: this.#name(this.#id(b, body + 2 * id)),
