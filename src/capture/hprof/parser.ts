@@ -61,7 +61,7 @@ export interface ThreadRoot { objectId: number; threadSerial: number; traceSeria
 
 const NEED = -1;
 /** A UTF8 record longer than this is no class, method or file name: skipped. */
-const MAX_NAME_BYTES = 4096;
+const MAX_NAME_BYTES = 1024;
 /** A stack trace record bigger than this is skipped (HotSpot caps depth at 1024 frames). */
 const MAX_TRACE_BYTES = 1024 * 1024;
 /** An item that needs more contiguous bytes than this is not an HPROF item: the dump is malformed. */
@@ -70,7 +70,8 @@ const MAX_CARRY_BYTES = 64 * 1024 * 1024;
 const MAX_FRAMES = 100_000;
 /** Estimated memory of the name table (string bytes + per-entry overhead); past it, names are dropped. */
 export const DEFAULT_NAME_BUDGET = 32 * 1024 * 1024;
-const ENTRY_OVERHEAD = 64;
+/** V8's cost of one entry beyond the string's bytes (map slot, string header), measured roughly. */
+const ENTRY_OVERHEAD = 48;
 
 export interface ParserOptions {
   /** Layout for the id size found in the header; default defaultLayout(). */
@@ -225,7 +226,8 @@ export class HprofParser {
         if (length < id) return this.#malformed('UTF8', p);
         if (length - id > MAX_NAME_BYTES) break;
         if (end - body < length) return NEED;
-        this.#keepName(this.#id(b, body), b.toString('utf8', body + id, body + length));
+        // Symbols with a space are text of string constants, never a class, method or file name.
+        if (!b.subarray(body + id, body + length).includes(0x20)) this.#keepName(this.#id(b, body), b.toString('utf8', body + id, body + length));
         return body + length;
       case 0x02: // LOAD CLASS: u4 serial, id class, u4 stack serial, id name
         if (length < 8 + 2 * id) return this.#malformed('LOAD CLASS', p);
@@ -297,7 +299,7 @@ export class HprofParser {
   }
 
   #keepName(id: number, name: string): void {
-    const cost = name.length * 2 + ENTRY_OVERHEAD;
+    const cost = name.length + ENTRY_OVERHEAD;
     if (this.#nameBytes + cost > this.#nameBudget) {
       this.namesDropped++;
       return;
