@@ -3,7 +3,7 @@
 import { build } from 'esbuild';
 import { rm } from 'node:fs/promises';
 
-const entries = ['supply', 'finalize', 'watchdog', 'check', 'cli'];
+const entries = ['supply', 'finalize', 'watchdog', 'check', 'cli', 'hprof-worker'];
 await rm('lib', { recursive: true, force: true });
 await build({
   entryPoints: Object.fromEntries(entries.map((e) => [e, `src/entry/${e}.ts`])),

@@ -101,8 +101,10 @@ async function prepareRuntime(dir: string): Promise<string> {
 async function bundleClient(dir: string): Promise<string> {
   const outfile = path.join(dir, 'upload.mjs');
   await build({
-    entryPoints: [path.join(HERE, 'clients/upload.ts')],
-    outfile,
+    // the heap histogram's parser thread beside it, as lib/ has it beside the watchdog
+    entryPoints: { upload: path.join(HERE, 'clients/upload.ts'), 'hprof-worker': path.join(HERE, '../src/entry/hprof-worker.ts') },
+    outdir: dir,
+    outExtension: { '.js': '.mjs' },
     bundle: true,
     format: 'esm',
     platform: 'node',

@@ -26,7 +26,7 @@ const histogram = mode?.includes('histogram') ? HeapHistogramTap.for('heap.hprof
 if (mode === 'histogram-only') {
   const started = performance.now();
   for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) histogram!.observe(chunk as Buffer);
-  const result = histogram!.result();
+  const result = await histogram!.finish();
   const top = result.entries[0];
   process.stdout.write(`${JSON.stringify({ bytes: result.totals.bytesRead, parseMs: performance.now() - started, complete: result.complete, objects: result.totals.objects, top: top?.name })}\n`);
   process.exit(0);
@@ -49,7 +49,7 @@ try {
     gzipLevel: 1,
     ...(histogram ? { observe: histogram.observe } : {}),
   });
-  const parsed = histogram?.result();
+  const parsed = await histogram?.finish();
   process.stdout.write(`${JSON.stringify({ ...record, ...(parsed ? { histogramComplete: parsed.complete, histogramObjects: parsed.totals.objects } : {}) })}\n`);
 } finally {
   store.close();

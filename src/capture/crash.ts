@@ -124,10 +124,7 @@ export class Crash {
     } finally {
       clearInterval(ticker);
     }
-    if (histogram && histogram.bytesRead > 0) {
-      if (histogram.recognized) await this.storeHistogram(histogram, storedName, uploadError);
-      else log.warn(`no heap histogram for ${spec.name}: ${histogram.result(uploadError).reason ?? 'not an HPROF dump'}`);
-    }
+    if (histogram && histogram.bytesRead > 0) await this.storeHistogram(histogram, storedName, uploadError);
   }
 
   /** issue 13: histogram.json beside the dump, its summary for the report. */
@@ -135,6 +132,7 @@ export class Crash {
     const { log } = this.deps;
     try {
       const outcome = await storeHistogram(await this.deps.store(), this.prefix, { tap, artifact, uploadError, signal: this.abort.signal });
+      if (!outcome.summary) return log.warn(`no heap histogram for ${artifact}: ${outcome.skipped}`);
       this.histograms.push(outcome.summary);
       if (outcome.record) this.stored.push(outcome.record);
       if (outcome.error !== undefined) this.failed.push({ name: tap.fileName, error: outcome.error });

@@ -2,6 +2,8 @@
 // (the content observer of the dump's one pass, src/store/pipeline.ts), written beside the
 // dump as histogram.json, and summed up in the report. Nothing here may fail the upload: the
 // parser never throws, and a histogram that cannot be stored is a logged failure of its own.
+import { existsSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import type { Store } from '../store/store.ts';
 import { storeJson, type ArtifactRecord } from '../store/pipeline.ts';
 import { HprofParser } from './hprof/parser.ts';
@@ -26,31 +28,125 @@ export interface HistogramSummary {
   outOfMemoryThread: { serial: number | null; name: string | null; nameFrom: 'jvm-output' | null; frames: StackFrame[] } | null;
 }
 
-export class HeapHistogramTap {
-  readonly #parser = new HprofParser();
-  readonly observe = (chunk: Buffer): void => this.#parser.push(chunk);
+/** Bytes handed to the parser's thread and not yet parsed; past it the upload waits (bounded memory). */
+const MAX_IN_FLIGHT = 16 * 1024 * 1024;
+const FINISH_TIMEOUT_MS = 30_000;
 
-  private constructor(readonly artifact: string) {}
-
-  /** A tap for heap dump artifacts, undefined for the rest. */
-  static for(artifactName: string): HeapHistogramTap | undefined {
-    return HEAP_ARTIFACT.test(artifactName) ? new HeapHistogramTap(artifactName) : undefined;
+/**
+ * lib/hprof-worker.mjs beside the bundle this code is in (lib/ or lib/chunks/); undefined when
+ * running from src/ (tests), where the parser runs inline.
+ */
+function bundledWorker(): URL | undefined {
+  for (const relative of ['./hprof-worker.mjs', '../hprof-worker.mjs']) {
+    const url = new URL(relative, import.meta.url);
+    if (url.protocol === 'file:' && existsSync(url)) return url;
   }
+  return undefined;
+}
+
+/**
+ * Sees a heap dump's content on its way to the store. The parser runs in a worker thread when
+ * the bundle has one (beside the upload, on the other core), else inline. Either way it never
+ * throws into the pipeline: a failed worker leaves an incomplete histogram with the reason.
+ */
+export class HeapHistogramTap {
+  #parser: HprofParser | undefined;
+  #worker: Worker | undefined;
+  #workerError: string | undefined;
+  #inFlight = 0;
+  #waiting: (() => void) | undefined;
+  #result: Promise<HeapHistogram> | undefined;
+  #resolve: ((h: HeapHistogram) => void) | undefined;
+  #bytes = 0;
+
+  private constructor(readonly artifact: string, workerFile: URL | undefined) {
+    if (workerFile) {
+      try {
+        this.#startWorker(workerFile);
+        return;
+      } catch (error) {
+        this.#workerError = undefined;
+        void error; // no thread to be had: parse inline
+      }
+    }
+    this.#parser = new HprofParser();
+  }
+
+  /** A tap for heap dump artifacts, undefined for the rest. `workerFile` overrides the bundled worker (tests). */
+  static for(artifactName: string, options: { workerFile?: URL | null } = {}): HeapHistogramTap | undefined {
+    if (!HEAP_ARTIFACT.test(artifactName)) return undefined;
+    return new HeapHistogramTap(artifactName, options.workerFile === null ? undefined : options.workerFile ?? bundledWorker());
+  }
+
+  #startWorker(file: URL): void {
+    const worker = new Worker(file);
+    worker.unref();
+    this.#result = new Promise((resolve) => (this.#resolve = resolve));
+    worker.on('message', (message: { ack?: number; histogram?: HeapHistogram }) => {
+      if (message.ack !== undefined) {
+        this.#inFlight -= message.ack;
+        if (this.#inFlight <= MAX_IN_FLIGHT / 2) this.#release();
+      } else if (message.histogram) {
+        this.#resolve?.(message.histogram);
+        void worker.terminate();
+      }
+    });
+    const failed = (why: string): void => {
+      this.#workerError ??= why;
+      this.#release();
+      this.#resolve?.(failedHistogram(`the parser's thread failed: ${this.#workerError}`, this.#bytes));
+    };
+    worker.on('error', (error) => failed(error.message));
+    worker.on('exit', (code) => failed(`it exited (${code}) before the end of the dump`));
+    this.#worker = worker;
+  }
+
+  #release(): void {
+    const waiting = this.#waiting;
+    this.#waiting = undefined;
+    waiting?.();
+  }
+
+  /** The content observer: a promise when the parser's thread is behind (the stream waits for it). */
+  readonly observe = (chunk: Buffer): Promise<void> | undefined => {
+    this.#bytes += chunk.length;
+    if (this.#parser) {
+      this.#parser.push(chunk);
+      return undefined;
+    }
+    if (this.#workerError !== undefined || !this.#worker) return undefined;
+    const copy = new Uint8Array(chunk); // its own buffer, handed over without another copy
+    this.#inFlight += copy.byteLength;
+    this.#worker.postMessage({ chunk: copy }, [copy.buffer]);
+    if (this.#inFlight <= MAX_IN_FLIGHT) return undefined;
+    return new Promise((resolve) => (this.#waiting = resolve));
+  };
 
   /** Bytes seen: 0 when the dump was never read (skipped by the crash-loop limit). */
   get bytesRead(): number {
-    return this.#parser.bytesRead;
+    return this.#bytes;
   }
 
-  /** Whether the content began like an HPROF dump (else there is no histogram to speak of). */
-  get recognized(): boolean {
-    return this.#parser.idSize > 0;
+  /** Whether the parser runs in its own thread. */
+  get threaded(): boolean {
+    return this.#worker !== undefined;
   }
 
   /** The histogram of what went by; `uploadError` says why the stream may have stopped early. */
-  result(uploadError?: string): HeapHistogram {
-    this.#parser.end();
-    const histogram = histogramOf(this.#parser);
+  async finish(uploadError?: string): Promise<HeapHistogram> {
+    let histogram: HeapHistogram;
+    if (this.#parser) {
+      this.#parser.end();
+      histogram = histogramOf(this.#parser);
+    } else {
+      if (this.#workerError === undefined) this.#worker?.postMessage({ end: true });
+      // At most MAX_IN_FLIGHT is left to parse: a thread that does not answer in time is given up on.
+      const timer = setTimeout(() => this.#resolve?.(failedHistogram(`the parser's thread did not answer within ${FINISH_TIMEOUT_MS / 1000} s`, this.#bytes)), FINISH_TIMEOUT_MS);
+      timer.unref();
+      histogram = await this.#result!;
+      clearTimeout(timer);
+      void this.#worker?.terminate();
+    }
     if (histogram.complete || uploadError === undefined) return histogram;
     return { ...histogram, reason: `${histogram.reason ?? 'incomplete'} (the upload stopped: ${uploadError})` };
   }
@@ -62,13 +158,22 @@ export class HeapHistogramTap {
   }
 }
 
+function failedHistogram(reason: string, bytes: number): HeapHistogram {
+  const parser = new HprofParser();
+  parser.failure = reason;
+  parser.bytesRead = bytes;
+  return histogramOf(parser);
+}
+
 /** Stores histogram.json beside the dump; returns its record (for the report's artifacts) and the summary. */
 export async function storeHistogram(
   store: Store,
   crashPrefix: string,
   { tap, artifact, uploadError, signal }: { tap: HeapHistogramTap; artifact: string; uploadError?: string | undefined; signal?: AbortSignal },
-): Promise<{ record?: ArtifactRecord; summary: HistogramSummary; error?: string }> {
-  const histogram = tap.result(uploadError);
+): Promise<{ record?: ArtifactRecord; summary?: HistogramSummary; error?: string; skipped?: string }> {
+  const histogram = await tap.finish(uploadError);
+  // Content that never looked like HPROF (or a parser that never started) has no histogram to store.
+  if (histogram.format.identifierSize === 0) return { skipped: histogram.reason ?? 'not an HPROF dump' };
   const summary: HistogramSummary = {
     artifact,
     file: null,

@@ -38,8 +38,9 @@ export class HashTap extends Transform {
     this.#hash.update(chunk);
     this.#bytes += chunk.length;
     this.#onBytes?.(this.#bytes);
-    this.#observe?.(chunk);
-    callback(null, chunk);
+    const behind = this.#observe?.(chunk);
+    if (behind) void behind.then(() => callback(null, chunk));
+    else callback(null, chunk);
   }
 
   override _flush(callback: TransformCallback): void {
@@ -56,9 +57,10 @@ export class HashTap extends Transform {
 
 /**
  * Sees every chunk of an artifact's content (uncompressed) on its one pass to the store, e.g.
- * the heap histogram (src/capture/heap-histogram.ts). Called synchronously; must not throw.
+ * the heap histogram (src/capture/heap-histogram.ts). Must not throw; a promise it returns
+ * holds the stream until it settles (back-pressure from a consumer that runs elsewhere).
  */
-export type ContentObserver = (chunk: Buffer) => void;
+export type ContentObserver = (chunk: Buffer) => Promise<void> | undefined | void;
 
 export function gzipTap(level: number): Gzip {
   return createGzip({ level, chunkSize: ZLIB_CHUNK_SIZE });
@@ -88,7 +90,11 @@ export class GunzipHashTap extends Transform {
       this.#hash.update(chunk);
       this.#bytes += chunk.length;
       onContentBytes?.(this.#bytes);
-      observe?.(chunk); // heap histogram (issue 13)
+      const behind = observe?.(chunk); // heap histogram (issue 13): waits when its parser is behind
+      if (behind) {
+        this.#gunzip.pause();
+        void behind.then(() => this.#gunzip.resume());
+      }
     });
     this.#gunzip.on('drain', () => this.#release());
     this.#sideSettled = new Promise((resolve) => {

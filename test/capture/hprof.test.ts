@@ -7,7 +7,7 @@
 import t from 'tap';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -15,6 +15,7 @@ import { createGunzip, gunzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { heapDump, jcmd } from '../../src/capture/attach/hotspot.ts';
 import { Crash } from '../../src/capture/crash.ts';
+import { HeapHistogramTap } from '../../src/capture/heap-histogram.ts';
 import { histogramOf, javaName, type HeapHistogram } from '../../src/capture/hprof/histogram.ts';
 import { HprofParser } from '../../src/capture/hprof/parser.ts';
 import { parseConfig } from '../../src/config/parse.ts';
@@ -218,4 +219,28 @@ t.test('a truncated dump is still stored whole and verified; its histogram says 
   t.equal(summary.complete, false);
   t.match(summary.reason, /truncated/);
   t.ok(log.lines.some((l) => /heap histogram of heap\.hprof\.gz: .*INCOMPLETE/.test(l)), 'the log says the histogram is partial');
+});
+
+t.test('in its own thread (lib/hprof-worker.mjs, as the watchdog runs it): the same histogram, bounded, and a failed thread is an incomplete histogram', async (t) => {
+  const workerFile = new URL('../../lib/hprof-worker.mjs', import.meta.url);
+  const tap = HeapHistogramTap.for('heap.hprof', { workerFile })!;
+  t.ok(tap.threaded, 'the parser runs in a worker thread');
+  let waits = 0;
+  for (const chunk of slices(plain, () => 256 * 1024)) {
+    const behind = tap.observe(chunk);
+    if (behind) { waits++; await behind; }
+  }
+  const threaded = await tap.finish();
+  t.same(threaded.entries, whole.entries, 'same entries as inline');
+  t.same(threaded.threads, whole.threads, 'same threads');
+  t.comment(`the stream waited for the parser's thread ${waits} times`);
+
+  const broken = path.join(dir, 'broken-worker.mjs');
+  await writeFile(broken, 'throw new Error("no parser here");\n');
+  const failing = HeapHistogramTap.for('heap.hprof.gz', { workerFile: new URL(`file://${broken}`) })!;
+  for (const chunk of slices(plain.subarray(0, 1 << 20), () => 65_536)) await failing.observe(chunk);
+  const failed = await failing.finish();
+  t.equal(failed.complete, false);
+  t.match(failed.reason, /the parser's thread failed: no parser here/);
+  t.equal(HeapHistogramTap.for('core.gz'), undefined, 'no histogram for other artifacts');
 });

@@ -1,0 +1,2 @@
+import{createRequire as __pmCreateRequire}from'node:module';const require=__pmCreateRequire(import.meta.url);
+import{a as n,b as e}from"./chunks/chunk-I5CCHCRO.mjs";import"./chunks/chunk-5BEN6JAN.mjs";import{parentPort as f}from"node:worker_threads";var o=f;if(o){let t=new n;o.on("message",r=>{r.chunk?(t.push(Buffer.from(r.chunk.buffer,r.chunk.byteOffset,r.chunk.byteLength)),o.postMessage({ack:r.chunk.byteLength})):r.end&&(t.end(),o.postMessage({histogram:e(t)}),o.close())})}
