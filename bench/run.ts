@@ -5,7 +5,8 @@
 // goes to one temp folder that is removed at the end, also on failure or Ctrl-C.
 //
 //   BENCH_QUICK=1            the smoke variant (a few minutes)
-//   BENCH_ONLY=crash,upload  run only some measurements (upload, link, histogram need crash first)
+//   BENCH_ONLY=crash,upload  run only some measurements (upload, link, histogram need crash first,
+//                            or BENCH_HEAP_DUMP=<a plain .hprof of the demo app>)
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { build } from 'esbuild';
 import { execa } from 'execa';
@@ -134,6 +135,8 @@ async function main(): Promise<number> {
   log(`RGW ready at ${rgw.endpoint}`);
   bench = createBench({ quick, rgw, tmp, node, ourClient, bucket: 'bench', log });
   await bench.bucket.client.send(new CreateBucketCommand({ Bucket: 'bench' }));
+  // A heap dump from an earlier run, for measurements that need one without running 1 again.
+  if (process.env['BENCH_HEAP_DUMP']) bench.shared.heapDump = process.env['BENCH_HEAP_DUMP'];
 
   const rows = new Map<string, Row[]>();
   const failures: Results['failures'] = [];
