@@ -25,7 +25,7 @@ if (!file || !prefix || !['raw', 'gzip1', 'gzip1-histogram', 'histogram-only'].i
 const histogram = mode?.includes('histogram') ? HeapHistogramTap.for('heap.hprof') : undefined;
 if (mode === 'histogram-only') {
   const started = performance.now();
-  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) histogram!.observe(chunk as Buffer);
+  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) await histogram!.observe(chunk as Buffer);
   const result = await histogram!.finish();
   const top = result.entries[0];
   process.stdout.write(`${JSON.stringify({ bytes: result.totals.bytesRead, parseMs: performance.now() - started, complete: result.complete, objects: result.totals.objects, top: top?.name })}\n`);
