@@ -29,8 +29,16 @@ export interface HistogramSummary {
 }
 
 /** Bytes handed to the parser's thread and not yet parsed; past it the upload waits (bounded memory). */
-const MAX_IN_FLIGHT = 16 * 1024 * 1024;
+const MAX_IN_FLIGHT = 4 * 1024 * 1024;
+/**
+ * The thread's own heap: the name table (DEFAULT_NAME_BUDGET), counters and frames fit; a small
+ * young generation frees the chunks it was handed soon. Past the limit the thread is stopped and
+ * the histogram says so (the watchdog's memory counts against the app's).
+ */
+const WORKER_LIMITS = { maxOldGenerationSizeMb: 96, maxYoungGenerationSizeMb: 4 };
 const FINISH_TIMEOUT_MS = 30_000;
+const MIN_BUFFER = 256 * 1024;
+const POOL_SIZE = 8;
 
 /**
  * lib/hprof-worker.mjs beside the bundle this code is in (lib/ or lib/chunks/); undefined when
@@ -54,6 +62,8 @@ export class HeapHistogramTap {
   #worker: Worker | undefined;
   #workerError: string | undefined;
   #inFlight = 0;
+  /** Buffers the thread handed back: chunks are copied into them, so memory stays at what is in flight. */
+  readonly #pool: ArrayBuffer[] = [];
   #waiting: (() => void) | undefined;
   #result: Promise<HeapHistogram> | undefined;
   #resolve: ((h: HeapHistogram) => void) | undefined;
@@ -79,12 +89,13 @@ export class HeapHistogramTap {
   }
 
   #startWorker(file: URL): void {
-    const worker = new Worker(file);
+    const worker = new Worker(file, { resourceLimits: WORKER_LIMITS });
     worker.unref();
     this.#result = new Promise((resolve) => (this.#resolve = resolve));
-    worker.on('message', (message: { ack?: number; histogram?: HeapHistogram }) => {
+    worker.on('message', (message: { ack?: number; buffer?: ArrayBuffer; histogram?: HeapHistogram }) => {
       if (message.ack !== undefined) {
         this.#inFlight -= message.ack;
+        if (message.buffer && this.#pool.length < POOL_SIZE) this.#pool.push(message.buffer);
         if (this.#inFlight <= MAX_IN_FLIGHT / 2) this.#release();
       } else if (message.histogram) {
         this.#resolve?.(message.histogram);
@@ -115,9 +126,11 @@ export class HeapHistogramTap {
       return undefined;
     }
     if (this.#workerError !== undefined || !this.#worker) return undefined;
-    const copy = new Uint8Array(chunk); // its own buffer, handed over without another copy
-    this.#inFlight += copy.byteLength;
-    this.#worker.postMessage({ chunk: copy }, [copy.buffer]);
+    const index = this.#pool.findIndex((b) => b.byteLength >= chunk.length);
+    const buffer = index >= 0 ? this.#pool.splice(index, 1)[0]! : new ArrayBuffer(Math.max(chunk.length, MIN_BUFFER));
+    chunk.copy(new Uint8Array(buffer));
+    this.#inFlight += chunk.length;
+    this.#worker.postMessage({ buffer, length: chunk.length }, [buffer]);
     if (this.#inFlight <= MAX_IN_FLIGHT) return undefined;
     return new Promise((resolve) => (this.#waiting = resolve));
   };
