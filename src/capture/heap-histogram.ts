@@ -37,6 +37,7 @@ const MAX_IN_FLIGHT = 4 * 1024 * 1024;
  */
 const WORKER_LIMITS = { maxOldGenerationSizeMb: 96, maxYoungGenerationSizeMb: 4 };
 const FINISH_TIMEOUT_MS = 30_000;
+const STALL_MS = 10_000;
 const MIN_BUFFER = 256 * 1024;
 const POOL_SIZE = 8;
 
@@ -102,14 +103,17 @@ export class HeapHistogramTap {
         void worker.terminate();
       }
     });
-    const failed = (why: string): void => {
-      this.#workerError ??= why;
-      this.#release();
-      this.#resolve?.(failedHistogram(`the parser's thread failed: ${this.#workerError}`, this.#bytes));
-    };
-    worker.on('error', (error) => failed(error.message));
-    worker.on('exit', (code) => failed(`it exited (${code}) before the end of the dump`));
+    worker.on('error', (error) => this.#giveUp(error.message));
+    worker.on('exit', (code) => this.#giveUp(`it exited (${code}) before the end of the dump`));
     this.#worker = worker;
+  }
+
+  /** The thread failed or stalled: the upload goes on without it, the histogram says why. */
+  #giveUp(why: string): void {
+    this.#workerError ??= why;
+    this.#release();
+    this.#resolve?.(failedHistogram(`the parser's thread failed: ${this.#workerError}`, this.#bytes));
+    void this.#worker?.terminate();
   }
 
   #release(): void {
@@ -132,7 +136,15 @@ export class HeapHistogramTap {
     this.#inFlight += chunk.length;
     this.#worker.postMessage({ buffer, length: chunk.length }, [buffer]);
     if (this.#inFlight <= MAX_IN_FLIGHT) return undefined;
-    return new Promise((resolve) => (this.#waiting = resolve));
+    return new Promise((resolve) => {
+      // A thread that stops answering must never hold the upload.
+      const timer = setTimeout(() => this.#giveUp(`it made no progress for ${STALL_MS / 1000} s`), STALL_MS);
+      timer.unref();
+      this.#waiting = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   };
 
   /** Bytes seen: 0 when the dump was never read (skipped by the crash-loop limit). */

@@ -242,5 +242,19 @@ t.test('in its own thread (lib/hprof-worker.mjs, as the watchdog runs it): the s
   const failed = await failing.finish();
   t.equal(failed.complete, false);
   t.match(failed.reason, /the parser's thread failed: no parser here/);
+
+  // A thread that takes chunks and never answers: the stream waits for it a bounded time, then goes on.
+  const silent = path.join(dir, 'silent-worker.mjs');
+  await writeFile(silent, 'import { parentPort } from "node:worker_threads";\nparentPort.on("message", () => {});\n');
+  const stalled = HeapHistogramTap.for('heap.hprof', { workerFile: new URL(`file://${silent}`) })!;
+  let held = 0;
+  for (let i = 0; i < 8; i++) { // 8 MiB: more than the 4 MiB the thread may have in flight
+    const behind = stalled.observe(plain.subarray(0, 1 << 20));
+    if (behind) { held++; await behind; }
+  }
+  t.equal(held, 1, 'the stream waited once, then went on without the thread');
+  const given = await stalled.finish();
+  t.equal(given.complete, false);
+  t.match(given.reason, /made no progress/);
   t.equal(HeapHistogramTap.for('core.gz'), undefined, 'no histogram for other artifacts');
 });
