@@ -5,7 +5,8 @@
 // goes to one temp folder that is removed at the end, also on failure or Ctrl-C.
 //
 //   BENCH_QUICK=1            the smoke variant (a few minutes)
-//   BENCH_ONLY=crash,upload  run only some measurements (upload and link need crash first)
+//   BENCH_ONLY=crash,upload  run only some measurements (upload, link, histogram need crash first,
+//                            or BENCH_HEAP_DUMP=<a plain .hprof of the demo app>)
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { build } from 'esbuild';
 import { execa } from 'execa';
@@ -24,6 +25,7 @@ import { toolEnv } from './lib/tools.ts';
 import { measureCores } from './measure/cores.ts';
 import { measureCrash } from './measure/crash.ts';
 import { measureIdle } from './measure/idle.ts';
+import { measureHistogram } from './measure/histogram.ts';
 import { measureLogs } from './measure/logs.ts';
 import { measureMemoryWatch } from './measure/memory-watch.ts';
 import { measureRuntimes } from './measure/runtimes.ts';
@@ -46,9 +48,10 @@ const MEASUREMENTS: [string, string, Measurement][] = [
   ['cores', '7. cores', measureCores],
   ['runtimes', '8. Node.js lines', measureRuntimes],
   ['memory-watch', '9. watching memory', measureMemoryWatch],
+  ['histogram', '10. heap histogram', measureHistogram],
 ];
 /** The order of the table: the issue's numbering. */
-const TABLE_ORDER = ['crash', 'upload', 'link', 'idle', 'logs', 'staging', 'cores', 'runtimes', 'memory-watch'];
+const TABLE_ORDER = ['crash', 'upload', 'link', 'idle', 'logs', 'staging', 'cores', 'runtimes', 'memory-watch', 'histogram'];
 
 const started = Date.now();
 const log = (message: string) => process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${message}\n`);
@@ -98,8 +101,10 @@ async function prepareRuntime(dir: string): Promise<string> {
 async function bundleClient(dir: string): Promise<string> {
   const outfile = path.join(dir, 'upload.mjs');
   await build({
-    entryPoints: [path.join(HERE, 'clients/upload.ts')],
-    outfile,
+    // the heap histogram's parser thread beside it, as lib/ has it beside the watchdog
+    entryPoints: { upload: path.join(HERE, 'clients/upload.ts'), 'hprof-worker': path.join(HERE, '../src/entry/hprof-worker.ts') },
+    outdir: dir,
+    outExtension: { '.js': '.mjs' },
     bundle: true,
     format: 'esm',
     platform: 'node',
@@ -129,6 +134,8 @@ async function main(): Promise<number> {
   log(`RGW ready at ${rgw.endpoint}`);
   bench = createBench({ quick, rgw, tmp, node, ourClient, bucket: 'bench', log });
   await bench.bucket.client.send(new CreateBucketCommand({ Bucket: 'bench' }));
+  // A heap dump from an earlier run, for measurements that need one without running 1 again.
+  if (process.env['BENCH_HEAP_DUMP']) bench.shared.heapDump = process.env['BENCH_HEAP_DUMP'];
 
   const rows = new Map<string, Row[]>();
   const failures: Results['failures'] = [];

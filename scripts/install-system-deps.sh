@@ -17,6 +17,7 @@ command -v rclone >/dev/null || need+=(rclone)
 command -v aws >/dev/null || need+=(awscli)
 command -v radosgw >/dev/null || need+=(radosgw ceph-mon ceph-osd ceph-common)
 [ -x /usr/bin/time ] || need+=(time)
+[ -x /usr/bin/chromium ] || need+=(chromium) # the crash page test (issue 13) drives it with playwright-core
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "missing: ${need[*]} (run as root, or: sudo apt-get install ${need[*]})" >&2

@@ -2,22 +2,34 @@
 // reading a finished file. The benchmark bundles this file with esbuild and runs it on the
 // droplet's Node.js with the watchdog's flags, under /usr/bin/time.
 //
-//   node upload.mjs FILE PREFIX raw|gzip1
+//   node upload.mjs FILE PREFIX raw|gzip1|gzip1-histogram|histogram-only
+//   (gzip1-histogram: with the heap histogram observing the pass, as the watchdog does for a
+//   heap dump; histogram-only: the parser alone over the file, nothing uploaded)
 //   env BENCH_S3 = {"endpoint","region","accessKeyId","secretAccessKey","bucket"} (JSON)
 //   optional BENCH_PART_SIZE, BENCH_QUEUE_SIZE (default: the product's 8 MiB x 4)
 // Prints one JSON line: what storeArtifact returned.
 import { createReadStream } from 'node:fs';
 import { createS3Store } from '../../src/store/s3-store.ts';
 import { storeArtifact } from '../../src/store/pipeline.ts';
+import { HeapHistogramTap } from '../../src/capture/heap-histogram.ts';
 
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
 
 interface S3Info { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string; bucket: string }
 
 const [file, prefix, mode] = process.argv.slice(2);
-if (!file || !prefix || (mode !== 'raw' && mode !== 'gzip1')) {
-  process.stderr.write('usage: upload.mjs FILE PREFIX raw|gzip1 (BENCH_S3 in the environment)\n');
+if (!file || !prefix || !['raw', 'gzip1', 'gzip1-histogram', 'histogram-only'].includes(mode ?? '')) {
+  process.stderr.write('usage: upload.mjs FILE PREFIX raw|gzip1|gzip1-histogram|histogram-only (BENCH_S3 in the environment)\n');
   process.exit(2);
+}
+const histogram = mode?.includes('histogram') ? HeapHistogramTap.for('heap.hprof') : undefined;
+if (mode === 'histogram-only') {
+  const started = performance.now();
+  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) await histogram!.observe(chunk as Buffer);
+  const result = await histogram!.finish();
+  const top = result.entries[0];
+  process.stdout.write(`${JSON.stringify({ bytes: result.totals.bytesRead, parseMs: performance.now() - started, complete: result.complete, objects: result.totals.objects, top: top?.name })}\n`);
+  process.exit(0);
 }
 const s3 = JSON.parse(process.env['BENCH_S3'] ?? '{}') as S3Info;
 const store = createS3Store(
@@ -35,8 +47,10 @@ try {
     contentType: 'application/octet-stream',
     encoding: mode === 'raw' ? 'raw' : 'compress',
     gzipLevel: 1,
+    ...(histogram ? { observe: histogram.observe } : {}),
   });
-  process.stdout.write(`${JSON.stringify(record)}\n`);
+  const parsed = await histogram?.finish();
+  process.stdout.write(`${JSON.stringify({ ...record, ...(parsed ? { histogramComplete: parsed.complete, histogramObjects: parsed.totals.objects } : {}) })}\n`);
 } finally {
   store.close();
 }

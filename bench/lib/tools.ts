@@ -49,7 +49,7 @@ export interface UploaderOptions {
   timeoutMs: number;
 }
 
-export type OurMode = 'raw' | 'gzip1';
+export type OurMode = 'raw' | 'gzip1' | 'gzip1-histogram' | 'histogram-only';
 
 /** What our client printed: src/store/pipeline.ts's ArtifactRecord. */
 export interface OurRecord {

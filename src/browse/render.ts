@@ -2,6 +2,7 @@
 import type { Report } from '../capture/report.ts';
 import { formatBytes } from '../config/units.ts';
 import type { CrashSummary } from './crashes.ts';
+import { histogramLines } from './histogram.ts';
 
 export function renderCrashTable(rows: CrashSummary[]): string {
   if (rows.length === 0) return 'no crashes found\n';
@@ -25,6 +26,7 @@ export function renderReport(report: Report): string {
     'artifacts:',
     ...report.artifacts.map((a) => `  ${a.name.padEnd(20)} ${formatBytes(a.size).padStart(10)} stored ${formatBytes(a.storedSize).padStart(10)} ${a.compression.padEnd(5)} sha256 ${a.sha256.slice(0, 16)}… ${artifactState(a)}`),
     ...(report.failed.length > 0 ? ['not stored:', ...report.failed.map((f) => `  ${f.name}: ${f.error}${f.localPath ? ` (was at ${f.localPath})` : ''}`)] : []),
+    ...histogramLines(report), // issue 13
   ];
   return lines.join('\n') + '\n';
 }

@@ -17,6 +17,8 @@ import type { Death } from './observed.ts';
 import type { FailedArtifact, Report } from './report.ts';
 import { buildReport } from './report.ts';
 import { claimDumpSlot } from './crash-loop.ts';
+import { HeapHistogramTap, nameThrowers, storeHistogram, type HistogramSummary } from './heap-histogram.ts';
+import { storeCrashPage } from './crash-page.ts';
 import { deadlineIn, reasonOf, whenAborted, type Deadline } from '../util/deadline.ts';
 
 /** Where the latest crash's report is kept in the container (the hooks get this path). */
@@ -74,6 +76,8 @@ export class Crash {
   private readonly failed: FailedArtifact[] = [];
   /** Uploads still running: their name, and where the evidence is meanwhile. */
   private readonly pending = new Map<Promise<void>, { name: string; localPath?: string }>();
+  /** Heap histograms (issue 13), computed while their dumps streamed. */
+  private readonly histograms: HistogramSummary[] = [];
   private readonly abort = new AbortController();
   private budget: CrashBudget | undefined;
   private readonly clock: () => number;
@@ -113,6 +117,9 @@ export class Crash {
       })();
     }, every);
     ticker.unref();
+    const histogram = HeapHistogramTap.for(spec.name); // issue 13: histogram in the same pass
+    let uploadError: string | undefined;
+    let storedName = spec.name;
     try {
       const store = await this.deps.store();
       if (options.big) {
@@ -133,12 +140,13 @@ export class Crash {
       const { app } = this.deps.config;
       // Who and why travel with every object, so a bucket listing tool can show them.
       const metadata = { app: app.name, space: app.space, org: app.org, instance: app.instanceIndex, reason: this.reason, ...spec.metadata };
-      const record = await storeArtifact(store, this.prefix, { ...spec, metadata }, {
+      const record = await storeArtifact(store, this.prefix, { ...spec, metadata, ...(histogram ? { observe: histogram.observe } : {}) }, {
         onProgress: (p) => { latest = p; },
         signal: this.abort.signal,
         now: this.clock,
       });
       this.stored.push(record);
+      storedName = record.name;
       const ratio = record.storedSize > 0 ? ` (${(record.size / record.storedSize).toFixed(1)}x smaller)` : '';
       const what = `${formatBytes(record.size)} as ${formatBytes(record.storedSize)}${record.contentEncoding ? ratio : ''} in ${((this.clock() - started) / 1000).toFixed(1)} s -> ${record.location}${record.verified ? '' : ` (not verified: ${record.unverifiedReason})`}`;
       if (record.complete) log.info(`stored ${record.name}: ${what}`);
@@ -146,10 +154,28 @@ export class Crash {
       if (options.localPath) await rm(options.localPath, { force: true });
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
+      uploadError = message;
       this.failed.push({ name: spec.name, error: message, ...(options.localPath ? { localPath: options.localPath } : {}) });
       log.error(`could not store ${spec.name}: ${message}; ${options.localPath ? `it is still at ${options.localPath} in this container until it is deleted` : options.keepNote ?? 'it is lost'}`);
     } finally {
       clearInterval(ticker);
+    }
+    if (histogram && histogram.bytesRead > 0) await this.storeHistogram(histogram, storedName, uploadError);
+  }
+
+  /** issue 13: histogram.json beside the dump, its summary for the report. */
+  private async storeHistogram(tap: HeapHistogramTap, artifact: string, uploadError: string | undefined): Promise<void> {
+    const { log } = this.deps;
+    try {
+      const outcome = await storeHistogram(await this.deps.store(), this.prefix, { tap, artifact, uploadError, signal: this.abort.signal });
+      if (!outcome.summary) return log.warn(`no heap histogram for ${artifact}: ${outcome.skipped}`);
+      this.histograms.push(outcome.summary);
+      if (outcome.record) this.stored.push(outcome.record);
+      if (outcome.error !== undefined) this.failed.push({ name: tap.fileName, error: outcome.error });
+      const top = outcome.summary.top[0];
+      log.info(`heap histogram of ${artifact}: ${outcome.summary.totals.objects} objects, ${formatBytes(outcome.summary.totals.bytes)}${top ? `; top: ${top.name} (${top.instances} instances, ${formatBytes(top.bytes)})` : ''}${tap.threaded ? '' : ' (parsed inline)'}${outcome.summary.complete ? '' : `; INCOMPLETE: ${outcome.summary.reason}`}${outcome.error === undefined ? '' : `; could not store ${tap.fileName}: ${outcome.error}`}`);
+    } catch (error) {
+      log.error(`no heap histogram for ${tap.artifact}: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
 
@@ -199,11 +225,13 @@ export class Crash {
     await this.writeLocal(report);
     const stored = await this.storeReport(store, report, budget.all);
     if (stored) log.info(`crash report -> ${stored}`);
+    // index.html, rendered from the final report, within the same deadline.
+    await storeCrashPage(store, this.prefix, report, input.logTail, log, { signal: budget.all.signal, timeoutMs: budget.all.left(), now: this.clock });
     await Promise.race([Promise.allSettled(abandoned), whenAborted(budget.all.signal)]);
     return report;
   }
 
-  private report(input: { death?: Death; diedAt?: Date }, state: 'in-progress' | 'final'): Report {
+  private report(input: { death?: Death; diedAt?: Date; logTail?: Buffer }, state: 'in-progress' | 'final'): Report {
     const pending = [...this.pending.values()];
     return buildReport({
       app: this.deps.config.app,
@@ -222,6 +250,7 @@ export class Crash {
       ...(input.diedAt ? { diedAt: input.diedAt } : {}),
       ...(this.deps.environment ? { environment: this.deps.environment } : {}),
       ...(this.deps.javaMajors ? { javaMajors: this.deps.javaMajors } : {}),
+      ...(this.histograms.length > 0 ? { heapHistograms: nameThrowers(this.histograms, input.logTail?.toString('utf8')) } : {}), // issue 13
     });
   }
 

@@ -4,6 +4,7 @@
 import type { AppIdentity } from '../config/types.ts';
 import type { ArtifactRecord } from '../store/pipeline.ts';
 import type { Death } from './observed.ts';
+import type { HistogramSummary } from './heap-histogram.ts';
 
 export interface FailedArtifact {
   name: string;
@@ -33,6 +34,8 @@ export interface ReportInput {
   environment?: Record<string, string>;
   /** Major versions of the JDKs found in the droplet. */
   javaMajors?: number[];
+  /** Heap histograms computed while the dumps streamed (issue 13). */
+  heapHistograms?: HistogramSummary[];
 }
 
 export function buildReport(input: ReportInput) {
@@ -88,6 +91,7 @@ export function buildReport(input: ReportInput) {
     })),
     failed: input.failed,
     pending: input.pending,
+    ...(input.heapHistograms?.length ? { heapHistograms: input.heapHistograms } : {}), // issue 13
     ...(input.environment ? { environment: input.environment } : {}),
   };
 }

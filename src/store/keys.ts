@@ -119,6 +119,13 @@ export function reportKey(crashPrefixKey: string): string {
   return `${crashPrefixKey}/${REPORT_NAME}`;
 }
 
+/** The crash page beside the report: self-contained HTML rendered from the final report. */
+export const PAGE_NAME = 'index.html';
+
+export function crashPageKey(crashPrefixKey: string): string {
+  return `${crashPrefixKey}/${PAGE_NAME}`;
+}
+
 /** The app's recent output, stored with every crash. */
 export function logTailKey(crashPrefixKey: string): string {
   return `${crashPrefixKey}/${LOG_TAIL_NAME}`;

@@ -21,7 +21,7 @@ import { Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { artifactKey, reportKey } from './keys.ts';
 import { StoreError, type PutResult, type RequestLimits, type Store } from './store.ts';
-import { GunzipHashTap, HashTap, gzipTap, type Digest } from './taps.ts';
+import { GunzipHashTap, HashTap, gzipTap, type ContentObserver, type Digest } from './taps.ts';
 
 export const DEFAULT_GZIP_LEVEL = 1;
 
@@ -41,6 +41,8 @@ export interface ArtifactSpec {
    * said is incomplete, or whose writer died mid-way, is stored but never called complete.
    */
   completeness?: () => Completeness | undefined | Promise<Completeness | undefined>;
+  /** Sees the content (uncompressed) as it streams, e.g. the heap histogram (issue 13). Must not throw. */
+  observe?: ContentObserver;
 }
 
 export interface Completeness {
@@ -107,18 +109,18 @@ function plan(spec: ArtifactSpec, progress: (content: number | undefined, stored
   let contentBytes = 0;
   switch (spec.encoding === 'compress' && level === 0 ? 'raw' : spec.encoding) {
     case 'raw': {
-      const stored = new HashTap((n) => progress(n, n));
+      const stored = new HashTap((n) => progress(n, n), spec.observe);
       return { name: spec.name, taps: [stored], content: stored, stored, storedType: spec.contentType, gzip: false };
     }
     case 'compress': {
-      const content = new HashTap((n) => (contentBytes = n));
+      const content = new HashTap((n) => (contentBytes = n), spec.observe);
       const stored = new HashTap((n) => progress(contentBytes, n));
       const name = spec.name.endsWith('.gz') ? spec.name : `${spec.name}.gz`;
       return { name, taps: [content, gzipTap(level), stored], content, stored, storedType: GZIP_TYPE, gzip: true };
     }
     case 'already-gzip': {
       const stored = new HashTap((n) => progress(undefined, n));
-      const content = new GunzipHashTap((n) => progress(n, stored.bytes));
+      const content = new GunzipHashTap((n) => progress(n, stored.bytes), spec.observe);
       return { name: spec.name, taps: [stored, content], content, stored, storedType: GZIP_TYPE, gzip: true };
     }
   }

@@ -19,12 +19,15 @@ export interface Digest {
 export class HashTap extends Transform {
   readonly #hash = createHash('sha256');
   readonly #onBytes: ((total: number) => void) | undefined;
+  /** heap histogram (issue 13): sees each content chunk; must not throw (ContentObserver). */
+  readonly #observe: ContentObserver | undefined;
   #bytes = 0;
   #sha256: string | undefined;
 
-  constructor(onBytes?: (total: number) => void) {
+  constructor(onBytes?: (total: number) => void, observe?: ContentObserver) {
     super();
     this.#onBytes = onBytes;
+    this.#observe = observe;
   }
 
   get bytes(): number {
@@ -35,7 +38,9 @@ export class HashTap extends Transform {
     this.#hash.update(chunk);
     this.#bytes += chunk.length;
     this.#onBytes?.(this.#bytes);
-    callback(null, chunk);
+    const behind = this.#observe?.(chunk);
+    if (behind) void behind.then(() => callback(null, chunk));
+    else callback(null, chunk);
   }
 
   override _flush(callback: TransformCallback): void {
@@ -49,6 +54,13 @@ export class HashTap extends Transform {
     return { sha256: this.#sha256, bytes: this.#bytes };
   }
 }
+
+/**
+ * Sees every chunk of an artifact's content (uncompressed) on its one pass to the store, e.g.
+ * the heap histogram (src/capture/heap-histogram.ts). Must not throw; a promise it returns
+ * holds the stream until it settles (back-pressure from a consumer that runs elsewhere).
+ */
+export type ContentObserver = (chunk: Buffer) => Promise<void> | undefined | void;
 
 export function gzipTap(level: number): Gzip {
   return createGzip({ level, chunkSize: ZLIB_CHUNK_SIZE });
@@ -72,12 +84,17 @@ export class GunzipHashTap extends Transform {
   /** The upstream callback held back while the side drains. */
   #waiting: (() => void) | undefined;
 
-  constructor(onContentBytes?: (total: number) => void) {
+  constructor(onContentBytes?: (total: number) => void, observe?: ContentObserver) {
     super();
     this.#gunzip.on('data', (chunk: Buffer) => {
       this.#hash.update(chunk);
       this.#bytes += chunk.length;
       onContentBytes?.(this.#bytes);
+      const behind = observe?.(chunk); // heap histogram (issue 13): waits when its parser is behind
+      if (behind) {
+        this.#gunzip.pause();
+        void behind.then(() => this.#gunzip.resume());
+      }
     });
     this.#gunzip.on('drain', () => this.#release());
     this.#sideSettled = new Promise((resolve) => {

@@ -1,0 +1,2 @@
+import{createRequire as __pmCreateRequire}from'node:module';const require=__pmCreateRequire(import.meta.url);
+import{a as e,b as t}from"./chunks/chunk-I5CCHCRO.mjs";import"./chunks/chunk-5BEN6JAN.mjs";import{parentPort as n}from"node:worker_threads";var f=n;if(f){let o=new e;f.on("message",r=>{r.buffer?(o.push(Buffer.from(r.buffer,0,r.length??r.buffer.byteLength)),f.postMessage({ack:r.length,buffer:r.buffer},[r.buffer])):r.end&&(o.end(),f.postMessage({histogram:t(o)}),f.close())})}

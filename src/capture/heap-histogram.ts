@@ -1,0 +1,243 @@
+// Issue 13: a heap dump's class histogram, computed from the bytes on their way to the store
+// (the content observer of the dump's one pass, src/store/pipeline.ts), written beside the
+// dump as histogram.json, and summed up in the report. Nothing here may fail the upload: the
+// parser never throws, and a histogram that cannot be stored is a logged failure of its own.
+import { existsSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
+import type { Store } from '../store/store.ts';
+import { storeJson, type ArtifactRecord } from '../store/pipeline.ts';
+import { HprofParser } from './hprof/parser.ts';
+import { histogramOf, topEntries, type HeapHistogram, type HistogramEntry, type StackFrame } from './hprof/histogram.ts';
+
+const HEAP_ARTIFACT = /^heap(-\d+)?\.hprof(\.gz)?$/;
+export const TOP_ENTRIES = 20;
+/** Frames of the throwing thread kept in the report (the full stacks are in histogram.json). */
+const REPORT_FRAMES = 40;
+
+/** What the report carries of one heap dump's histogram. */
+export interface HistogramSummary {
+  /** The heap dump artifact it was computed from, as stored (heap.hprof.gz). */
+  artifact: string;
+  /** Where the whole histogram is (inside the crash folder); null when it could not be stored. */
+  file: string | null;
+  complete: boolean;
+  reason?: string;
+  totals: HeapHistogram['totals'];
+  top: HistogramEntry[];
+  /** The thread that threw OutOfMemoryError: which one, from the dump; its name, from the JVM's output. */
+  outOfMemoryThread: { serial: number | null; name: string | null; nameFrom: 'jvm-output' | null; frames: StackFrame[] } | null;
+}
+
+/** Bytes handed to the parser's thread and not yet parsed; past it the upload waits (bounded memory). */
+const MAX_IN_FLIGHT = 4 * 1024 * 1024;
+/**
+ * The thread's own heap: the name table (DEFAULT_NAME_BUDGET), counters and frames fit; a small
+ * young generation frees the chunks it was handed soon. Past the limit the thread is stopped and
+ * the histogram says so (the watchdog's memory counts against the app's).
+ */
+const WORKER_LIMITS = { maxOldGenerationSizeMb: 96, maxYoungGenerationSizeMb: 4 };
+const FINISH_TIMEOUT_MS = 30_000;
+const STALL_MS = 10_000;
+const MIN_BUFFER = 256 * 1024;
+const POOL_SIZE = 8;
+
+/**
+ * lib/hprof-worker.mjs beside the bundle this code is in (lib/ or lib/chunks/); undefined when
+ * running from src/ (tests), where the parser runs inline.
+ */
+function bundledWorker(): URL | undefined {
+  for (const relative of ['./hprof-worker.mjs', '../hprof-worker.mjs']) {
+    const url = new URL(relative, import.meta.url);
+    if (url.protocol === 'file:' && existsSync(url)) return url;
+  }
+  return undefined;
+}
+
+/**
+ * Sees a heap dump's content on its way to the store. The parser runs in a worker thread when
+ * the bundle has one (beside the upload, on the other core), else inline. Either way it never
+ * throws into the pipeline: a failed worker leaves an incomplete histogram with the reason.
+ */
+export class HeapHistogramTap {
+  #parser: HprofParser | undefined;
+  #worker: Worker | undefined;
+  #workerError: string | undefined;
+  #inFlight = 0;
+  /** Buffers the thread handed back: chunks are copied into them, so memory stays at what is in flight. */
+  readonly #pool: ArrayBuffer[] = [];
+  #waiting: (() => void) | undefined;
+  #result: Promise<HeapHistogram> | undefined;
+  #resolve: ((h: HeapHistogram) => void) | undefined;
+  #bytes = 0;
+
+  private constructor(readonly artifact: string, workerFile: URL | undefined) {
+    if (workerFile) {
+      try {
+        this.#startWorker(workerFile);
+        return;
+      } catch (error) {
+        this.#workerError = undefined;
+        void error; // no thread to be had: parse inline
+      }
+    }
+    this.#parser = new HprofParser();
+  }
+
+  /** A tap for heap dump artifacts, undefined for the rest. `workerFile` overrides the bundled worker (tests). */
+  static for(artifactName: string, options: { workerFile?: URL | null } = {}): HeapHistogramTap | undefined {
+    if (!HEAP_ARTIFACT.test(artifactName)) return undefined;
+    return new HeapHistogramTap(artifactName, options.workerFile === null ? undefined : options.workerFile ?? bundledWorker());
+  }
+
+  #startWorker(file: URL): void {
+    const worker = new Worker(file, { resourceLimits: WORKER_LIMITS });
+    worker.unref();
+    this.#result = new Promise((resolve) => (this.#resolve = resolve));
+    worker.on('message', (message: { ack?: number; buffer?: ArrayBuffer; histogram?: HeapHistogram }) => {
+      if (message.ack !== undefined) {
+        this.#inFlight -= message.ack;
+        if (message.buffer && this.#pool.length < POOL_SIZE) this.#pool.push(message.buffer);
+        if (this.#inFlight <= MAX_IN_FLIGHT / 2) this.#release();
+      } else if (message.histogram) {
+        this.#resolve?.(message.histogram);
+        void worker.terminate();
+      }
+    });
+    worker.on('error', (error) => this.#giveUp(error.message));
+    worker.on('exit', (code) => this.#giveUp(`it exited (${code}) before the end of the dump`));
+    this.#worker = worker;
+  }
+
+  /** The thread failed or stalled: the upload goes on without it, the histogram says why. */
+  #giveUp(why: string): void {
+    this.#workerError ??= why;
+    this.#release();
+    this.#resolve?.(failedHistogram(`the parser's thread failed: ${this.#workerError}`, this.#bytes));
+    void this.#worker?.terminate();
+  }
+
+  #release(): void {
+    const waiting = this.#waiting;
+    this.#waiting = undefined;
+    waiting?.();
+  }
+
+  /** The content observer: a promise when the parser's thread is behind (the stream waits for it). */
+  readonly observe = (chunk: Buffer): Promise<void> | undefined => {
+    this.#bytes += chunk.length;
+    if (this.#parser) {
+      this.#parser.push(chunk);
+      return undefined;
+    }
+    if (this.#workerError !== undefined || !this.#worker) return undefined;
+    const index = this.#pool.findIndex((b) => b.byteLength >= chunk.length);
+    const buffer = index >= 0 ? this.#pool.splice(index, 1)[0]! : new ArrayBuffer(Math.max(chunk.length, MIN_BUFFER));
+    chunk.copy(new Uint8Array(buffer));
+    this.#inFlight += chunk.length;
+    this.#worker.postMessage({ buffer, length: chunk.length }, [buffer]);
+    if (this.#inFlight <= MAX_IN_FLIGHT) return undefined;
+    return new Promise((resolve) => {
+      // A thread that stops answering must never hold the upload.
+      const timer = setTimeout(() => this.#giveUp(`it made no progress for ${STALL_MS / 1000} s`), STALL_MS);
+      timer.unref();
+      this.#waiting = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  };
+
+  /** Bytes seen: 0 when the dump was never read (skipped by the crash-loop limit). */
+  get bytesRead(): number {
+    return this.#bytes;
+  }
+
+  /** Whether the parser runs in its own thread. */
+  get threaded(): boolean {
+    return this.#worker !== undefined;
+  }
+
+  /** The histogram of what went by; `uploadError` says why the stream may have stopped early. */
+  async finish(uploadError?: string): Promise<HeapHistogram> {
+    let histogram: HeapHistogram;
+    if (this.#parser) {
+      this.#parser.end();
+      histogram = histogramOf(this.#parser);
+    } else {
+      if (this.#workerError === undefined) this.#worker?.postMessage({ end: true });
+      // At most MAX_IN_FLIGHT is left to parse: a thread that does not answer in time is given up on.
+      const timer = setTimeout(() => this.#resolve?.(failedHistogram(`the parser's thread did not answer within ${FINISH_TIMEOUT_MS / 1000} s`, this.#bytes)), FINISH_TIMEOUT_MS);
+      timer.unref();
+      histogram = await this.#result!;
+      clearTimeout(timer);
+      void this.#worker?.terminate();
+    }
+    if (histogram.complete || uploadError === undefined) return histogram;
+    return { ...histogram, reason: `${histogram.reason ?? 'incomplete'} (the upload stopped: ${uploadError})` };
+  }
+
+  /** `histogram.json` for heap.hprof(.gz), `histogram-2.json` for heap-2.hprof(.gz). */
+  get fileName(): string {
+    const n = /^heap-(\d+)/.exec(this.artifact)?.[1];
+    return n ? `histogram-${n}.json` : 'histogram.json';
+  }
+}
+
+function failedHistogram(reason: string, bytes: number): HeapHistogram {
+  const parser = new HprofParser();
+  parser.failure = reason;
+  parser.bytesRead = bytes;
+  return histogramOf(parser);
+}
+
+/** Stores histogram.json beside the dump; returns its record (for the report's artifacts) and the summary. */
+export async function storeHistogram(
+  store: Store,
+  crashPrefix: string,
+  { tap, artifact, uploadError, signal }: { tap: HeapHistogramTap; artifact: string; uploadError?: string | undefined; signal?: AbortSignal },
+): Promise<{ record?: ArtifactRecord; summary?: HistogramSummary; error?: string; skipped?: string }> {
+  const histogram = await tap.finish(uploadError);
+  // Content that never looked like HPROF (or a parser that never started) has no histogram to store.
+  if (histogram.format.identifierSize === 0) return { skipped: histogram.reason ?? 'not an HPROF dump' };
+  const summary: HistogramSummary = {
+    artifact,
+    file: null,
+    complete: histogram.complete,
+    ...(histogram.reason !== undefined ? { reason: histogram.reason } : {}),
+    totals: histogram.totals,
+    top: topEntries(histogram, TOP_ENTRIES),
+    outOfMemoryThread: throwerOf(histogram),
+  };
+  try {
+    const record = await storeJson(store, `${crashPrefix}/${tap.fileName}`, histogram, signal ? { signal } : {});
+    return { record, summary: { ...summary, file: tap.fileName } };
+  } catch (error) {
+    return { summary, error: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+function throwerOf(histogram: HeapHistogram): HistogramSummary['outOfMemoryThread'] {
+  const thread = histogram.threads.find((t) => t.threwOutOfMemoryError);
+  if (!thread) return null;
+  return { serial: thread.serial, name: null, nameFrom: null, frames: thread.frames.slice(0, REPORT_FRAMES) };
+}
+
+/**
+ * The dump tells which thread threw (HotSpot puts a frame OutOfMemoryError.<init> on top of its
+ * stack) but not its name (that is a field of the Thread object, which a streaming pass does
+ * not resolve). The JVM prints the name: `Exception in thread "X" java.lang.OutOfMemoryError`.
+ */
+export function threadNameFromOutput(output: string): string | undefined {
+  const matches = [...output.matchAll(/Exception in thread "([^"\n]{1,200})" java\.lang\.OutOfMemoryError/g)];
+  return matches.at(-1)?.[1];
+}
+
+/** Adds the thrower's name from the JVM's output to the summaries (when there is one to name). */
+export function nameThrowers(summaries: HistogramSummary[], output: string | undefined): HistogramSummary[] {
+  const name = output === undefined ? undefined : threadNameFromOutput(output);
+  if (name === undefined) return summaries;
+  return summaries.map((s) => ({
+    ...s,
+    outOfMemoryThread: { serial: s.outOfMemoryThread?.serial ?? null, frames: s.outOfMemoryThread?.frames ?? [], name, nameFrom: 'jvm-output' },
+  }));
+}
