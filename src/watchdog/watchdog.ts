@@ -96,9 +96,9 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
     await afterDeath({ config, log, now: clock, appDir, env: childEnv, observed, death, crashes, logTail: watching.tail.snapshot(), stop, holdMs: stop.requested ? 0 : config.graceMs }, (held) => { hold = held; }, () => stop.requested);
   } catch (error) {
     log.error(`capture failed: ${error instanceof Error ? error.message : String(error)}`);
+  } finally {
     // A capture from before the death finishes its report, but never past a stop's deadline.
     await Promise.race([pressure.settled(), whenAborted(stop.all)]);
-  } finally {
     const cleanup = Promise.allSettled([watching.close(), store?.then((s) => s.close())]);
     await Promise.race([cleanup, new Promise((resolve) => setTimeout(resolve, CLEANUP_MS).unref())]);
     stop.dispose();
