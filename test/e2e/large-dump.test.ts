@@ -4,7 +4,8 @@
 // heap, allowed 32 MiB), plus the configured upload budget (part size × queue size, ×3 for
 // buffers the garbage collector has not returned yet: see src/store/s3-store.ts).
 import t from 'tap';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { launch, stage } from '../support/cf.ts';
 import { javaApp } from '../support/java.ts';
 import { testStore } from '../support/test-store.ts';
@@ -25,7 +26,8 @@ t.test('1 GiB streamed while written, memory within budget, bytes exact', async 
   // The "JVM": writes 1 GiB of incompressible bytes front to back into the dump folder,
   // saying what a JVM says before and after, then exits 1. (A real JVM heap this size would
   // need a 1 GiB+ -Xmx on a shared CI box.)
-  const writer = 'sleep 4; f="$TMPDIR/postmortem/jvm-$PPID/java_pid$$.hprof"; echo "Dumping heap to $f ..."; head -c ${BIG_BYTES:-1073741824} /dev/urandom > "$f"; ' +
+  // It waits for the test's go (a file) so the idle figure is taken before the dump starts.
+  const writer = 'echo "app ready"; while [ ! -e "$TMPDIR/go" ]; do sleep 0.1; done; f="$TMPDIR/postmortem/jvm-$PPID/java_pid$$.hprof"; echo "Dumping heap to $f ..."; head -c ${BIG_BYTES:-1073741824} /dev/urandom > "$f"; ' +
     'echo "Heap dump file created [$(stat -c %s "$f") bytes in 9.9 secs]"; sha256sum "$f" | cut -d" " -f1 > "$TMPDIR/expected.sha256"; exit 1';
   const app = launch(droplet, {
     command: writer,
@@ -35,8 +37,9 @@ t.test('1 GiB streamed while written, memory within budget, bytes exact', async 
       ...(process.env.BIG_BYTES ? { BIG_BYTES: process.env.BIG_BYTES } : {}),
     },
   });
-  await new Promise((r) => setTimeout(r, 3000)); // after start-up, before the dump
+  await app.waitFor(/^app ready/m);
   const idle = await rssOf(app.pid);
+  await writeFile(path.join(droplet.home, 'tmp', 'go'), '');
   await app.waitFor(/holding this container/, 240_000);
   const peak = await rssOf(app.pid);
   const result = await app.process;

@@ -137,7 +137,8 @@ t.test('a SIGTERM during the hold ends it at once, with the app\'s status', asyn
   const sentAt = Date.now();
   process.kill(app.pid, 'SIGTERM');
   const result = await app.process;
-  t.ok(Date.now() - sentAt < 3000, `hold ended ${Date.now() - sentAt} ms after SIGTERM`);
+  // The design's bound: a stop ends the hold and the watchdog is gone within POSTMORTEM_STOP_DEADLINE (9 s), far short of the 60 s hold.
+  t.ok(Date.now() - sentAt < 9000, `hold ended ${Date.now() - sentAt} ms after SIGTERM`);
   t.equal(result.exitCode, 7);
 });
 
