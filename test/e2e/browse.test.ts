@@ -33,7 +33,7 @@ t.test('ls, show, get, verify and url find and fetch the crash', async (t) => {
   t.equal(crashes[0].reason, 'oom');
   const crash = crashes[0].crash as string;
   t.same(JSON.parse((await cli('ls', '--json', '--reason', 'exit')).stdout), [], 'filter by reason');
-  t.match((await cli('ls')).stdout, new RegExp(`crashy\\s+0\\s+oom\\s+3\\s+.*${crash}`), 'table');
+  t.match((await cli('ls')).stdout, new RegExp(`crashy\\s+0\\s+oom\\s+5\\s+.*${crash}`), 'table: heap dump, histogram, log tail, report and page');
 
   const show = await cli('show', crash, '--json');
   const report = JSON.parse(show.stdout);
