@@ -2,7 +2,7 @@
 import { createWriteStream } from 'node:fs';
 import { link, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { PassThrough, type Readable, type Transform } from 'node:stream';
+import { PassThrough, Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { constants as zlib, createGunzip } from 'node:zlib';
 import type { Report } from '../capture/report.ts';
@@ -30,7 +30,7 @@ export interface ArtifactCheck {
 export async function checkArtifact(
   store: Store,
   artifact: ReportArtifact,
-  options: { saveTo?: string; onBytes?: (n: number) => void } = {},
+  options: { saveTo?: string; onBytes?: (n: number) => void; keepCompressed?: boolean } = {},
 ): Promise<ArtifactCheck> {
   const problems: string[] = [];
   const head = await store.head(artifact.key);
@@ -45,14 +45,20 @@ export async function checkArtifact(
   const incomplete = artifact.complete === false ? artifact.incompleteReason ?? 'stored as incomplete' : undefined;
   const body: Readable = await store.get(artifact.key);
   const stages: (Readable | Transform | NodeJS.WritableStream)[] = [body, stored];
-  if (gz) stages.push(createGunzip(incomplete ? { finishFlush: zlib.Z_SYNC_FLUSH } : {}), content!);
   let savedAs: string | undefined;
   let partial: string | undefined;
   if (options.saveTo) {
     await mkdir(path.dirname(options.saveTo), { recursive: true });
     partial = `${options.saveTo}.partial`;
-    // 'wx': never through a file or link that is already there.
-    stages.push(createWriteStream(partial, { flags: 'wx' }));
+  }
+  // 'wx': never through a file or link that is already there.
+  const file = () => createWriteStream(partial!, { flags: 'wx' });
+  // Kept compressed: the stored bytes are written as they pass, and still decompressed once to check the content hash.
+  const keepStored = partial !== undefined && gz && options.keepCompressed === true;
+  if (keepStored) stages.push(teeTo(file()));
+  if (gz) stages.push(createGunzip(incomplete ? { finishFlush: zlib.Z_SYNC_FLUSH } : {}), content!);
+  if (partial && !keepStored) {
+    stages.push(file());
   } else {
     const sink = new PassThrough();
     sink.resume();
@@ -95,7 +101,22 @@ export async function checkArtifact(
   };
 }
 
-/** File name of the downloaded (decompressed) content. */
-export function contentFileName(artifact: ReportArtifact): string {
-  return artifact.compression === 'gzip' ? artifact.name.replace(/\.gz$/, '') : artifact.name;
+/** File name of the downloaded content: decompressed, unless the stored (compressed) bytes are kept. */
+export function contentFileName(artifact: ReportArtifact, keepCompressed = false): string {
+  return artifact.compression === 'gzip' && !keepCompressed ? artifact.name.replace(/\.gz$/, '') : artifact.name;
+}
+
+/** Passes bytes on unchanged and writes them to `sink`, waiting for it (backpressure); ends it at the end. */
+function teeTo(sink: Writable): Transform {
+  const tee = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      if (sink.write(chunk)) done(null, chunk);
+      else sink.once('drain', () => done(null, chunk));
+    },
+    flush(done) {
+      sink.end(() => done());
+    },
+  });
+  sink.on('error', (error) => tee.destroy(error));
+  return tee;
 }

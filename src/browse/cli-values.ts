@@ -1,0 +1,49 @@
+// Option values of the CLI, checked where they are parsed: a bad value is a usage error that
+// names the option and the accepted form, never a silent default.
+import { InvalidArgumentError } from 'commander';
+import { parseDuration } from '../config/units.ts';
+
+/** S3 signs URLs for at most 7 days (SigV4). */
+const MAX_PRESIGN_MS = 7 * 24 * 3600 * 1000;
+
+export function presignDuration(text: string): number {
+  const ms = parseDuration(text);
+  if (ms === undefined || ms < 1000 || ms > MAX_PRESIGN_MS) {
+    throw new InvalidArgumentError('expected a duration from 1s to 7d, like 10m, 1h or 7d (S3 signs URLs for at most 7 days)');
+  }
+  return ms;
+}
+
+export function pastDuration(text: string): number {
+  const ms = parseDuration(text);
+  if (ms === undefined || ms <= 0) throw new InvalidArgumentError('expected a duration like 30m, 24h or 7d');
+  return ms;
+}
+
+export function positiveInteger(text: string): number {
+  if (!/^\d+$/.test(text.trim()) || Number(text) < 1) throw new InvalidArgumentError('expected a whole number of 1 or more');
+  return Number(text);
+}
+
+export function wholeNumber(text: string): number {
+  if (!/^\d+$/.test(text.trim())) throw new InvalidArgumentError('expected a whole number of 0 or more');
+  return Number(text);
+}
+
+export function endpointUrl(text: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(text);
+  } catch {
+    url = undefined;
+  }
+  if (!url || !/^https?:$/.test(url.protocol) || url.username || url.password) {
+    throw new InvalidArgumentError('expected an http(s) URL without credentials, like https://s3.example.com');
+  }
+  return text;
+}
+
+export function nonBlank(text: string): string {
+  if (text.trim() === '') throw new InvalidArgumentError('expected a value, not an empty string');
+  return text.trim();
+}

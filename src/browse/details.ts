@@ -1,0 +1,97 @@
+// What `show` adds below the report summary: the OOM message, the JVM flags, the top of the
+// heap histogram and the end of the app's log. These fields are optional in a report (older
+// watchdogs, non-JVM apps, a histogram written by newer ones) and come from the bucket, so
+// each is read defensively: a field of the wrong shape is left out, never trusted.
+import { pipeline } from 'node:stream/promises';
+import { constants as zlib, createGunzip } from 'node:zlib';
+import type { Report } from '../capture/report.ts';
+import { formatBytes } from '../config/units.ts';
+import { LOG_TAIL_NAME } from '../store/keys.ts';
+import type { Store } from '../store/store.ts';
+
+/** Enough for any excerpt people read in a terminal; the log tail itself may be 16 MiB. */
+const LOG_EXCERPT_BYTES = 64 * 1024;
+const HISTOGRAM_ROWS = 20;
+
+const record = (v: unknown): Record<string, unknown> | undefined => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
+const text = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+const count = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : undefined);
+const firstOf = <T>(o: Record<string, unknown>, names: string[], read: (v: unknown) => T | undefined): T | undefined => {
+  for (const name of names) {
+    const value = read(o[name]);
+    if (value !== undefined) return value;
+  }
+  return undefined;
+};
+
+export interface HistogramRow { name: string; instances?: number; bytes: number }
+
+/** report.histogram as a list ({top: [...]} or the list itself), rows of the wrong shape dropped. */
+export function histogramTop(report: unknown): { rows: HistogramRow[]; partial: boolean } | undefined {
+  const histogram = record(report)?.histogram;
+  const list = Array.isArray(histogram) ? histogram : firstOf(record(histogram) ?? {}, ['top', 'classes', 'entries'], (v) => (Array.isArray(v) ? v : undefined));
+  if (!list) return undefined;
+  const rows: HistogramRow[] = [];
+  for (const item of list.slice(0, HISTOGRAM_ROWS)) {
+    const entry = record(item);
+    if (!entry) continue;
+    const name = firstOf(entry, ['className', 'class', 'name', 'type'], text);
+    const bytes = firstOf(entry, ['bytes', 'shallowBytes', 'shallowSize', 'size'], count);
+    const instances = firstOf(entry, ['instances', 'count', 'objects'], count);
+    if (name !== undefined && bytes !== undefined) rows.push({ name, bytes, ...(instances !== undefined ? { instances } : {}) });
+  }
+  const partial = record(histogram)?.partial === true || record(histogram)?.complete === false;
+  return { rows, partial };
+}
+
+export function renderDetails(report: Report, logTail: string[] | undefined): string {
+  const lines: string[] = [];
+  const oom = record(record(report)?.oomKind);
+  if (oom) {
+    const message = text(oom.message);
+    const what = text(oom.what);
+    if (message || what) lines.push(`oom        ${what ? `${what}: ` : ''}${message ?? ''}`);
+    const hint = text(oom.hint);
+    if (hint) lines.push(`hint       ${hint}`);
+  }
+  const jvm = record(record(report)?.jvm);
+  if (jvm) {
+    const majors = Array.isArray(jvm.jdkMajors) ? jvm.jdkMajors.filter((m) => count(m) !== undefined) : [];
+    if (majors.length > 0) lines.push(`jdk        ${majors.join(', ')}`);
+    const toolOptions = text(jvm.javaToolOptions);
+    const javaOpts = text(jvm.javaOpts);
+    lines.push(`JAVA_TOOL_OPTIONS  ${toolOptions ?? '-'}`);
+    if (javaOpts) lines.push(`JAVA_OPTS  ${javaOpts}`);
+  }
+  const histogram = histogramTop(report);
+  if (histogram && histogram.rows.length > 0) {
+    lines.push(`heap histogram, top ${histogram.rows.length} by shallow size${histogram.partial ? ' (PARTIAL: the dump was cut short)' : ''}:`);
+    for (const row of histogram.rows) {
+      lines.push(`  ${formatBytes(row.bytes).padStart(10)}  ${(row.instances === undefined ? '' : String(row.instances)).padStart(10)}  ${row.name}`);
+    }
+  }
+  if (logTail) {
+    lines.push(logTail.length > 0 ? `log tail, last ${logTail.length} lines:` : 'log tail: empty');
+    lines.push(...logTail.map((line) => `  | ${line}`));
+  }
+  return lines.length > 0 ? `${lines.join('\n')}\n` : '';
+}
+
+/** The last `maxLines` lines of the crash's log tail, or undefined when it has none. Reads the object once, keeping its end. */
+export async function readLogTail(store: Store, report: Report, maxLines: number): Promise<string[] | undefined> {
+  const artifact = report.artifacts.find((a) => a.name === LOG_TAIL_NAME || a.name === `${LOG_TAIL_NAME}.gz`);
+  if (!artifact || maxLines === 0) return undefined;
+  let end = Buffer.alloc(0);
+  const keepEnd = async (source: AsyncIterable<Buffer>) => {
+    for await (const chunk of source) {
+      end = Buffer.concat([end, chunk]);
+      if (end.length > LOG_EXCERPT_BYTES) end = end.subarray(end.length - LOG_EXCERPT_BYTES);
+    }
+  };
+  const body = await store.get(artifact.key);
+  if (artifact.compression === 'gzip') await pipeline(body, createGunzip({ finishFlush: zlib.Z_SYNC_FLUSH }), keepEnd);
+  else await pipeline(body, keepEnd);
+  const lines = end.toString('utf8').split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  return lines.slice(-maxLines);
+}
