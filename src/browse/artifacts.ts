@@ -21,6 +21,8 @@ export interface ArtifactCheck {
   storedSha256?: string;
   sha256?: string;
   savedAs?: string;
+  /** Not a verdict on the stored object: reading it or writing the local file failed. */
+  failed?: 'read' | 'save';
 }
 
 /**
@@ -68,7 +70,9 @@ export async function checkArtifact(
     await pipeline(stages as unknown as [Readable, ...Transform[], NodeJS.WritableStream]);
   } catch (error) {
     if (partial && (error as { code?: string }).code !== 'EEXIST') await rm(partial, { force: true });
-    return { name: artifact.name, ok: false, problems: [...problems, `reading ${artifact.key} failed: ${error instanceof Error ? error.message : String(error)}`] };
+    // Bytes that do not decompress are a verdict on the object (Z_DATA_ERROR…); anything else is the reading or the writing.
+    const verdict = /^Z_/.test(String((error as { code?: unknown }).code ?? ''));
+    return { name: artifact.name, ok: false, ...(verdict ? {} : { failed: 'read' as const }), problems: [...problems, `reading ${artifact.key} failed: ${error instanceof Error ? error.message : String(error)}`] };
   }
   const storedDigest = stored.digest();
   const contentDigest = content ? content.digest() : storedDigest;
@@ -77,6 +81,7 @@ export async function checkArtifact(
     if (contentDigest.sha256 !== artifact.sha256) problems.push(`content sha256 ${contentDigest.sha256} != report ${artifact.sha256}`);
     if (contentDigest.bytes !== artifact.size) problems.push(`content size ${contentDigest.bytes} != report ${artifact.size}`);
   }
+  let saveFailed = false;
   if (partial && options.saveTo) {
     if (problems.length === 0) {
       // link, not rename: a file already at the target is an error, never replaced.
@@ -84,6 +89,7 @@ export async function checkArtifact(
         await link(partial, options.saveTo);
         savedAs = options.saveTo;
       } catch (error) {
+        saveFailed = true;
         problems.push(`not saved: ${options.saveTo} ${(error as { code?: string }).code === 'EEXIST' ? 'already exists' : `could not be written (${error instanceof Error ? error.message : String(error)})`}`);
       }
     }
@@ -98,6 +104,7 @@ export async function checkArtifact(
     storedSha256: storedDigest.sha256,
     sha256: contentDigest.sha256,
     ...(savedAs ? { savedAs } : {}),
+    ...(saveFailed ? { failed: 'save' as const } : {}),
   };
 }
 

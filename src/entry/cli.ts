@@ -189,6 +189,8 @@ ${examples('postmortem ls --app shop --since 24h', 'postmortem show prod/acme/de
         if (!g.json) process.stdout.write(terminalSafe(`${label} ${artifact.name}${result.savedAs ? ` -> ${result.savedAs}` : ''}${notes.length ? `: ${notes.join('; ')}` : ''}\n`));
       }
       if (g.json) printer(g)('', { crash, ...(out ? { out } : {}), results });
+      // A local or network failure is not a verdict on the evidence: 1; a mismatch or an incomplete artifact: 3.
+      if (results.some((r) => r.failed)) return EXIT.failure;
       return results.every((r) => r.ok) ? EXIT.ok : EXIT.verificationFailed;
     });
   };
