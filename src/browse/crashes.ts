@@ -41,19 +41,40 @@ export function crashListPrefix(storePrefix: string, filter: CrashFilter): strin
   return segments.length > 0 ? `${segments.join('/')}/` : '';
 }
 
+const DAY_MS = 24 * 3600 * 1000;
+/** More day folders than this: one List of the app's prefix is cheaper than one per day. */
+const MAX_DAY_LISTS = 31;
+
+/**
+ * The prefixes to list: with org, space and app and --since, one per UTC day folder from the
+ * day of `since` to tomorrow (an instance's clock may run ahead); otherwise crashListPrefix.
+ */
+export function crashListPrefixes(storePrefix: string, filter: CrashFilter, now: Date): string[] {
+  const base = crashListPrefix(storePrefix, filter);
+  if (filter.since === undefined || filter.org === undefined || filter.space === undefined || filter.app === undefined) return [base];
+  const days: string[] = [];
+  const first = Math.floor(filter.since.getTime() / DAY_MS) * DAY_MS;
+  for (let day = first; day <= now.getTime() + DAY_MS && days.length <= MAX_DAY_LISTS; day += DAY_MS) {
+    days.push(`${base}${new Date(day).toISOString().slice(0, 10)}/`);
+  }
+  return days.length <= MAX_DAY_LISTS ? days : [base];
+}
+
 export async function listCrashes(store: Store, storePrefix: string, filter: CrashFilter = {}): Promise<CrashSummary[]> {
   const crashes = new Map<string, CrashSummary>();
   const wanted = (name: string | undefined, value: string) => name === undefined || safeSegment(name) === value;
-  for await (const object of store.list(crashListPrefix(storePrefix, filter))) {
-    const parsed = parseCrashPrefix(object.key);
-    if (!parsed) continue;
-    let entry = crashes.get(parsed.crashPrefix);
-    if (!entry) {
-      entry = { crash: parsed.crashPrefix, time: parsed.time, org: parsed.org, space: parsed.space, app: parsed.app, instance: parsed.instanceIndex, reason: parsed.reason, objects: 0, bytes: 0 };
-      crashes.set(parsed.crashPrefix, entry);
+  for (const prefix of crashListPrefixes(storePrefix, filter, new Date())) {
+    for await (const object of store.list(prefix)) {
+      const parsed = parseCrashPrefix(object.key);
+      if (!parsed) continue;
+      let entry = crashes.get(parsed.crashPrefix);
+      if (!entry) {
+        entry = { crash: parsed.crashPrefix, time: parsed.time, org: parsed.org, space: parsed.space, app: parsed.app, instance: parsed.instanceIndex, reason: parsed.reason, objects: 0, bytes: 0 };
+        crashes.set(parsed.crashPrefix, entry);
+      }
+      entry.objects += 1;
+      entry.bytes += object.size;
     }
-    entry.objects += 1;
-    entry.bytes += object.size;
   }
   return [...crashes.values()]
     .filter((c) => wanted(filter.org, c.org) && wanted(filter.space, c.space) && wanted(filter.app, c.app)

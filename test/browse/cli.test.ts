@@ -13,7 +13,7 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { execa } from 'execa';
-import { listCrashes } from '../../src/browse/crashes.ts';
+import { crashListPrefixes, listCrashes } from '../../src/browse/crashes.ts';
 import { createFileStore } from '../../src/store/file-store.ts';
 import { BUILDPACK_DIR } from '../support/cf.ts';
 import { testStore } from '../support/test-store.ts';
@@ -167,6 +167,19 @@ t.test('ls lists the narrowest key prefix the filters name', async (t) => {
   t.equal((await listCrashes(recording, '', { org: 'acme', app: 'shop' })).length, 2, 'app without space: filtered after listing acme/');
   t.equal((await listCrashes(recording, '', {})).length, 4);
   t.same(listed, ['acme/dev/shop/', 'acme/', '']);
+
+  // With --since and the whole app named: one List per day folder, through tomorrow (clock skew).
+  const app = { org: 'acme', space: 'dev', app: 'shop' };
+  const now = new Date('2026-11-30T12:00:00Z');
+  t.same(crashListPrefixes('prod', { ...app, since: new Date('2026-11-29T10:00:00Z') }, now),
+    ['prod/acme/dev/shop/2026-11-29/', 'prod/acme/dev/shop/2026-11-30/', 'prod/acme/dev/shop/2026-12-01/']);
+  t.same(crashListPrefixes('prod', { ...app, since: new Date('2026-01-01T00:00:00Z') }, now), ['prod/acme/dev/shop/'], 'a long span: the app prefix once');
+  t.same(crashListPrefixes('', { org: 'acme', since: new Date('2026-11-29T10:00:00Z') }, now), ['acme/']);
+  listed.length = 0;
+  const since = new Date(Date.now() - 2 * 24 * 3600 * 1000);
+  await listCrashes(recording, '', { ...app, since });
+  t.same(listed, crashListPrefixes('', { ...app, since }, new Date()), 'listCrashes lists those day folders');
+  t.ok(listed.length >= 3 && listed.every((p) => /^acme\/dev\/shop\/\d{4}-\d{2}-\d{2}\/$/.test(p)));
 });
 
 t.test('show: OOM message, JVM flags, histogram top and log tail, read defensively', async (t) => {
