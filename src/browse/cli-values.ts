@@ -1,6 +1,8 @@
 // Option values of the CLI, checked where they are parsed: a bad value is a usage error that
 // names the option and the accepted form, never a silent default.
 import { InvalidArgumentError } from 'commander';
+import { newFindings } from '../config/problems.ts';
+import { parseStoreUrl } from '../config/store-target.ts';
 import { parseDuration } from '../config/units.ts';
 
 /** S3 signs URLs for at most 7 days (SigV4). */
@@ -46,4 +48,15 @@ export function endpointUrl(text: string): string {
 export function nonBlank(text: string): string {
   if (text.trim() === '') throw new InvalidArgumentError('expected a value, not an empty string');
   return text.trim();
+}
+
+/** The same forms POSTMORTEM_STORE accepts, checked by the same code; the message says the form. */
+export function storeUrl(text: string): string {
+  const findings = newFindings();
+  if (parseStoreUrl(text, findings) === undefined) {
+    // The problem is worded for POSTMORTEM_STORE and quotes the value; keep its expectation and fix.
+    const detail = (findings.problems[0] ?? '').replace(/^POSTMORTEM_STORE is "[^]*?": /, '').replace(/POSTMORTEM_STORE/g, '--store');
+    throw new InvalidArgumentError(detail || 'expected s3://bucket[/prefix] or file:///absolute/path');
+  }
+  return text;
 }

@@ -13,7 +13,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { checkArtifact, contentFileName } from '../browse/artifacts.ts';
-import { endpointUrl, nonBlank, pastDuration, positiveInteger, presignDuration, wholeNumber } from '../browse/cli-values.ts';
+import { endpointUrl, nonBlank, pastDuration, positiveInteger, presignDuration, storeUrl, wholeNumber } from '../browse/cli-values.ts';
 import { listCrashes, normalizeCrashRef, readReport, readReportText } from '../browse/crashes.ts';
 import { readLogTail, renderDetails } from '../browse/details.ts';
 import { renderCrashTable, renderReport } from '../browse/render.ts';
@@ -105,7 +105,7 @@ function buildProgram(): Command {
     .showHelpAfterError('(postmortem --help lists the commands; postmortem <command> --help shows a command\'s options)')
     .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
     .configureOutput({ writeErr: (s) => process.stderr.write(terminalSafe(s)), writeOut: (s) => process.stdout.write(s) })
-    .option('--store <url>', 'the store: s3://BUCKET[/prefix] or file:///path (default: POSTMORTEM_STORE, else a bound store service)')
+    .addOption(new Option('--store <url>', 'the store: s3://BUCKET[/prefix] or file:///path (default: POSTMORTEM_STORE, else a bound store service)').argParser(storeUrl))
     .addOption(new Option('--region <region>', 'S3 region (default: AWS_REGION, AWS_DEFAULT_REGION, us-east-1)').argParser(nonBlank))
     .addOption(new Option('--profile <name>', 'credentials of this profile in ~/.aws (instead of AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)').argParser(nonBlank))
     .addOption(new Option('--endpoint <url>', 'S3 endpoint for a non-AWS store, e.g. https://rgw.example.com (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL)').argParser(endpointUrl))
@@ -296,7 +296,8 @@ try {
     say(error.message);
     process.exitCode = EXIT.usage;
   } else if (error instanceof ConfigError) {
-    say(`invalid settings:\n${error.problems.map((p) => `  - ${p}`).join('\n')}`);
+    say(`invalid settings:\n${error.problems.map((p) => `  - ${p}`).join('\n')}\n` +
+      '(--store, --region, --endpoint and --profile stand for POSTMORTEM_STORE, AWS_REGION, AWS_ENDPOINT_URL_S3 and AWS_PROFILE)');
     process.exitCode = EXIT.failure;
   } else {
     // A planted or broken report (InvalidReportError), a store error, a missing crash: the message says which.

@@ -119,6 +119,7 @@ t.test('values are validated, naming the option and the accepted form', async (t
     [['ls', '--limit', '0'], /--limit <n>.*'0' is invalid\. expected a whole number of 1 or more/],
     [['show', newest, '--tail', 'x'], /--tail <lines>.*'x' is invalid/],
     [['ls', '--endpoint', 'ftp://x'], /--endpoint <url>.*expected an http\(s\) URL/],
+    [['ls', '--store', '/var/dumps'], /--store <url>.*'\/var\/dumps' is invalid\. expected s3:\/\/bucket\[\/prefix\] or file:\/\/\/absolute\/path\. Fix: write it as file:\/\/\/var\/dumps/],
   ];
   for (const [args, message] of cases) {
     const r = await cli(...args);
