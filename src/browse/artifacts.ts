@@ -2,7 +2,7 @@
 import { createWriteStream } from 'node:fs';
 import { link, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { PassThrough, type Readable, type Transform } from 'node:stream';
+import { PassThrough, Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { constants as zlib, createGunzip } from 'node:zlib';
 import type { Report } from '../capture/report.ts';
@@ -21,6 +21,8 @@ export interface ArtifactCheck {
   storedSha256?: string;
   sha256?: string;
   savedAs?: string;
+  /** Not a verdict on the stored object: reading it or writing the local file failed. */
+  failed?: 'read' | 'save';
 }
 
 /**
@@ -30,7 +32,7 @@ export interface ArtifactCheck {
 export async function checkArtifact(
   store: Store,
   artifact: ReportArtifact,
-  options: { saveTo?: string; onBytes?: (n: number) => void } = {},
+  options: { saveTo?: string; onBytes?: (n: number) => void; keepCompressed?: boolean } = {},
 ): Promise<ArtifactCheck> {
   const problems: string[] = [];
   const head = await store.head(artifact.key);
@@ -45,14 +47,20 @@ export async function checkArtifact(
   const incomplete = artifact.complete === false ? artifact.incompleteReason ?? 'stored as incomplete' : undefined;
   const body: Readable = await store.get(artifact.key);
   const stages: (Readable | Transform | NodeJS.WritableStream)[] = [body, stored];
-  if (gz) stages.push(createGunzip(incomplete ? { finishFlush: zlib.Z_SYNC_FLUSH } : {}), content!);
   let savedAs: string | undefined;
   let partial: string | undefined;
   if (options.saveTo) {
     await mkdir(path.dirname(options.saveTo), { recursive: true });
     partial = `${options.saveTo}.partial`;
-    // 'wx': never through a file or link that is already there.
-    stages.push(createWriteStream(partial, { flags: 'wx' }));
+  }
+  // 'wx': never through a file or link that is already there.
+  const file = () => createWriteStream(partial!, { flags: 'wx' });
+  // Kept compressed: the stored bytes are written as they pass, and still decompressed once to check the content hash.
+  const keepStored = partial !== undefined && gz && options.keepCompressed === true;
+  if (keepStored) stages.push(teeTo(file()));
+  if (gz) stages.push(createGunzip(incomplete ? { finishFlush: zlib.Z_SYNC_FLUSH } : {}), content!);
+  if (partial && !keepStored) {
+    stages.push(file());
   } else {
     const sink = new PassThrough();
     sink.resume();
@@ -62,7 +70,9 @@ export async function checkArtifact(
     await pipeline(stages as unknown as [Readable, ...Transform[], NodeJS.WritableStream]);
   } catch (error) {
     if (partial && (error as { code?: string }).code !== 'EEXIST') await rm(partial, { force: true });
-    return { name: artifact.name, ok: false, problems: [...problems, `reading ${artifact.key} failed: ${error instanceof Error ? error.message : String(error)}`] };
+    // Bytes that do not decompress are a verdict on the object (Z_DATA_ERROR…); anything else is the reading or the writing.
+    const verdict = /^Z_/.test(String((error as { code?: unknown }).code ?? ''));
+    return { name: artifact.name, ok: false, ...(verdict ? {} : { failed: 'read' as const }), problems: [...problems, `reading ${artifact.key} failed: ${error instanceof Error ? error.message : String(error)}`] };
   }
   const storedDigest = stored.digest();
   const contentDigest = content ? content.digest() : storedDigest;
@@ -71,6 +81,7 @@ export async function checkArtifact(
     if (contentDigest.sha256 !== artifact.sha256) problems.push(`content sha256 ${contentDigest.sha256} != report ${artifact.sha256}`);
     if (contentDigest.bytes !== artifact.size) problems.push(`content size ${contentDigest.bytes} != report ${artifact.size}`);
   }
+  let saveFailed = false;
   if (partial && options.saveTo) {
     if (problems.length === 0) {
       // link, not rename: a file already at the target is an error, never replaced.
@@ -78,6 +89,7 @@ export async function checkArtifact(
         await link(partial, options.saveTo);
         savedAs = options.saveTo;
       } catch (error) {
+        saveFailed = true;
         problems.push(`not saved: ${options.saveTo} ${(error as { code?: string }).code === 'EEXIST' ? 'already exists' : `could not be written (${error instanceof Error ? error.message : String(error)})`}`);
       }
     }
@@ -92,10 +104,26 @@ export async function checkArtifact(
     storedSha256: storedDigest.sha256,
     sha256: contentDigest.sha256,
     ...(savedAs ? { savedAs } : {}),
+    ...(saveFailed ? { failed: 'save' as const } : {}),
   };
 }
 
-/** File name of the downloaded (decompressed) content. */
-export function contentFileName(artifact: ReportArtifact): string {
-  return artifact.compression === 'gzip' ? artifact.name.replace(/\.gz$/, '') : artifact.name;
+/** File name of the downloaded content: decompressed, unless the stored (compressed) bytes are kept. */
+export function contentFileName(artifact: ReportArtifact, keepCompressed = false): string {
+  return artifact.compression === 'gzip' && !keepCompressed ? artifact.name.replace(/\.gz$/, '') : artifact.name;
+}
+
+/** Passes bytes on unchanged and writes them to `sink`, waiting for it (backpressure); ends it at the end. */
+function teeTo(sink: Writable): Transform {
+  const tee = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      if (sink.write(chunk)) done(null, chunk);
+      else sink.once('drain', () => done(null, chunk));
+    },
+    flush(done) {
+      sink.end(() => done());
+    },
+  });
+  sink.on('error', (error) => tee.destroy(error));
+  return tee;
 }

@@ -47,6 +47,7 @@ t.test('ls, show, get, verify and url find and fetch the crash', async (t) => {
   const downloaded = await readFile(path.join(out, 'heap.hprof'));
   t.equal(sha256(downloaded), heap.sha256, 'get decompressed and verified the heap dump');
   t.equal(downloaded.subarray(0, 18).toString('latin1'), 'JAVA PROFILE 1.0.2');
+  t.same(JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')), report, 'get puts the report beside what it describes');
 
   t.equal((await cli('verify', crash)).exitCode, 0, 'verify: all ok');
 
@@ -60,10 +61,12 @@ t.test('ls, show, get, verify and url find and fetch the crash', async (t) => {
   const tail = report.artifacts.find((a: { name: string }) => a.name === 'log-tail.txt');
   await client.send(new PutObjectCommand({ Bucket: bucket, Key: tail.key, Body: 'rewritten history\n' }));
   const verify = await cli('verify', crash);
-  t.equal(verify.exitCode, 1, 'verify fails on a changed object');
+  t.equal(verify.exitCode, 3, 'verify fails on a changed object: verification failed');
   t.match(verify.stdout, /FAIL log-tail\.txt: stored size/);
   t.equal((await cli('show', 'prod/nope')).exitCode, 1, 'unknown crash: error exit');
-  t.equal((await cli('frobnicate', crash)).exitCode, 2, 'unknown command: usage exit');
+  const unknown = await cli('frobnicate', crash);
+  t.equal(unknown.exitCode, 2, 'unknown command: usage exit');
+  t.match(unknown.stderr, /unknown command 'frobnicate'/);
 });
 
 async function have(tool: string): Promise<boolean> {

@@ -107,7 +107,7 @@ for (const [storeName, planted] of [['S3 (RGW)', s3Planted], ['file store', file
     t.equal(run.exitCode, 1);
     t.match(run.stdout, /FAIL notes\.txt: not saved: .*notes\.txt already exists/);
     t.equal(await readFile(path.join(out, 'notes.txt'), 'utf8'), 'mine\n', 'untouched');
-    t.same((await readdir(out)).sort(), ['notes.txt'], 'no partial file left behind');
+    t.same((await readdir(out)).sort(), ['notes.txt', 'report.json'], 'no partial file left behind (the report was new there)');
     const fresh = await tempDir('pm-planted-out-');
     t.equal((await planted.cli('get', crash, '--out', fresh)).exitCode, 0, 'a clean --out works');
     t.equal(await readFile(path.join(fresh, 'notes.txt'), 'utf8'), body);

@@ -68,7 +68,7 @@ t.test('a disk that fills while the JVM writes its dump: stored as incomplete, w
   t.notOk(report.artifacts.some((a: { complete: boolean; name: string }) => a.name === 'log-tail.txt' && !a.complete), 'other artifacts are complete');
 
   const verify = await cli('full', 'verify', crash);
-  t.equal(verify.exitCode, 1, 'verify does not call it ok');
+  t.equal(verify.exitCode, 3, 'verify does not call it ok: verification failed');
   t.match(verify.stdout, /^INCOMPLETE heap\.hprof\.gz: stored as incomplete by the watchdog: .*No space left on device/m, 'verify agrees with the watchdog');
   t.match(verify.stdout, /^ok {3}log-tail\.txt/m);
 });
@@ -113,11 +113,11 @@ t.test('a JVM killed while its dump grows: stored as incomplete, never as create
   t.match(heapLine, /INCOMPLETE \(the JVM exited before/, 'show says incomplete');
   t.notMatch(heapLine, /verified/, 'and never verified');
   const verify = await cli('killed', 'verify', crash);
-  t.equal(verify.exitCode, 1);
+  t.equal(verify.exitCode, 3);
   t.match(verify.stdout, /^INCOMPLETE heap\.hprof(\.gz)?: stored as incomplete by the watchdog: the JVM exited before/m);
   const out = await tempDir('pm-get-killed-');
   const get = await cli('killed', 'get', crash, '--out', out);
-  t.equal(get.exitCode, 1, 'get says it is incomplete');
+  t.equal(get.exitCode, 3, 'get says it is incomplete');
   const saved = await stat(path.join(out, 'heap.hprof')).catch(() => undefined);
   t.ok(saved && saved.size > 0, 'what there is of the dump is still downloaded');
 });

@@ -48,7 +48,7 @@ t.test('installs the pinned runtime (from the staging cache), the watchdog, conf
   t.match(script, '__pm_node="${DEPS_DIR:-/home/vcap/deps}/1/node/bin/node"', 'our runtime, resolved at launch');
   t.notMatch(script, new RegExp(d.deps), 'no staging path in the script');
   const cli = await execa(path.join(home, 'bin/postmortem'), ['--help'], { reject: false });
-  t.match(cli.stdout, /usage: postmortem/, 'the installed CLI runs on the installed runtime');
+  t.match(cli.stdout, /Usage: postmortem/, 'the installed CLI runs on the installed runtime');
 
   // bin/finalize (we are the last buildpack): the same script goes to PROFILE_DIR.
   const fin = await execa(path.join(BUILDPACK_DIR, 'bin/finalize'), [d.build, d.cache, d.deps, '1', d.profile], { reject: false, all: true });
