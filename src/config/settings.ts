@@ -67,45 +67,41 @@ export function readInteger(env: Env, name: string, spec: RangeSpec, findings: F
   return spec.fallback;
 }
 
-/** Durations in milliseconds; the spec's bounds are milliseconds too. */
-export function readDuration(env: Env, name: string, spec: RangeSpec, findings: Findings): number {
+/** How a quantity setting is written and read: a duration or a size. */
+interface Quantity {
+  parse(text: string): number | undefined;
+  format(value: number): string;
+  noun: string;
+  examples: string;
+}
+
+const DURATION: Quantity = { parse: parseDuration, format: formatDuration, noun: 'duration', examples: '500ms, 30s, 2m or 1h (a plain number is seconds)' };
+const SIZE: Quantity = { parse: parseBytes, format: formatBytes, noun: 'size', examples: '64KiB, 8MiB or 1GiB (a plain number is bytes)' };
+
+function readQuantity(env: Env, name: string, spec: RangeSpec, findings: Findings, kind: Quantity): number {
   const text = readSetting(env, name);
   if (text === undefined) return spec.fallback;
-  const value = parseDuration(text);
+  const value = kind.parse(text);
   if (value !== undefined && value >= spec.min && value <= spec.max) return value;
-  const range = `from ${formatDuration(spec.min)} to ${formatDuration(spec.max)}`;
+  const range = `from ${kind.format(spec.min)} to ${kind.format(spec.max)}`;
   findings.problems.push(
     problem({
       setting: name,
       received: shown(text),
-      expected:
-        value === undefined
-          ? `a duration such as 500ms, 30s, 2m or 1h (a plain number is seconds), ${range}`
-          : `a duration ${range}`,
-      fix: `set ${name} to a duration ${range}, or remove it for the default ${formatDuration(spec.fallback)}`,
+      expected: value === undefined ? `a ${kind.noun} such as ${kind.examples}, ${range}` : `a ${kind.noun} ${range}`,
+      fix: `set ${name} to a ${kind.noun} ${range}, or remove it for the default ${kind.format(spec.fallback)}`,
     }),
   );
   return spec.fallback;
 }
 
+/** Durations in milliseconds; the spec's bounds are milliseconds too. */
+export function readDuration(env: Env, name: string, spec: RangeSpec, findings: Findings): number {
+  return readQuantity(env, name, spec, findings, DURATION);
+}
+
 export function readBytes(env: Env, name: string, spec: RangeSpec, findings: Findings): number {
-  const text = readSetting(env, name);
-  if (text === undefined) return spec.fallback;
-  const value = parseBytes(text);
-  if (value !== undefined && value >= spec.min && value <= spec.max) return value;
-  const range = `from ${formatBytes(spec.min)} to ${formatBytes(spec.max)}`;
-  findings.problems.push(
-    problem({
-      setting: name,
-      received: shown(text),
-      expected:
-        value === undefined
-          ? `a size such as 64KiB, 8MiB or 1GiB (a plain number is bytes), ${range}`
-          : `a size ${range}`,
-      fix: `set ${name} to a size ${range}, or remove it for the default ${formatBytes(spec.fallback)}`,
-    }),
-  );
-  return spec.fallback;
+  return readQuantity(env, name, spec, findings, SIZE);
 }
 
 /**
