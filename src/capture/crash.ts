@@ -4,7 +4,7 @@
 // still leaves one that says what was and was not stored. A failed artifact is logged with
 // where it still is; the report never claims something that is not stored. Everything
 // ends by the crash's deadline (POSTMORTEM_UPLOAD_TIMEOUT, or sooner on a stop).
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config/types.ts';
 import { formatBytes } from '../config/units.ts';
@@ -277,7 +277,10 @@ export class Crash {
     const file = localReportPath(this.deps.config);
     try {
       await mkdir(path.dirname(file), { recursive: true });
-      await writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
+      // Written aside and renamed: a hook or a cf ssh reader never sees half a report.
+      const partial = `${file}.${process.pid}.partial`;
+      await writeFile(partial, `${JSON.stringify(report, null, 2)}\n`);
+      await rename(partial, file);
       return file;
     } catch (error) {
       this.deps.log.warn(`could not write the local report ${file}: ${error instanceof Error ? error.message : String(error)}`);
