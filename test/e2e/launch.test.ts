@@ -96,7 +96,7 @@ t.test('not wrapped: the lifecycle shell (cf ssh) and tasks; tasks when asked', 
   ranUnwrapped(t, shell.output(), 'lifecycle shell');
   const cli = launch(droplet, { command: 'postmortem --help | head -n 1', argv0: '/tmp/lifecycle/shell', env: fileStore(droplet) });
   await cli.process;
-  t.match(cli.output(), /usage: postmortem/, 'the postmortem CLI is on the PATH of a lifecycle shell');
+  t.match(cli.output(), /^Usage: postmortem /m, 'the postmortem CLI is on the PATH of a lifecycle shell');
   const task = launch(droplet, { command: probe, task: true, env: fileStore(droplet) });
   await task.process;
   ranUnwrapped(t, task.output(), 'task');

@@ -248,5 +248,5 @@ t.test('an earlier buildpack left a Node.js in the droplet: reused, the droplet 
   process.kill(app.pid, 'SIGTERM');
   t.equal((await app.process).exitCode, 143, 'the app\'s status (SIGTERM) through the watchdog');
   const cli = await execa(path.join(droplet.depsDir, '1/bin/postmortem'), ['--help'], { reject: false, env: { DEPS_DIR: droplet.depsDir } });
-  t.match(cli.stdout, /usage: postmortem/, 'the CLI runs on it too');
+  t.match(cli.stdout, /^Usage: postmortem /m, 'the CLI runs on it too');
 });
