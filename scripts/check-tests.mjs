@@ -5,7 +5,8 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 
-const ALLOWED = new Set(['test/support/requirements.ts']);
+// The checkers' own fixtures hold, on purpose, exactly what they refuse.
+const ALLOWED = new Set(['test/support/requirements.ts', 'test/fixtures/tap-probe/hollow.test.mjs']);
 const RULES = [
   { pattern: /\bt\.pass\s*\(/, why: 't.pass() asserts nothing: assert what was observed' },
   { pattern: /\.plan\s*\(\s*0\b/, why: 'plan(0) passes by running nothing: use skipOrFailInCi from test/support/requirements.ts' },
