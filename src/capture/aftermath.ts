@@ -52,7 +52,8 @@ export async function aftermath(input: AftermathInput): Promise<Aftermath | unde
   const report = await crash.finish({ death, ...(input.observed.diedAt ? { diedAt: input.observed.diedAt } : {}), logTail: input.logTail }, budget);
   if (!report) return { report, hooks: Promise.resolve() };
   const where = await crash.location();
-  log.info(`evidence of this crash: ${where} (${report.artifacts.length} stored, ${report.failed.length} failed)`);
+  const tally = evidenceTally(report.artifacts, report.failed.length);
+  (tally.allGood ? log.info : log.warn).call(log, `evidence of this crash: ${where} (${tally.words})`);
   log.info(`fetch it with: postmortem get ${crash.prefix}${where.startsWith('s3://') ? ` (or aws s3 cp --recursive ${where} .)` : ''}`);
 
   // Hooks end by their own limit, and by the end of the hold they run beside (without a
@@ -80,4 +81,18 @@ export async function aftermath(input: AftermathInput): Promise<Aftermath | unde
     log,
   }).catch((error: unknown) => log.warn(`post-stop hooks failed: ${error instanceof Error ? error.message : String(error)}`));
   return { report, hooks };
+}
+
+/** The summary's counts, never calling an incomplete or unverified artifact simply "stored". */
+export function evidenceTally(artifacts: readonly { complete: boolean; verified: boolean }[], failed: number): { words: string; allGood: boolean } {
+  const incomplete = artifacts.filter((a) => !a.complete).length;
+  const unverified = artifacts.filter((a) => a.complete && !a.verified).length;
+  const good = artifacts.length - incomplete - unverified;
+  const parts = [
+    `${good} stored and verified`,
+    ...(incomplete > 0 ? [`${incomplete} stored but INCOMPLETE`] : []),
+    ...(unverified > 0 ? [`${unverified} stored but not verified`] : []),
+    `${failed} failed`,
+  ];
+  return { words: parts.join(', '), allGood: incomplete === 0 && unverified === 0 && failed === 0 };
 }
