@@ -167,3 +167,22 @@ t.test('the watchdog SIGKILLed mid-upload leaves no object at the dump\'s key, o
   const pending = await store.client.send(new ListMultipartUploadsCommand({ Bucket: store.bucket, Prefix: 'killed/' }));
   t.ok((pending.Uploads ?? []).some((u) => u.Key!.endsWith('/heap.hprof.gz')), 'the multipart upload is left unfinished (never completed, so never an object)');
 });
+
+t.test('an upload that fails after punching: the log says the dump left in the container lacks its punched part', async (t) => {
+  const proxy = await startFaultProxy(store.s3.endpoint, store.bucket);
+  t.teardown(() => proxy.stop());
+  // The dump's upload never answers; everything else passes.
+  proxy.rule = (request) => (request.key.endsWith('heap.hprof.gz') ? { kind: 'black-hole' } : undefined);
+  const { app, keep, kept } = await launchOom('failed', { AWS_ENDPOINT_URL: proxy.endpoint, POSTMORTEM_UPLOAD_TIMEOUT: '6s' });
+  const dumpPath = await kept;
+  const result = await app.process;
+  t.equal(result.exitCode, 1);
+  const line = app.output().split('\n').find((l) => /could not store heap\.hprof/.test(l));
+  t.ok(line, 'the failure is logged');
+  const punched = /except its first ([\d.]+) MiB, punched out behind the upload \(POSTMORTEM_PUNCH_HOLES=false keeps them\)/.exec(line ?? '');
+  t.ok(punched, `it names the part punched out: ${line}`);
+  t.ok(line!.includes(`it is still at ${dumpPath} in this container`), 'and where the rest is');
+  const info = await stat(keep);
+  t.ok(info.blocks * 512 < info.size, `the file left is sparse: ${info.blocks * 512} of ${info.size} bytes allocated`);
+  t.notOk((await store.list('failed/')).some((k) => /heap\.hprof/.test(k)), 'no object at the dump\'s key');
+});
