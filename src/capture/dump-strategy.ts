@@ -32,12 +32,19 @@ export interface DumpStrategy {
   line: string;
 }
 
+/**
+ * A plain HPROF is larger than the heap it describes (8-byte object ids for 4-byte compressed
+ * references, record headers): the bench's -Xmx1g heap of small objects dumps to 1.32 GiB.
+ */
+export const PLAIN_DUMP_PER_HEAP = 1.4;
+
 const WATCHDOG = 'written plain by the JVM and compressed by the watchdog';
 const JVM = 'compressed by the JVM as it writes them';
 
 export function chooseDumpStrategy(input: DumpStrategyInput): DumpStrategy {
   const { setting, gzipLevel, javaMajors, heapLimit, freeDisk } = input;
-  const figures = `free disk ${freeDisk === undefined ? 'unknown' : formatBytes(freeDisk)}, heap up to ${heapLimit === undefined ? 'unknown' : formatBytes(heapLimit)}`;
+  const plainNeeds = heapLimit === undefined ? undefined : Math.ceil(heapLimit * PLAIN_DUMP_PER_HEAP);
+  const figures = `free disk ${freeDisk === undefined ? 'unknown' : formatBytes(freeDisk)}, heap up to ${heapLimit === undefined ? 'unknown' : `${formatBytes(heapLimit)}, a plain dump up to ${formatBytes(plainNeeds!)}`}`;
   const jvmCanGzip = javaMajors.length > 0 && javaMajors.every((m) => m >= 17);
   const sequential = jvmCanGzip; // JDK 17+ buffers each dump segment: the file is written front to back
   if (gzipLevel === 0) {
@@ -51,7 +58,7 @@ export function chooseDumpStrategy(input: DumpStrategyInput): DumpStrategy {
   }
   if (setting === 'jvm') return jvm('POSTMORTEM_DUMP_COMPRESSION=jvm; ');
   if (setting === 'watchdog') return watchdog('POSTMORTEM_DUMP_COMPRESSION=watchdog; ');
-  if (heapLimit !== undefined && freeDisk !== undefined && freeDisk < heapLimit) {
+  if (plainNeeds !== undefined && freeDisk !== undefined && freeDisk < plainNeeds) {
     return jvm('the free disk cannot hold a plain dump of the whole heap; ');
   }
   return watchdog('');

@@ -18,7 +18,7 @@
  * | POSTMORTEM_UPLOAD_TIMEOUT | 15m | deadline for all uploads of one crash; 1s to 24h |
  * | POSTMORTEM_GZIP_LEVEL | 1 | gzip level 0..9 for what we compress (0 = store as is) |
  * | POSTMORTEM_JAVA | true | add heap-dump flags to JAVA_TOOL_OPTIONS |
- * | POSTMORTEM_DUMP_COMPRESSION | auto | who gzips a heap dump: `watchdog` (JVM writes it plain), `jvm` (JDK 17+ HeapDumpGzipLevel), `auto` (watchdog when the free disk holds the heap, see dump-strategy.ts) |
+ * | POSTMORTEM_DUMP_COMPRESSION | auto | who gzips a heap dump: `watchdog` (JVM writes it plain), `jvm` (JDK 17+ HeapDumpGzipLevel), `auto` (watchdog when the free disk holds a plain dump, see dump-strategy.ts) |
  * | POSTMORTEM_PUNCH_HOLES | true | free a plain dump's disk blocks behind the upload (fallocate --punch-hole); see growing-file.ts |
  * | POSTMORTEM_DUMP_DIR | `<TMPDIR, opts.defaultTmp or /tmp>/postmortem` | absolute folder for dumps and artifacts |
  * | POSTMORTEM_PART_SIZE | 8MiB | multipart part size; 5MiB (the S3 minimum) to 512MiB |

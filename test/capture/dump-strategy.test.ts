@@ -44,7 +44,7 @@ t.test('JDK 17 with room on disk: the JVM writes plain, the watchdog compresses 
   const { result, ours, lines } = await prepared(dumpDir, {});
   t.ok(result.javaMajors.includes(17), `JDK 17 found (${result.javaMajors.join(', ')})`);
   t.notMatch(result.env.JAVA_TOOL_OPTIONS, /HeapDumpGzipLevel/, 'no JVM gzip');
-  t.match(lines, /heap dumps: written plain by the JVM and compressed by the watchdog \(free disk [\d.]+ [GT]iB, heap up to 48 MiB\)/);
+  t.match(lines, /heap dumps: written plain by the JVM and compressed by the watchdog \(free disk [\d.]+ [GT]iB, heap up to 48 MiB, a plain dump up to 67.2 MiB\)/);
   t.equal(ours?.punchHoles, true, 'our own folder is punched behind the upload');
 });
 
@@ -57,7 +57,7 @@ t.test('free disk smaller than the heap: the JVM gzips; the setting overrides ei
   const dumpDir = await smallDisk(t, 16 * MiB);
   const auto = await prepared(dumpDir, {});
   t.match(auto.result.env.JAVA_TOOL_OPTIONS, /-XX:HeapDumpGzipLevel=1\b/, 'JVM gzip chosen');
-  t.match(auto.lines, /heap dumps: compressed by the JVM as it writes them \(the free disk cannot hold a plain dump of the whole heap; free disk 1[56](\.\d)? MiB, heap up to 48 MiB\)/);
+  t.match(auto.lines, /heap dumps: compressed by the JVM as it writes them \(the free disk cannot hold a plain dump of the whole heap; free disk 1[56](\.\d)? MiB, heap up to 48 MiB, a plain dump up to 67.2 MiB\)/);
   t.equal(auto.ours?.punchHoles, false, 'a JVM-gzipped dump is never punched');
 
   const forced = await prepared(dumpDir, { POSTMORTEM_DUMP_COMPRESSION: 'watchdog' });
@@ -88,10 +88,12 @@ t.test('the choice without a JVM that can gzip, or without compression', async (
   t.match(jdk11.line, /JDK 11 has no HeapDumpGzipLevel, so POSTMORTEM_DUMP_COMPRESSION=jvm cannot apply/);
   const raw = chooseDumpStrategy({ ...base, setting: 'auto', gzipLevel: 0, javaMajors: [17] });
   t.same([raw.jvmGzipLevel, raw.mayPunch], [0, true]);
-  t.match(raw.line, /stored uncompressed \(POSTMORTEM_GZIP_LEVEL=0; free disk 100 MiB, heap up to 512 MiB\)/);
+  t.match(raw.line, /stored uncompressed \(POSTMORTEM_GZIP_LEVEL=0; free disk 100 MiB, heap up to 512 MiB, a plain dump up to 716.8 MiB\)/);
   const unknown = chooseDumpStrategy({ ...base, setting: 'auto', javaMajors: [17, 21], freeDisk: undefined });
   t.equal(unknown.jvmGzipLevel, 0, 'unknown free disk: plain');
   t.match(unknown.line, /free disk unknown/);
+  const tight = chooseDumpStrategy({ ...base, setting: 'auto', javaMajors: [17], heapLimit: 100 * MiB, freeDisk: 120 * MiB });
+  t.equal(tight.jvmGzipLevel, 1, 'more free disk than heap, less than a plain dump of it (x1.4): the JVM gzips');
 });
 
 t.test('the heap limit from -Xmx / -XX:MaxHeapSize, the last one winning', async (t) => {

@@ -73,7 +73,7 @@ async function storedDump(t: Test, prefix: string) {
 }
 
 function plainFlags(t: Test, app: Launched) {
-  t.match(app.output(), /heap dumps: written plain by the JVM and compressed by the watchdog \(free disk [\d.]+ [GMT]iB, heap up to 64 MiB\)/);
+  t.match(app.output(), /heap dumps: written plain by the JVM and compressed by the watchdog \(free disk [\d.]+ [GMT]iB, heap up to 64 MiB, a plain dump up to 89.6 MiB\)/);
   t.notMatch(app.output(), /JVM gzip|HeapDumpGzipLevel=[1-9]/);
 }
 
