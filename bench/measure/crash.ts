@@ -19,7 +19,7 @@ import { formatBytes, formatSeconds, median, MiB } from '../lib/stats.ts';
 
 const JVM_TIMEOUT_MS = 300_000;
 
-interface OursRun { crashMs: number; reportMs: number; jvmDumpMs: number; dumpBytes: number; storedBytes: number; diskPeak: number; anonPeak: number; rssPeak: number }
+interface OursRun { crashMs: number; reportMs: number; jvmDumpMs: number; dumpBytes: number; storedBytes: number; diskPeak: number; anonPeak: number; rssPeak: number; strategy: string; fileDisk: string }
 interface RefRun { dumpMs: number; rcloneMs: number; awsMs: number; dumpBytes: number; diskPeak: number; file: string }
 
 export async function measureCrash(b: Bench): Promise<Row[]> {
@@ -50,7 +50,8 @@ export async function measureCrash(b: Bench): Promise<Row[]> {
     const createdAt = app.timeOf(/Heap dump file created/);
     const storedAt = app.timeOf(/\[postmortem\] stored heap\.hprof/);
     const reportAt = app.timeOf(/\[postmortem\] crash report ->/);
-    const reportKey = /crash report -> s3:\/\/[^/]+\/(\S+)/.exec(out)?.[1];
+    // On a loaded machine a GC-spiral capture may come first (its own report): the dump's report is the last.
+    const reportKey = [...out.matchAll(/crash report -> s3:\/\/[^/]+\/(\S+)/g)].at(-1)?.[1];
     if (dumpAt === undefined || createdAt === undefined || storedAt === undefined || reportAt === undefined || !reportKey) {
       throw new Error(`ours, round ${round}: the expected lines are missing; output:\n${out.slice(-4000)}`);
     }
@@ -64,8 +65,11 @@ export async function measureCrash(b: Bench): Promise<Row[]> {
       const sha = await b.bucket.sha256(heap.key);
       if (sha !== heap.storedSha256) throw new Error(`ours: ${heap.key} sha256 ${sha} differs from the report's ${heap.storedSha256}`);
     }
-    const run = { crashMs: storedAt - dumpAt, reportMs: reportAt - dumpAt, jvmDumpMs: createdAt - dumpAt, dumpBytes: heap.size, storedBytes: heap.storedSize, diskPeak, anonPeak: memoryPeak.anon, rssPeak: memoryPeak.rss };
-    b.log(`  ours #${round + 1}: dump started -> stored ${formatSeconds(run.crashMs)}, report ${formatSeconds(run.reportMs)} (JVM wrote it in ${formatSeconds(run.jvmDumpMs)}), ${formatBytes(run.dumpBytes)} as ${formatBytes(run.storedBytes)}, disk peak ${formatBytes(diskPeak)}, watchdog peak RSS ${formatBytes(run.rssPeak)} (anonymous ${formatBytes(run.anonPeak)})`);
+    // The watchdog's own lines: which strategy it chose, and what the dump file took on disk.
+    const strategy = /heap dumps: (.*)/.exec(out)?.[1] ?? 'not logged';
+    const fileDisk = /hprof: (took up to .*)/.exec(out)?.[1] ?? 'not logged';
+    const run = { crashMs: storedAt - dumpAt, reportMs: reportAt - dumpAt, jvmDumpMs: createdAt - dumpAt, dumpBytes: heap.size, storedBytes: heap.storedSize, diskPeak, anonPeak: memoryPeak.anon, rssPeak: memoryPeak.rss, strategy, fileDisk };
+    b.log(`  ours #${round + 1}: dump started -> stored ${formatSeconds(run.crashMs)}, report ${formatSeconds(run.reportMs)} (JVM wrote it in ${formatSeconds(run.jvmDumpMs)}), ${formatBytes(run.dumpBytes)} as ${formatBytes(run.storedBytes)}, disk peak ${formatBytes(diskPeak)} (${(diskPeak / heap.storedSize).toFixed(2)}x stored; dump file ${fileDisk}), watchdog peak RSS ${formatBytes(run.rssPeak)} (anonymous ${formatBytes(run.anonPeak)})`);
     ours.push(run);
     await b.purge(prefix);
   }
@@ -126,7 +130,7 @@ export async function measureCrash(b: Bench): Promise<Row[]> {
   const rcloneTotal = refs.map((r) => r.dumpMs + r.rcloneMs);
   const awsTotal = refs.map((r) => r.dumpMs + r.awsMs);
   const storedShare = ours.map((r) => r.storedBytes / r.dumpBytes);
-  const storedMedian = m(ours.map((r) => r.storedBytes));
+  const diskPerStored = ours.map((r) => r.diskPeak / r.storedBytes);
   const oursDisk = ours.map((r) => r.diskPeak);
   const heapLabel = `-Xmx${b.sizes.heap}`;
   const rssPeaks = ours.map((r) => r.rssPeak);
@@ -159,19 +163,25 @@ export async function measureCrash(b: Bench): Promise<Row[]> {
       runs: { ours: ours.map((r) => r.reportMs), reference: rcloneTotal },
     }),
     row({
-      id: 'crash.jvm-dump', group: g, measurement: 'of which the JVM writing its dump (gzip level 1 with us, plain without)', unit: 'ms',
+      id: 'crash.jvm-dump', group: g, measurement: 'of which the JVM writing its dump (with us as POSTMORTEM_DUMP_COMPRESSION chose, plain without)', unit: 'ms',
       ours: m(ours.map((r) => r.jvmDumpMs)), reference: m(refs.map((r) => r.dumpMs)), referenceLabel: 'plain -XX:+HeapDumpOnOutOfMemoryError',
       runs: { ours: ours.map((r) => r.jvmDumpMs), reference: refs.map((r) => r.dumpMs) },
     }),
     row({
       id: 'crash.stored-share', group: g, measurement: `dump bytes stored / heap dump size (${formatBytes(m(ours.map((r) => r.dumpBytes)))} dump)`, unit: 'x',
       ours: m(storedShare), reference: 1, referenceLabel: 'rclone and aws store it as is',
-      target: { on: 'ours', op: '<=', value: 0.35 }, runs: { ours: storedShare },
+      target: { on: 'ours', op: '<=', value: 0.30 }, runs: { ours: storedShare },
     }),
     row({
-      id: 'crash.disk-peak', group: g, measurement: 'peak disk used in the container tmp (target: the compressed size, + 1 MiB for file system blocks and our small files)', unit: 'bytes',
+      id: 'crash.disk-peak', group: g, measurement: 'peak disk used in the container tmp (allocated blocks, sampled every 50 ms)', unit: 'bytes',
       ours: m(oursDisk), reference: m(refs.map((r) => r.diskPeak)), referenceLabel: 'plain dump',
-      target: { on: 'ours', op: '<=', value: storedMedian + MiB }, runs: { ours: oursDisk, reference: refs.map((r) => r.diskPeak) },
+      runs: { ours: oursDisk, reference: refs.map((r) => r.diskPeak) },
+      note: `heap dumps: ${ours[0]?.strategy ?? 'strategy not logged'}`,
+    }),
+    row({
+      id: 'crash.disk-per-stored', group: g, measurement: 'peak disk during the crash / compressed (stored) size of the dump', unit: 'x',
+      ours: m(diskPerStored), target: { on: 'ours', op: '<=', value: 1.5 }, runs: { ours: diskPerStored },
+      note: `the dump file's own peak as the watchdog saw it: ${ours.map((r) => r.fileDisk).join('; ')}`,
     }),
   ];
 }

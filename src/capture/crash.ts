@@ -67,6 +67,8 @@ export interface AddArtifactOptions {
   totalBytes?: () => Promise<number | undefined>;
   /** A heap dump or core: counts against the crash-loop limit (crash-loop.ts). */
   big?: boolean;
+  /** Bytes of localPath punched out behind the upload: those live only in the (failed) upload. */
+  punched?: () => number;
 }
 
 export class Crash {
@@ -156,7 +158,9 @@ export class Crash {
       const message = error instanceof Error ? error.message : String(error);
       uploadError = message;
       this.failed.push({ name: spec.name, error: message, ...(options.localPath ? { localPath: options.localPath } : {}) });
-      log.error(`could not store ${spec.name}: ${message}; ${options.localPath ? `it is still at ${options.localPath} in this container until it is deleted` : options.keepNote ?? 'it is lost'}`);
+      const punched = options.punched?.() ?? 0;
+      const lost = punched > 0 ? ` except its first ${formatBytes(punched)}, punched out behind the upload (POSTMORTEM_PUNCH_HOLES=false keeps them)` : '';
+      log.error(`could not store ${spec.name}: ${message}; ${options.localPath ? `it is still at ${options.localPath} in this container${lost} until it is deleted` : options.keepNote ?? 'it is lost'}`);
     } finally {
       clearInterval(ticker);
     }

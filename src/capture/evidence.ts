@@ -8,6 +8,8 @@ import chokidar, { type FSWatcher } from 'chokidar';
 import type { EventLog } from '../util/event-log.ts';
 import type { AddArtifactOptions, Crash } from './crash.ts';
 import { followGrowingFile, type FollowedFile } from './growing-file.ts';
+import { HolePuncher } from './hole-punch.ts';
+import { formatBytes } from '../config/units.ts';
 import { coreCompleteness } from './core-file.ts';
 import type { ArtifactSpec, Completeness } from '../store/pipeline.ts';
 import type { OutputEvent } from '../watchdog/output-scanner.ts';
@@ -26,6 +28,8 @@ export interface EvidenceFolder {
   owns?: (file: string) => Promise<boolean | undefined>;
   /** Its heap dumps are gzip whatever their name (a user's dump file with HeapDumpGzipLevel on). */
   gzipped?: boolean;
+  /** Its plain heap dumps are ours to punch out behind the upload (hole-punch.ts). */
+  punchHoles?: boolean;
 }
 
 /** Exclusive claim on a file in a shared folder: a marker created with O_EXCL beside it. */
@@ -85,9 +89,14 @@ export class EvidenceWatch {
   private readonly claims = new Set<Promise<void>>();
   /** Dump paths the JVM announced ("Dumping heap to P ..."), with its verdict once it gave one. */
   private readonly announced = new Map<string, Completeness | undefined>();
+  /** One per watchdog: when fallocate cannot punch, that is said once. */
+  private readonly puncher: HolePuncher;
 
   constructor(private readonly deps: EvidenceDeps) {
     this.startedAt = (deps.now ?? Date.now)();
+    this.puncher = new HolePuncher({
+      onUnavailable: (reason) => deps.log.warn(`heap dumps are not punched out behind the upload (${reason}); the whole dump stays on disk until it is stored`),
+    });
   }
 
   async start(): Promise<void> {
@@ -164,20 +173,21 @@ export class EvidenceWatch {
     if (!spec || !kind) return;
     this.seen.add(file);
     const gzipped = spec.gzipped === true;
+    const punch = kind === 'heap' && spec.punchHoles === true && !gzipped && !file.endsWith('.gz');
     if (spec.shared) {
       const owns = spec.owns ?? (async () => undefined);
       const pending = owns(file)
         .catch(() => undefined)
         .then(async (ours) => ours !== false && (await claim(file)))
-        .then((mine) => { if (mine) this.take(kind, file, true, gzipped); });
+        .then((mine) => { if (mine) this.take(kind, file, true, gzipped, punch); });
       this.claims.add(pending);
       void pending.finally(() => this.claims.delete(pending));
       return;
     }
-    this.take(kind, file, false, gzipped);
+    this.take(kind, file, false, gzipped, punch);
   }
 
-  private take(kind: EvidenceKind, file: string, claimed: boolean, gzipped: boolean): void {
+  private take(kind: EvidenceKind, file: string, claimed: boolean, gzipped: boolean, punch: boolean): void {
     const n = (this.counts.get(kind) ?? 0) + 1;
     this.counts.set(kind, n);
     this.deps.onEvidence?.(kind, file);
@@ -190,13 +200,16 @@ export class EvidenceWatch {
         wentQuiet = true;
         this.deps.log.warn(`${file} stopped growing before its writer said it is done; storing what is there as incomplete`);
       },
+      ...(punch ? { punch: this.puncher } : {}),
     });
     const entry: Followed = { kind, file, followed, written: false };
     this.active.add(entry);
     this.deps.log.info(`${describe(kind)} appeared: ${file}; streaming it to the store while it is written`);
     if (claimed) void followed.stream.once('close', () => void rm(`${file}.postmortem-claim`, { force: true }));
+    if (kind === 'heap') followed.stream.once('end', () => this.deps.log.info(diskLine(file, followed)));
     const options: AddArtifactOptions = {
       localPath: file,
+      ...(punch ? { punched: () => followed.disk().punched } : {}),
       big: kind !== 'fatal-error-log',
       totalBytes: async () => (entry.written ? (await stat(file)).size : undefined),
     };
@@ -232,6 +245,12 @@ export class EvidenceWatch {
     entry.followed.complete();
     this.active.delete(entry);
   }
+}
+
+/** What a heap dump took on disk, for the peak-disk figure of a crash. */
+function diskLine(file: string, followed: FollowedFile): string {
+  const { peakAllocated, punched } = followed.disk();
+  return `${file}: took up to ${formatBytes(peakAllocated)} of disk (allocated blocks)${punched > 0 ? `; ${formatBytes(punched)} punched out behind the upload` : ''}`;
 }
 
 function quietVerdict(quietMs: number): Completeness {

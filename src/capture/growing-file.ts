@@ -3,9 +3,12 @@
 // are announced by inotify (fs.watch); we never poll while idle. The writer's end is
 // signalled from outside (`complete()`: the JVM said "Heap dump file created", or it
 // exited); after that the rest of the file is read up to its end.
+// With a puncher, what has been read and handed on is punched out behind the reader (the
+// bytes then live only in the upload), so a plain dump's disk goes back while it uploads.
 import { watch, type FSWatcher } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
+import { PUNCH_ALIGN, type HolePuncher } from './hole-punch.ts';
 
 export interface FollowOptions {
   chunkSize?: number;
@@ -14,12 +17,22 @@ export interface FollowOptions {
   /** No growth for this long and no completion signal: treat as complete (writer gone quiet). */
   quietMs?: number;
   onQuiet?: () => void;
+  /** Punch out what has been read: only for a file written strictly front to back that is ours to destroy. */
+  punch?: HolePuncher;
+}
+
+export interface DiskUse {
+  /** Most disk the file took while followed (its allocated blocks, sampled at every read). */
+  peakAllocated: number;
+  /** Bytes punched out behind the reader. */
+  punched: number;
 }
 
 export interface FollowedFile {
   stream: Readable;
   /** The writer is done: read what is left and end. */
   complete(): void;
+  disk(): DiskUse;
 }
 
 export function followGrowingFile(file: string, options: FollowOptions = {}): FollowedFile {
@@ -29,6 +42,25 @@ export function followGrowingFile(file: string, options: FollowOptions = {}): Fo
   let completed = false;
   let wake: (() => void) | undefined;
   const nudge = () => { const w = wake; wake = undefined; w?.(); };
+  const disk: DiskUse = { peakAllocated: 0, punched: 0 };
+  let punching: Promise<void> | undefined;
+
+  async function sample(handle: FileHandle): Promise<void> {
+    const { blocks } = await handle.stat();
+    disk.peakAllocated = Math.max(disk.peakAllocated, blocks * 512);
+  }
+
+  /** Bytes before `handedOn` are in the consumer's hands: punch them out, a batch at a time, one fallocate at once. */
+  function punchBehind(handedOn: number): void {
+    const puncher = options.punch;
+    const end = Math.floor(handedOn / PUNCH_ALIGN) * PUNCH_ALIGN;
+    if (!puncher?.available || punching || end - disk.punched < puncher.everyBytes) return;
+    const start = disk.punched;
+    punching = puncher.punch(file, start, end - start).then((done) => {
+      if (done) disk.punched = end;
+      punching = undefined;
+    });
+  }
 
   async function* chunks(): AsyncGenerator<Buffer> {
     const handle = await open(file, 'r');
@@ -39,8 +71,10 @@ export function followGrowingFile(file: string, options: FollowOptions = {}): Fo
       let position = 0;
       let lastGrowth = Date.now();
       for (;;) {
+        punchBehind(position);
         const buffer = Buffer.allocUnsafe(chunkSize);
         const { bytesRead } = await handle.read(buffer, 0, chunkSize, position);
+        await sample(handle);
         if (bytesRead > 0) {
           position += bytesRead;
           lastGrowth = Date.now();
@@ -67,6 +101,7 @@ export function followGrowingFile(file: string, options: FollowOptions = {}): Fo
       }
     } finally {
       watcher?.close();
+      await punching; // before the file may be removed under it
       await handle.close();
     }
   }
@@ -74,5 +109,6 @@ export function followGrowingFile(file: string, options: FollowOptions = {}): Fo
   return {
     stream: Readable.from(chunks(), { objectMode: false, highWaterMark: chunkSize }),
     complete: () => { completed = true; nudge(); },
+    disk: () => ({ ...disk }),
   };
 }

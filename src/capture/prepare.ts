@@ -13,6 +13,7 @@ import { javaToolOptions, userHeapDumpGzipLevel, userHeapDumpPaths } from './jav
 import { userDumpTarget } from './user-dump-path.ts';
 import { findJavaMajors } from './java-version.ts';
 import { formatBytes } from '../config/units.ts';
+import { chooseDumpStrategy, maxHeapOption } from './dump-strategy.ts';
 
 export interface Prepared {
   command: string[];
@@ -48,24 +49,29 @@ export async function prepareCapture(input: PrepareInput): Promise<Prepared> {
       await mkdir(jvmDir, { recursive: true });
       const majors = await findJavaMajors(env, input.appDir);
       prepared.javaMajors = majors;
-      // HeapDumpGzipLevel exists from JDK 17; an unknown -XX flag stops a JVM from starting.
-      const jvmGzip = majors.length > 0 && majors.every((m) => m >= 17) ? config.gzipLevel : 0;
+      const userOptions = [env.JAVA_OPTS, input.command.join(' ')];
+      const heapLimit = maxHeapOption(env.JAVA_TOOL_OPTIONS, ...userOptions) ?? parseMemoryLimit(config.app.memoryLimit ?? env.MEMORY_LIMIT);
+      const free = await freeBytes(jvmDir);
+      // HeapDumpGzipLevel exists from JDK 17 (an unknown -XX flag stops a JVM from starting);
+      // even there a plain dump compressed by the watchdog is faster, when the disk holds it.
+      const strategy = chooseDumpStrategy({ setting: config.dumpCompression, gzipLevel: config.gzipLevel, javaMajors: majors, heapLimit, freeDisk: free });
+      log.info(strategy.line);
+      const jvmGzip = strategy.jvmGzipLevel;
       const value = javaToolOptions({ existing: env.JAVA_TOOL_OPTIONS, heapDumpDir: jvmDir, jvmGzipLevel: jvmGzip, nativeMemoryTracking: config.memoryWatch.nmt });
       prepared.env.JAVA_TOOL_OPTIONS = value;
       prepared.javaToolOptions = value;
-      prepared.folders.push({ folder: jvmDir, classify: JVM_FILES });
+      // Our own folder's dumps are ours to punch; a user's own dump file is never punched
+      // (it is all they have when the upload fails).
+      prepared.folders.push({ folder: jvmDir, classify: JVM_FILES, punchHoles: config.punchHoles && strategy.mayPunch });
       // The app's own HeapDumpPath wins where it is read after ours: JAVA_OPTS and the start
       // command (in JAVA_TOOL_OPTIONS ours comes last and wins).
-      const userOptions = [env.JAVA_OPTS, input.command.join(' ')];
       const gzipped = (userHeapDumpGzipLevel(...userOptions) ?? jvmGzip) > 0;
       for (const own of new Set(userHeapDumpPaths(...userOptions))) {
         const target = await userDumpTarget(own, input.appDir, gzipped, log);
         if (target) prepared.folders.push(target);
       }
-      const limit = parseMemoryLimit(config.app.memoryLimit ?? env.MEMORY_LIMIT);
-      const free = await freeBytes(jvmDir);
-      if (limit && free !== undefined && free < dumpNeeds(limit, jvmGzip > 0)) {
-        log.warn(`only ${formatBytes(free)} free disk for heap dumps; a dump of this app can need ${formatBytes(dumpNeeds(limit, jvmGzip > 0))} (raise the disk quota: cf scale APP -k 2G)`);
+      if (heapLimit && free !== undefined && free < dumpNeeds(heapLimit, jvmGzip > 0)) {
+        log.warn(`only ${formatBytes(free)} free disk for heap dumps; a dump of this app can need ${formatBytes(dumpNeeds(heapLimit, jvmGzip > 0))} (raise the disk quota: cf scale APP -k 2G)`);
       }
     } catch (error) {
       log.warn(`heap dumps not enabled: ${error instanceof Error ? error.message : String(error)}`);

@@ -18,6 +18,8 @@
  * | POSTMORTEM_UPLOAD_TIMEOUT | 15m | deadline for all uploads of one crash; 1s to 24h |
  * | POSTMORTEM_GZIP_LEVEL | 1 | gzip level 0..9 for what we compress (0 = store as is) |
  * | POSTMORTEM_JAVA | true | add heap-dump flags to JAVA_TOOL_OPTIONS |
+ * | POSTMORTEM_DUMP_COMPRESSION | auto | who gzips a heap dump: `watchdog` (JVM writes it plain), `jvm` (JDK 17+ HeapDumpGzipLevel), `auto` (watchdog when the free disk holds a plain dump, see dump-strategy.ts) |
+ * | POSTMORTEM_PUNCH_HOLES | true | free a plain dump's disk blocks behind the upload (fallocate --punch-hole); see growing-file.ts |
  * | POSTMORTEM_DUMP_DIR | `<TMPDIR, opts.defaultTmp or /tmp>/postmortem` | absolute folder for dumps and artifacts |
  * | POSTMORTEM_PART_SIZE | 8MiB | multipart part size; 5MiB (the S3 minimum) to 512MiB |
  * | POSTMORTEM_QUEUE_SIZE | 4 | parts uploaded in parallel; 1 to 16 (memory ≈ part size × queue size) |
@@ -45,7 +47,7 @@
  * Booleans: true/false, 1/0, yes/no, any case.
  */
 import { isAbsolute, join } from 'node:path';
-import { ConfigError, type Config, type Env } from './types.ts';
+import { ConfigError, DUMP_COMPRESSIONS, type Config, type Env } from './types.ts';
 import { newFindings, type Findings } from './problems.ts';
 import {
   parseBoolean,
@@ -53,6 +55,7 @@ import {
   readBoolean,
   readBytes,
   readDuration,
+  readChoice,
   readInteger,
   readSetting,
 } from './settings.ts';
@@ -79,6 +82,8 @@ export const DEFAULTS = {
   uploadTimeoutMs: 15 * MINUTE,
   gzipLevel: 1,
   java: true,
+  dumpCompression: 'auto',
+  punchHoles: true,
   partSize: 8 * MiB,
   queueSize: 4,
   logTailBytes: 256 * KiB,
@@ -118,6 +123,8 @@ export function parseConfig(env: Env, opts: ParseOptions = {}): ParsedConfig {
     graceMs: readDuration(env, 'POSTMORTEM_GRACE', { min: 0, max: HOUR, fallback: DEFAULTS.graceMs }, findings),
     gzipLevel: readInteger(env, 'POSTMORTEM_GZIP_LEVEL', { min: 0, max: 9, fallback: DEFAULTS.gzipLevel }, findings),
     java: readBoolean(env, 'POSTMORTEM_JAVA', DEFAULTS.java, findings),
+    dumpCompression: readChoice(env, 'POSTMORTEM_DUMP_COMPRESSION', DUMP_COMPRESSIONS, findings) ?? DEFAULTS.dumpCompression,
+    punchHoles: readBoolean(env, 'POSTMORTEM_PUNCH_HOLES', DEFAULTS.punchHoles, findings),
     dumpDir,
     partSize: readBytes(env, 'POSTMORTEM_PART_SIZE', { min: 5 * MiB, max: 512 * MiB, fallback: DEFAULTS.partSize }, findings),
     queueSize: readInteger(env, 'POSTMORTEM_QUEUE_SIZE', { min: 1, max: 16, fallback: DEFAULTS.queueSize }, findings),

@@ -57,6 +57,9 @@ export interface AppIdentity {
   diskLimit?: string;
 }
 
+export const DUMP_COMPRESSIONS = ['auto', 'watchdog', 'jvm'] as const;
+export type DumpCompression = (typeof DUMP_COMPRESSIONS)[number];
+
 export interface Config {
   store: StoreTarget;
   /** true when nothing named a store: evidence stays in the container (logged loudly). */
@@ -67,6 +70,10 @@ export interface Config {
   gzipLevel: number;
   /** Add heap-dump flags to JAVA_TOOL_OPTIONS. */
   java: boolean;
+  /** Who gzips a heap dump (src/capture/dump-strategy.ts). */
+  dumpCompression: DumpCompression;
+  /** Free a plain dump's disk blocks behind the upload (src/capture/growing-file.ts). */
+  punchHoles: boolean;
   /** Folder we own for heap dumps and other artifacts. */
   dumpDir: string;
   /** Multipart part size in bytes and parts in flight; memory ≈ partSize × queueSize. */

@@ -1,11 +1,12 @@
 // A real writer process appends to a file while we read it; nothing may be lost, and
 // reading must start before the writer is done.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { createHash } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { open, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { followGrowingFile } from '../../src/capture/growing-file.ts';
+import { HolePuncher, PUNCH_ALIGN } from '../../src/capture/hole-punch.ts';
 import { tempDir } from '../support/temp.ts';
 
 const WRITER = `
@@ -49,4 +50,65 @@ t.test('a writer gone quiet without a completion signal ends the stream with a w
   for await (const chunk of followed.stream) chunks.push(chunk);
   t.equal(Buffer.concat(chunks).toString(), 'partial');
   t.ok(quiet, 'onQuiet was called');
+});
+
+// Known bytes, never zero (a punched range reads as zeros): chunk k is 1 MiB of the byte k % 250 + 1.
+const KNOWN_WRITER = `
+const fs = require('node:fs');
+const fd = fs.openSync(process.argv[1], 'a');
+let k = 0;
+const timer = setInterval(() => {
+  fs.writeSync(fd, Buffer.alloc(1 << 20, (k % 250) + 1));
+  if (++k === Number(process.argv[2])) { clearInterval(timer); fs.closeSync(fd); }
+}, 5);
+`;
+
+function knownBytes(chunks: number): Buffer {
+  return Buffer.concat(Array.from({ length: chunks }, (_, k) => Buffer.alloc(1 << 20, (k % 250) + 1)));
+}
+
+async function followWhileWritten(t: Test, chunks: number, puncher: HolePuncher) {
+  const dir = await tempDir('pm-punch-');
+  const file = path.join(dir, 'java_pid1.hprof');
+  await writeFile(file, '');
+  const writer = execa(process.execPath, ['-e', KNOWN_WRITER, file, String(chunks)]);
+  const followed = followGrowingFile(file, { chunkSize: 256 * 1024, punch: puncher });
+  void writer.then(() => followed.complete());
+  const hash = createHash('sha256');
+  for await (const chunk of followed.stream) hash.update(chunk);
+  await writer;
+  t.equal(hash.digest('hex'), createHash('sha256').update(knownBytes(chunks)).digest('hex'), 'every byte delivered, in order');
+  return { file, followed, info: await stat(file) };
+}
+
+t.test('punching behind the reader: every byte delivered, the read part freed, the size kept', async (t) => {
+  const chunks = 40;
+  let unavailable = 0;
+  const puncher = new HolePuncher({ everyBytes: 4 << 20, onUnavailable: () => { unavailable++; } });
+  const { file, followed, info } = await followWhileWritten(t, chunks, puncher);
+  const { punched, peakAllocated } = followed.disk();
+  t.equal(unavailable, 0, 'fallocate punched');
+  t.equal(info.size, chunks << 20, 'file size unchanged');
+  t.ok(punched >= (chunks - 8) << 20, `punched ${punched} bytes of ${info.size}`);
+  t.equal(punched % PUNCH_ALIGN, 0, 'punched up to a block boundary');
+  t.ok(info.blocks * 512 <= info.size - punched + (1 << 20), `allocated ${info.blocks * 512} bytes after punching ${punched} of ${info.size}`);
+  t.ok(peakAllocated > 0 && peakAllocated <= info.size + (1 << 20), `peak allocated ${peakAllocated}`);
+  // The punched range is a hole: it reads as zeros now, never a byte the writer wrote.
+  const head = Buffer.alloc(4096);
+  const handle = await open(file, 'r');
+  await handle.read(head, 0, head.length, 0);
+  await handle.close();
+  t.ok(head.every((b) => b === 0), 'the first block reads as zeros (a hole)');
+});
+
+t.test('without fallocate on PATH: one notice, every byte still delivered, nothing punched', async (t) => {
+  const saved = process.env.PATH;
+  process.env.PATH = '/nonexistent';
+  t.teardown(() => { process.env.PATH = saved; });
+  const reasons: string[] = [];
+  const puncher = new HolePuncher({ everyBytes: 1 << 20, onUnavailable: (reason) => reasons.push(reason) });
+  const { followed, info } = await followWhileWritten(t, 12, puncher);
+  t.same(reasons, ['fallocate (util-linux) is not on PATH'], 'said once');
+  t.equal(followed.disk().punched, 0);
+  t.ok(info.blocks * 512 >= info.size, 'the file is whole on disk');
 });

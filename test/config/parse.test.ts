@@ -50,6 +50,8 @@ t.test('defaults: nothing configured keeps evidence in the container, loudly', a
       uploadTimeoutMs: config.uploadTimeoutMs,
       gzipLevel: config.gzipLevel,
       java: config.java,
+      dumpCompression: config.dumpCompression,
+      punchHoles: config.punchHoles,
       partSize: config.partSize,
       queueSize: config.queueSize,
       logTailBytes: config.logTailBytes,

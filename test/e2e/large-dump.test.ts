@@ -27,8 +27,9 @@ t.test('1 GiB streamed while written, memory within budget, bytes exact', async 
   // saying what a JVM says before and after, then exits 1. (A real JVM heap this size would
   // need a 1 GiB+ -Xmx on a shared CI box.)
   // It waits for the test's go (a file) so the idle figure is taken before the dump starts.
-  const writer = 'echo "app ready"; while [ ! -e "$TMPDIR/go" ]; do sleep 0.1; done; f="$TMPDIR/postmortem/jvm-$PPID/java_pid$$.hprof"; echo "Dumping heap to $f ..."; head -c ${BIG_BYTES:-1073741824} /dev/urandom > "$f"; ' +
-    'echo "Heap dump file created [$(stat -c %s "$f") bytes in 9.9 secs]"; sha256sum "$f" | cut -d" " -f1 > "$TMPDIR/expected.sha256"; exit 1';
+  // The expected hash is taken on the way in (tee): the watchdog punches out what it has read.
+  const writer = 'echo "app ready"; while [ ! -e "$TMPDIR/go" ]; do sleep 0.1; done; f="$TMPDIR/postmortem/jvm-$PPID/java_pid$$.hprof"; echo "Dumping heap to $f ..."; head -c ${BIG_BYTES:-1073741824} /dev/urandom | tee "$f" | sha256sum | cut -d" " -f1 > "$TMPDIR/expected.sha256"; ' +
+    'echo "Heap dump file created [$(stat -c %s "$f") bytes in 9.9 secs]"; exit 1';
   const app = launch(droplet, {
     command: writer,
     env: {
