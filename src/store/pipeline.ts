@@ -114,8 +114,9 @@ function plan(spec: ArtifactSpec, progress: (content: number | undefined, stored
       return { name: spec.name, taps: [stored], content: stored, stored, storedType: spec.contentType, gzip: false };
     }
     case 'compress': {
-      const content = new HashTap((n) => (contentBytes = n), spec.observe);
+      // Progress on content as well: a block's compressed bytes come out only once it is full.
       const stored = new HashTap((n) => progress(contentBytes, n));
+      const content = new HashTap((n) => progress((contentBytes = n), stored.bytes), spec.observe);
       const name = spec.name.endsWith('.gz') ? spec.name : `${spec.name}.gz`;
       return { name, taps: [content, new ParallelGzip({ level }), stored], content, stored, storedType: GZIP_TYPE, gzip: true };
     }
