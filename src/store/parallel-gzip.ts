@@ -7,8 +7,14 @@
 // Memory is fixed, not proportional to the artifact: at most concurrency + 1 block buffers
 // exist (the blocks being compressed plus the one being filled), allocated once on first need
 // and reused, so the content is copied once into memory we already own and makes no garbage.
-// Compressed members wait for their turn in order (at most `concurrency` of them) and the
-// readable side holds at most about one block before input is held back.
+// A block's buffer is reused only once its member has been emitted, so a slow block holds
+// back the ones after it instead of letting finished members pile up behind it: at most
+// `concurrency` members wait for their turn. Input is also held back once the readable side
+// holds a block's worth; the blocks still out may then land on top, so the compressed bytes
+// held stay under one block + (concurrency + 1) members (test/store/parallel-gzip.test.ts
+// asserts both bounds). In all: (concurrency + 1) blocks + that output, about
+// (2 x concurrency + 3) blocks for incompressible data, far less for a heap dump (~0.27x).
+// Each compress also has zlib's own state (~256 KiB at level 1) while it runs.
 import { availableParallelism } from 'node:os';
 import { Transform, type TransformCallback } from 'node:stream';
 import { gzip, type ZlibOptions } from 'node:zlib';
@@ -79,8 +85,8 @@ export class ParallelGzip extends Transform {
   #inFlight = 0;
   #nextSeq = 0;
   #nextToEmit = 0;
-  /** Compressed members that finished before an earlier one. */
-  #finished = new Map<number, Buffer>();
+  /** Compressed members that finished before an earlier one, with their block's buffer. */
+  #finished = new Map<number, { member: Buffer; buffer: Buffer }>();
   #finishedBytes = 0;
   /** Input held back until a block buffer is free again. */
   #awaitingBuffer: (() => void) | undefined;
@@ -186,19 +192,20 @@ export class ParallelGzip extends Transform {
   }
 
   #takeBuffer(): Buffer | undefined {
-    const reused = this.#free.pop();
-    if (reused) return reused;
-    if (this.#allocated >= this.maxBlockBuffers) return undefined;
-    this.#allocated++;
-    // Outside Node's shared slab: these live as long as the stream and are reused.
-    return Buffer.allocUnsafeSlow(this.#blockSize);
+    let buffer = this.#free.pop();
+    if (!buffer && this.#allocated < this.maxBlockBuffers) {
+      this.#allocated++;
+      // Outside Node's shared slab: these live as long as the stream and are reused.
+      buffer = Buffer.allocUnsafeSlow(this.#blockSize);
+    }
+    if (buffer) this.#peakBlocksInUse = Math.max(this.#peakBlocksInUse, this.#allocated - this.#free.length);
+    return buffer;
   }
 
   #submit(): void {
     const block = this.#filling as Block;
     this.#filling = undefined;
     this.#queued.push(block);
-    this.#peakBlocksInUse = Math.max(this.#peakBlocksInUse, this.#allocated - this.#free.length);
     this.#startQueued();
   }
 
@@ -218,8 +225,7 @@ export class ParallelGzip extends Transform {
       this.destroy(new Error(`gzip of block ${block.seq} (${block.length} bytes at offset ${block.seq * this.#blockSize}) failed: ${error.message}`, { cause: error }));
       return;
     }
-    if (block.buffer.length > 0) this.#free.push(block.buffer);
-    this.#finished.set(block.seq, member);
+    this.#finished.set(block.seq, { member, buffer: block.buffer });
     this.#finishedBytes += member.length;
     this.#peakOutputBytes = Math.max(this.#peakOutputBytes, this.#finishedBytes + this.readableLength);
     this.#emitInOrder();
@@ -231,8 +237,10 @@ export class ParallelGzip extends Transform {
   }
 
   #emitInOrder(): void {
-    for (let member = this.#finished.get(this.#nextToEmit); member; member = this.#finished.get(this.#nextToEmit)) {
+    for (let done = this.#finished.get(this.#nextToEmit); done; done = this.#finished.get(this.#nextToEmit)) {
+      const { member, buffer } = done;
       this.#finished.delete(this.#nextToEmit);
+      if (buffer.length > 0) this.#free.push(buffer); // the empty member's placeholder is not a block
       this.#finishedBytes -= member.length;
       this.#nextToEmit++;
       this.#readWanted = false; // before push: the consumer may call _read from inside it

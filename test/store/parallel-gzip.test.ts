@@ -88,8 +88,11 @@ t.test('order is kept when the first block finishes last (held back on purpose)'
     const mine = calls++;
     gzip(block, options, (error, member) => {
       if (mine === 0) release = () => done(error, member);
-      else done(error, member);
-      if (mine !== 0 && ++returned === 5) release?.();
+      else {
+        returned++;
+        done(error, member);
+      }
+      if (returned === 5) release?.(); // whichever comes last: block 0 done, or the fifth other
     });
   };
   const tap = new ParallelGzip({ blockSize: BLOCK, concurrency: 6, compress: firstLast });
@@ -101,29 +104,73 @@ t.test('order is kept when the first block finishes last (held back on purpose)'
   t.same(seen, [BLOCK, BLOCK, BLOCK, BLOCK, BLOCK, BLOCK], 'one member per block, nothing emitted before block 0');
 });
 
+t.test('a slow block holds back the ones after it: no pile of finished members behind it', async (t) => {
+  const input = alternating(10);
+  let calls = 0;
+  let returned = 0;
+  let releaseFirst: (() => void) | undefined;
+  const slowFirst: CompressBlock = (block, options, done) => {
+    const mine = calls++;
+    gzip(block, options, (error, member) => {
+      if (mine === 0) releaseFirst = () => done(error, member);
+      else {
+        returned++;
+        done(error, member);
+      }
+    });
+  };
+  const tap = new ParallelGzip({ blockSize: BLOCK, concurrency: 2, compress: slowFirst });
+  const out = collect(tap);
+  tap.end(input);
+  await until(() => releaseFirst !== undefined && returned === 2, 'blocks 1 and 2 are back while block 0 is still out');
+  for (let turn = 0; turn < 20; turn++) await new Promise((r) => setImmediate(r));
+  t.equal(calls, 3, 'no further block started: its buffer is taken until block 0 is emitted');
+  releaseFirst?.();
+  t.equal(sha256(gunzipSync(await out)), sha256(input), 'then everything, in order');
+});
+
 t.test('memory: never more than concurrency + 1 block buffers, output held to about one block', async (t) => {
   const concurrency = 3;
   const tap = new ParallelGzip({ blockSize: BLOCK, concurrency });
   const size = 40 * BLOCK;
   let read = 0;
+  let members = 0;
+  let pulled = 0;
+  let aheadMost = 0;
+  const counted = Readable.from((function* () {
+    for (const chunk of dataChunks(size, 'random', 9, 10_000)) {
+      pulled += chunk.length;
+      aheadMost = Math.max(aheadMost, pulled - members * BLOCK); // content taken in, not yet out
+      yield chunk;
+    }
+  })(), { objectMode: false });
   // A slow consumer: one turn of the event loop per member, so the input is held back.
   const slow = new Writable({
     highWaterMark: 1,
     write(chunk: Buffer, _encoding, callback) {
       read += chunk.length;
+      members++;
       setImmediate(callback);
     },
   });
-  await pipeline(source(size, 'random', 9), tap, slow);
+  await pipeline(counted, tap, slow);
   const u = tap.usage;
   t.comment(JSON.stringify(u));
   t.equal(tap.maxBlockBuffers, concurrency + 1);
   t.ok(u.blockBuffers <= concurrency + 1 && u.peakBlocksInUse <= concurrency + 1, `${u.blockBuffers} buffers, ${u.peakBlocksInUse} in use at most <= ${concurrency + 1}`);
   t.equal(u.peakInFlight, concurrency, 'the pool was used to its width');
   // Random data: a member is the block plus deflate's stored-block overhead (5 bytes / 16 KiB) + 18.
+  // Held: below the readable side's high-water mark (one block) when the last input was taken,
+  // then the blocks still out at that moment (concurrency + 1) may all land on top.
   const member = BLOCK + 64;
-  t.ok(u.peakOutputBytes <= BLOCK + (concurrency + 1) * member, `${u.peakOutputBytes} compressed bytes held <= one block of readable buffer + ${concurrency + 1} members`);
+  const outputBound = BLOCK + (concurrency + 1) * member;
+  t.ok(u.peakOutputBytes <= outputBound, `${u.peakOutputBytes} compressed bytes held <= ${outputBound}: one block of readable buffer + ${concurrency + 1} members`);
   t.ok(read > size, 'all of it came out (random data grows slightly)');
+  // Held back: the block buffers, the compressed output above (for random data each member is
+  // about a block of content) and the streams' own small buffers; without back-pressure this
+  // would be all 40 blocks.
+  const bound = (concurrency + 1) * BLOCK + outputBound + 64 * 1024;
+  t.ok(aheadMost <= bound, `content taken in but not yet out: at most ${aheadMost} <= ${bound} bytes`);
 });
 
 t.test('a failed block compress fails the stream, naming the block, and emits no end', async (t) => {
