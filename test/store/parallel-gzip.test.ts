@@ -77,55 +77,66 @@ t.test('order is kept when blocks finish out of order (alternating random / comp
   t.comment(`${finishedOutOfOrder} of 16 blocks finished after a later one`);
 });
 
-t.test('order is kept when the first block finishes last (held back on purpose)', async (t) => {
-  // Real zlib compresses every block; only the hand-back of block 0 is held until the others
-  // are done, which real timing produces only sometimes.
-  const input = alternating(6);
-  let release: (() => void) | undefined;
+/**
+ * Real zlib compresses every block; only the hand-back of block 0 is held until release(),
+ * an order real timing produces only sometimes. The others are handed back at once.
+ */
+function firstHeldBack(): { compress: CompressBlock; calls(): number; othersBack(): number; firstDone(): boolean; release(): void } {
   let calls = 0;
-  let returned = 0;
-  const firstLast: CompressBlock = (block, options, done) => {
-    const mine = calls++;
-    gzip(block, options, (error, member) => {
-      if (mine === 0) release = () => done(error, member);
-      else {
-        returned++;
-        done(error, member);
-      }
-      if (returned === 5) release?.(); // whichever comes last: block 0 done, or the fifth other
-    });
+  let othersBack = 0;
+  let first: (() => void) | undefined;
+  let released = false;
+  const handBack = () => {
+    if (released && first) first();
   };
-  const tap = new ParallelGzip({ blockSize: BLOCK, concurrency: 6, compress: firstLast });
+  return {
+    compress: (block, options, done) => {
+      const mine = calls++;
+      gzip(block, options, (error, member) => {
+        if (mine !== 0) {
+          othersBack++;
+          done(error, member);
+          return;
+        }
+        first = () => done(error, member);
+        handBack();
+      });
+    },
+    calls: () => calls,
+    othersBack: () => othersBack,
+    firstDone: () => first !== undefined,
+    release: () => {
+      released = true;
+      handBack();
+    },
+  };
+}
+
+t.test('order is kept when the first block finishes last (held back on purpose)', async (t) => {
+  const input = alternating(6);
+  const held = firstHeldBack();
+  const tap = new ParallelGzip({ blockSize: BLOCK, concurrency: 6, compress: held.compress });
   const seen: number[] = [];
   tap.on('data', (member: Buffer) => seen.push(gunzipSync(member).length));
   tap.end(input);
+  await until(() => held.othersBack() === 5, 'blocks 1-5 are back');
+  t.equal(seen.length, 0, 'nothing emitted before block 0');
+  held.release();
   await new Promise((resolve, reject) => tap.on('end', resolve).on('error', reject));
   t.equal(tap.usage.peakInFlight, 6, 'all six blocks were compressing at once');
-  t.same(seen, [BLOCK, BLOCK, BLOCK, BLOCK, BLOCK, BLOCK], 'one member per block, nothing emitted before block 0');
+  t.same(seen, [BLOCK, BLOCK, BLOCK, BLOCK, BLOCK, BLOCK], 'one member per block, in order');
 });
 
 t.test('a slow block holds back the ones after it: no pile of finished members behind it', async (t) => {
   const input = alternating(10);
-  let calls = 0;
-  let returned = 0;
-  let releaseFirst: (() => void) | undefined;
-  const slowFirst: CompressBlock = (block, options, done) => {
-    const mine = calls++;
-    gzip(block, options, (error, member) => {
-      if (mine === 0) releaseFirst = () => done(error, member);
-      else {
-        returned++;
-        done(error, member);
-      }
-    });
-  };
-  const tap = new ParallelGzip({ blockSize: BLOCK, concurrency: 2, compress: slowFirst });
+  const held = firstHeldBack();
+  const tap = new ParallelGzip({ blockSize: BLOCK, concurrency: 2, compress: held.compress });
   const out = collect(tap);
   tap.end(input);
-  await until(() => releaseFirst !== undefined && returned === 2, 'blocks 1 and 2 are back while block 0 is still out');
+  await until(() => held.firstDone() && held.othersBack() === 2, 'blocks 1 and 2 are back while block 0 is still out');
   for (let turn = 0; turn < 20; turn++) await new Promise((r) => setImmediate(r));
-  t.equal(calls, 3, 'no further block started: its buffer is taken until block 0 is emitted');
-  releaseFirst?.();
+  t.equal(held.calls(), 3, 'no further block started: its buffer is taken until block 0 is emitted');
+  held.release();
   t.equal(sha256(gunzipSync(await out)), sha256(input), 'then everything, in order');
 });
 
