@@ -21,12 +21,13 @@ import { gzip, type ZlibOptions } from 'node:zlib';
 import { ZLIB_CHUNK_SIZE } from './taps.ts';
 
 /**
- * 1 MiB, by measurement (bench/compress.ts on a 677 MiB heap dump, level 1, 2 cores): 1, 4 and
- * 8 MiB blocks store the same ratio (0.267 / 0.266; deflate's window is 32 KiB, so a member
- * boundary costs ~18 bytes and a few lost matches) at the same throughput within the noise;
- * 1 MiB costs 1-6% more CPU than 4 MiB (an engine per block) but the fixed memory is
- * (concurrency + 1) x block: 3 MiB on 2 cores instead of 12, 4 MiB at most instead of 16.
- * 256 KiB blocks cost ~8% more CPU for no gain.
+ * 1 MiB, by measurement (bench/compress.ts on a real heap dump, level 1, 2 shared cores): 1, 4
+ * and 8 MiB blocks store the same ratio (0.271 vs 0.271 on 256 MiB; deflate's window is 32 KiB,
+ * so a member boundary costs ~18 bytes and a few lost matches); throughput differences between
+ * them were within the noise (per-round ratio to one zlib stream 1.27x / 1.22x in one run,
+ * 1.16x / 1.45x in the next); 1 MiB costs ~5% more CPU than 4 MiB (a zlib engine per block),
+ * but the fixed memory is (concurrency + 1) x block: 3 MiB on 2 cores instead of 12, 4 MiB at
+ * most instead of 16, which counts against the app's container limit. 256 KiB: more CPU still.
  */
 export const DEFAULT_BLOCK_SIZE = 1024 * 1024;
 
