@@ -2,7 +2,7 @@
 // change the bytes on the way, so hashing and compression never need a second read.
 import { createHash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
-import { createGunzip, createGzip, type Gzip } from 'node:zlib';
+import { createGunzip } from 'node:zlib';
 
 /** zlib's output buffer; 256 KiB measured ~25% faster than the 16 KiB default at level 1. */
 export const ZLIB_CHUNK_SIZE = 256 * 1024;
@@ -61,10 +61,6 @@ export class HashTap extends Transform {
  * holds the stream until it settles (back-pressure from a consumer that runs elsewhere).
  */
 export type ContentObserver = (chunk: Buffer) => Promise<void> | undefined | void;
-
-export function gzipTap(level: number): Gzip {
-  return createGzip({ level, chunkSize: ZLIB_CHUNK_SIZE });
-}
 
 /**
  * For sources that are gzip already (the JVM's .hprof.gz): passes the compressed bytes
