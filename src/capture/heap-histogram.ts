@@ -69,15 +69,28 @@ export class HeapHistogramTap {
   #result: Promise<HeapHistogram> | undefined;
   #resolve: ((h: HeapHistogram) => void) | undefined;
   #bytes = 0;
+  /** The thread to start on the first chunk, when that chunk looks like HPROF. */
+  #workerFile: URL | undefined;
 
   private constructor(readonly artifact: string, workerFile: URL | undefined) {
-    if (workerFile) {
+    this.#workerFile = workerFile;
+    if (!workerFile) this.#parser = new HprofParser();
+  }
+
+  /**
+   * On the first chunk: a thread (a V8 isolate: 15-35 MiB) only for content that starts like
+   * HPROF; anything else goes to the inline parser, which gives up at the header and then
+   * ignores the rest at no cost.
+   */
+  #begin(first: Buffer): void {
+    const file = this.#workerFile;
+    this.#workerFile = undefined;
+    if (file && looksLikeHprof(first)) {
       try {
-        this.#startWorker(workerFile);
+        this.#startWorker(file);
         return;
-      } catch (error) {
-        this.#workerError = undefined;
-        void error; // no thread to be had: parse inline
+      } catch {
+        // no thread to be had: parse inline
       }
     }
     this.#parser = new HprofParser();
@@ -99,12 +112,15 @@ export class HeapHistogramTap {
         if (message.buffer && this.#pool.length < POOL_SIZE) this.#pool.push(message.buffer);
         if (this.#inFlight <= MAX_IN_FLIGHT / 2) this.#release();
       } else if (message.histogram) {
+        // At the end, or early when the parser gave up: nothing more is sent, the thread's memory goes.
         this.#resolve?.(message.histogram);
+        this.#worker = undefined;
+        this.#release();
         void worker.terminate();
       }
     });
     worker.on('error', (error) => this.#giveUp(error.message));
-    worker.on('exit', (code) => this.#giveUp(`it exited (${code}) before the end of the dump`));
+    worker.on('exit', (code) => { if (this.#worker) this.#giveUp(`it exited (${code}) before the end of the dump`); });
     this.#worker = worker;
   }
 
@@ -124,6 +140,7 @@ export class HeapHistogramTap {
 
   /** The content observer: a promise when the parser's thread is behind (the stream waits for it). */
   readonly observe = (chunk: Buffer): Promise<void> | undefined => {
+    if (this.#workerFile) this.#begin(chunk);
     this.#bytes += chunk.length;
     if (this.#parser) {
       this.#parser.push(chunk);
@@ -152,13 +169,14 @@ export class HeapHistogramTap {
     return this.#bytes;
   }
 
-  /** Whether the parser runs in its own thread. */
+  /** Whether the parser runs (or, before the first chunk, will run) in its own thread. */
   get threaded(): boolean {
-    return this.#worker !== undefined;
+    return this.#worker !== undefined || this.#workerFile !== undefined;
   }
 
   /** The histogram of what went by; `uploadError` says why the stream may have stopped early. */
   async finish(uploadError?: string): Promise<HeapHistogram> {
+    if (this.#workerFile) this.#begin(Buffer.alloc(0)); // nothing went by: the inline parser says so
     let histogram: HeapHistogram;
     if (this.#parser) {
       this.#parser.end();
@@ -181,6 +199,14 @@ export class HeapHistogramTap {
     const n = /^heap-(\d+)/.exec(this.artifact)?.[1];
     return n ? `histogram-${n}.json` : 'histogram.json';
   }
+}
+
+const HPROF_MAGIC = Buffer.from('JAVA PROFILE ', 'latin1');
+
+/** Whether a dump's first bytes can be the HPROF header (a first chunk shorter than it is given the benefit of the doubt). */
+function looksLikeHprof(first: Buffer): boolean {
+  const n = Math.min(first.length, HPROF_MAGIC.length);
+  return n > 0 && first.subarray(0, n).equals(HPROF_MAGIC.subarray(0, n));
 }
 
 function failedHistogram(reason: string, bytes: number): HeapHistogram {
