@@ -248,7 +248,7 @@ t.test('in its own thread (lib/hprof-worker.mjs, as the watchdog runs it): the s
   await writeFile(silent, 'import { parentPort } from "node:worker_threads";\nparentPort.on("message", () => {});\n');
   const stalled = HeapHistogramTap.for('heap.hprof', { workerFile: new URL(`file://${silent}`) })!;
   let held = 0;
-  for (let i = 0; i < 8; i++) { // 8 MiB: more than the 4 MiB the thread may have in flight
+  for (let i = 0; i < 8; i++) { // 8 MiB: more than the 1 MiB the thread may have in flight
     const behind = stalled.observe(plain.subarray(0, 1 << 20));
     if (behind) { held++; await behind; }
   }
@@ -279,7 +279,7 @@ t.test('the parser\'s thread costs nothing on content that is no HPROF, and ends
   malformed.observe(Buffer.concat([plain.subarray(0, 31), record]));
   t.ok(malformed.threaded, 'the thread runs for content that starts like HPROF');
   let sent = 0;
-  // Fed until the thread says it gave up (bounded: far more than the 4 MiB it may have in flight).
+  // Fed until the thread says it gave up (bounded: far more than the 1 MiB it may have in flight).
   while (malformed.threaded && sent < 256) {
     const behind = malformed.observe(Buffer.alloc(256 * 1024, 0x77));
     sent++;
