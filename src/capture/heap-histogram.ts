@@ -82,6 +82,7 @@ export class HeapHistogramTap {
   #bytes = 0;
   /** The thread to start on the first chunk, when that chunk looks like HPROF. */
   #workerFile: URL | undefined;
+  #threadStarted = false;
 
   private constructor(readonly artifact: string, workerFile: URL | undefined) {
     this.#workerFile = workerFile;
@@ -133,6 +134,7 @@ export class HeapHistogramTap {
     worker.on('error', (error) => this.#giveUp(error.message));
     worker.on('exit', (code) => { if (this.#worker) this.#giveUp(`it exited (${code}) before the end of the dump`); });
     this.#worker = worker;
+    this.#threadStarted = true;
   }
 
   /** The thread failed or stalled: the upload goes on without it, the histogram says why. */
@@ -193,9 +195,14 @@ export class HeapHistogramTap {
     return this.#bytes;
   }
 
-  /** Whether the parser runs (or, before the first chunk, will run) in its own thread. */
+  /** Whether the parser ran (or, before the first chunk, will run) in its own thread. */
   get threaded(): boolean {
-    return this.#worker !== undefined || this.#workerFile !== undefined;
+    return this.#threadStarted || this.#workerFile !== undefined;
+  }
+
+  /** Whether that thread still takes content (false once it gave up, failed or finished). */
+  get threadRunning(): boolean {
+    return this.#worker !== undefined;
   }
 
   /** The histogram of what went by; `uploadError` says why the stream may have stopped early. */
