@@ -12,6 +12,7 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { launch, BUILDPACK_DIR } from '../../test/support/cf.ts';
 import type { Bench } from '../lib/context.ts';
+import { oursEnv } from '../lib/ours-env.ts';
 import { sampleDiskPeak } from '../lib/disk.ts';
 import { killTree, sampleMemoryPeak, spawnWatched, within } from '../lib/proc.ts';
 import { row, type Row } from '../lib/results.ts';
@@ -22,12 +23,6 @@ const JVM_TIMEOUT_MS = 300_000;
 interface OursRun { crashMs: number; reportMs: number; jvmDumpMs: number; dumpBytes: number; storedBytes: number; diskPeak: number; anonPeak: number; rssPeak: number }
 interface RefRun { dumpMs: number; rcloneMs: number; awsMs: number; dumpBytes: number; diskPeak: number; file: string }
 
-/** BENCH_OURS_ENV="K=V,K=V": settings for our watchdog only, to compare levers (part size, MALLOC_ARENA_MAX) run by run. */
-function extraEnv(): Record<string, string> {
-  const text = process.env['BENCH_OURS_ENV'] ?? '';
-  return Object.fromEntries(text.split(',').filter((p) => p.includes('=')).map((p) => [p.slice(0, p.indexOf('=')).trim(), p.slice(p.indexOf('=') + 1).trim()]));
-}
-
 export async function measureCrash(b: Bench): Promise<Row[]> {
   const appDir = await b.compileJava(path.join(BUILDPACK_DIR, 'demo/app'), ['Inventory']);
   const droplet = await b.stage({ appDir, env: b.storeEnv('crash') });
@@ -37,7 +32,7 @@ export async function measureCrash(b: Bench): Promise<Row[]> {
   async function runOurs(round: number): Promise<void> {
     const prefix = `crash/ours-${round}`;
     const disk = sampleDiskPeak([path.join(droplet.home, 'tmp')]);
-    const app = launch(droplet, { command: `java -Xmx${b.sizes.heap} -cp . Inventory`, env: { ...b.storeEnv(prefix), POSTMORTEM_GRACE: '0s', ...extraEnv() } });
+    const app = launch(droplet, { command: `java -Xmx${b.sizes.heap} -cp . Inventory`, env: { ...b.storeEnv(prefix), POSTMORTEM_GRACE: '0s', ...oursEnv() } });
     // app.pid is the watchdog (the launcher exec'd it): its memory while it follows the dump.
     const memory = sampleMemoryPeak(app.pid);
     let diskPeak = 0;

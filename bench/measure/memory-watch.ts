@@ -9,6 +9,7 @@ import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BUILDPACK_DIR, launch } from '../../test/support/cf.ts';
 import type { Bench } from '../lib/context.ts';
+import { oursEnv } from '../lib/ours-env.ts';
 import { cpuTicks, killTree, sleep, within } from '../lib/proc.ts';
 import { row, type Row } from '../lib/results.ts';
 
@@ -39,7 +40,7 @@ export async function measureMemoryWatch(b: Bench): Promise<Row[]> {
   const command = 'java -Xmx64m -cp . MemoryHog 8';
   const off = { POSTMORTEM_MEMORY_PRESSURE: 'off', POSTMORTEM_GC_SPIRAL: 'off' };
   const [on, without] = await withCgroup(LIMIT, (dirOn) => withCgroup(undefined, async (dirOff) => {
-    const watched = launch(droplet, { command, env: b.storeEnv('memory-watch') });
+    const watched = launch(droplet, { command, env: { ...b.storeEnv('memory-watch'), ...oursEnv() } });
     const plain = launch(droplet, { command, env: { ...b.storeEnv('memory-watch'), ...off } });
     try {
       await writeFile(path.join(dirOn, 'cgroup.procs'), String(watched.pid));
