@@ -36,7 +36,7 @@ export async function measureCrash(b: Bench): Promise<Row[]> {
     // app.pid is the watchdog (the launcher exec'd it): its memory while it follows the dump.
     const memory = sampleMemoryPeak(app.pid);
     let diskPeak = 0;
-    let memoryPeak = { anon: 0, rss: 0 };
+    let memoryPeak = { anon: 0, rss: 0, cpuTicks: 0 };
     try {
       await within(app.process, JVM_TIMEOUT_MS, 'the staged JVM running out of heap');
     } catch (error) {
@@ -66,7 +66,7 @@ export async function measureCrash(b: Bench): Promise<Row[]> {
       if (sha !== heap.storedSha256) throw new Error(`ours: ${heap.key} sha256 ${sha} differs from the report's ${heap.storedSha256}`);
     }
     const run = { crashMs: storedAt - dumpAt, reportMs: reportAt - dumpAt, jvmDumpMs: createdAt - dumpAt, dumpBytes: heap.size, storedBytes: heap.storedSize, diskPeak, anonPeak: memoryPeak.anon, rssPeak: memoryPeak.rss };
-    b.log(`  ours #${round + 1}: dump started -> stored ${formatSeconds(run.crashMs)}, report ${formatSeconds(run.reportMs)} (JVM wrote it in ${formatSeconds(run.jvmDumpMs)}), ${formatBytes(run.dumpBytes)} as ${formatBytes(run.storedBytes)}, disk peak ${formatBytes(diskPeak)}, watchdog peak RSS ${formatBytes(run.rssPeak)} (anonymous ${formatBytes(run.anonPeak)})`);
+    b.log(`  ours #${round + 1}: dump started -> stored ${formatSeconds(run.crashMs)}, report ${formatSeconds(run.reportMs)} (JVM wrote it in ${formatSeconds(run.jvmDumpMs)}), ${formatBytes(run.dumpBytes)} as ${formatBytes(run.storedBytes)}, disk peak ${formatBytes(diskPeak)}, watchdog peak RSS ${formatBytes(run.rssPeak)} (anonymous ${formatBytes(run.anonPeak)}), CPU ${memoryPeak.cpuTicks} ticks in all`);
     ours.push(run);
     await b.purge(prefix);
   }
