@@ -165,13 +165,15 @@ export async function memoryOf(pid: number): Promise<{ rss: number; hwm: number;
 }
 
 /** Samples a process's RssAnon and VmRSS every everyMs until stopped; peaks in bytes. */
-export function sampleMemoryPeak(pid: number, everyMs = 25): { stop(): { anon: number; rss: number } } {
-  const peak = { anon: 0, rss: 0 };
+/** Peak memory of pid while it runs, and its CPU ticks as last seen (close to its total when it exits). */
+export function sampleMemoryPeak(pid: number, everyMs = 25): { stop(): { anon: number; rss: number; cpuTicks: number } } {
+  const peak = { anon: 0, rss: 0, cpuTicks: 0 };
   const timer = setInterval(() => {
     memoryOf(pid).then((m) => {
       if (m.anon > peak.anon) peak.anon = m.anon;
       if (m.rss > peak.rss) peak.rss = m.rss;
     }, () => undefined);
+    cpuTicks(pid).then((ticks) => { if (ticks > peak.cpuTicks) peak.cpuTicks = ticks; }, () => undefined);
   }, everyMs);
   return { stop: () => { clearInterval(timer); return { ...peak }; } };
 }

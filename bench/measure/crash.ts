@@ -12,6 +12,7 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { launch, BUILDPACK_DIR } from '../../test/support/cf.ts';
 import type { Bench } from '../lib/context.ts';
+import { oursEnv } from '../lib/ours-env.ts';
 import { sampleDiskPeak } from '../lib/disk.ts';
 import { killTree, sampleMemoryPeak, spawnWatched, within } from '../lib/proc.ts';
 import { row, type Row } from '../lib/results.ts';
@@ -31,11 +32,11 @@ export async function measureCrash(b: Bench): Promise<Row[]> {
   async function runOurs(round: number): Promise<void> {
     const prefix = `crash/ours-${round}`;
     const disk = sampleDiskPeak([path.join(droplet.home, 'tmp')]);
-    const app = launch(droplet, { command: `java -Xmx${b.sizes.heap} -cp . Inventory`, env: { ...b.storeEnv(prefix), POSTMORTEM_GRACE: '0s' } });
+    const app = launch(droplet, { command: `java -Xmx${b.sizes.heap} -cp . Inventory`, env: { ...b.storeEnv(prefix), POSTMORTEM_GRACE: '0s', ...oursEnv() } });
     // app.pid is the watchdog (the launcher exec'd it): its memory while it follows the dump.
     const memory = sampleMemoryPeak(app.pid);
     let diskPeak = 0;
-    let memoryPeak = { anon: 0, rss: 0 };
+    let memoryPeak = { anon: 0, rss: 0, cpuTicks: 0 };
     try {
       await within(app.process, JVM_TIMEOUT_MS, 'the staged JVM running out of heap');
     } catch (error) {
@@ -69,7 +70,7 @@ export async function measureCrash(b: Bench): Promise<Row[]> {
     const strategy = /heap dumps: (.*)/.exec(out)?.[1] ?? 'not logged';
     const fileDisk = /hprof: (took up to .*)/.exec(out)?.[1] ?? 'not logged';
     const run = { crashMs: storedAt - dumpAt, reportMs: reportAt - dumpAt, jvmDumpMs: createdAt - dumpAt, dumpBytes: heap.size, storedBytes: heap.storedSize, diskPeak, anonPeak: memoryPeak.anon, rssPeak: memoryPeak.rss, strategy, fileDisk };
-    b.log(`  ours #${round + 1}: dump started -> stored ${formatSeconds(run.crashMs)}, report ${formatSeconds(run.reportMs)} (JVM wrote it in ${formatSeconds(run.jvmDumpMs)}), ${formatBytes(run.dumpBytes)} as ${formatBytes(run.storedBytes)}, disk peak ${formatBytes(diskPeak)} (${(diskPeak / heap.storedSize).toFixed(2)}x stored; dump file ${fileDisk}), watchdog peak RSS ${formatBytes(run.rssPeak)} (anonymous ${formatBytes(run.anonPeak)})`);
+    b.log(`  ours #${round + 1}: dump started -> stored ${formatSeconds(run.crashMs)}, report ${formatSeconds(run.reportMs)} (JVM wrote it in ${formatSeconds(run.jvmDumpMs)}), ${formatBytes(run.dumpBytes)} as ${formatBytes(run.storedBytes)}, disk peak ${formatBytes(diskPeak)} (${(diskPeak / heap.storedSize).toFixed(2)}x stored; dump file ${fileDisk}), watchdog peak RSS ${formatBytes(run.rssPeak)} (anonymous ${formatBytes(run.anonPeak)}), CPU ${memoryPeak.cpuTicks} ticks in all`);
     ours.push(run);
     await b.purge(prefix);
   }

@@ -2,8 +2,7 @@
 // tree is walked through /proc/<pid>/task/<tid>/children (only the app's own files, not every
 // process of the machine), a JVM's own children are not searched, and whether a pid is a JVM
 // is read from its memory map once.
-import { readFile, readdir } from 'node:fs/promises';
-import { isJvm } from './process-tree.ts';
+import { childrenOf, isJvm } from './process-tree.ts';
 
 export class AppJvms {
   private readonly known = new Map<number, boolean>();
@@ -26,13 +25,4 @@ export class AppJvms {
     for (const pid of this.known.keys()) if (!seen.has(pid)) this.known.delete(pid);
     return jvms;
   }
-}
-
-async function childrenOf(pid: number): Promise<number[]> {
-  const children: number[] = [];
-  for (const tid of await readdir(`/proc/${pid}/task`).catch(() => [] as string[])) {
-    const text = await readFile(`/proc/${pid}/task/${tid}/children`, 'utf8').catch(() => '');
-    for (const child of text.split(' ')) if (child.trim()) children.push(Number(child));
-  }
-  return children;
 }

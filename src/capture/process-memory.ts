@@ -1,8 +1,9 @@
-// The app's processes and their resident memory, sampled at a low rate so that after a
-// kernel OOM kill (which leaves nothing behind) the report can still say who held what.
+// The app's processes and their resident memory, sampled when the container nears its limit,
+// so that after a kernel OOM kill (which leaves nothing behind) the report can still say who
+// held what.
 // A JVM killed by SIGKILL leaves its hsperfdata file: its counters give the JVM's own split.
 import { readFile } from 'node:fs/promises';
-import { processTree } from './process-tree.ts';
+import { descendantsOf } from './process-tree.ts';
 import { readPerfData, type PerfValue } from './attach/perfdata.ts';
 
 export interface ProcessRss {
@@ -24,26 +25,15 @@ export async function readProcessRss(pid: number, now: Date): Promise<ProcessRss
 }
 
 /**
- * Keeps the last known RSS of each process of the app's tree, sampled every `everyMs`
- * (timer unref'd: it never keeps the watchdog alive). A process that is gone keeps its
- * last sample, which is the point.
+ * Keeps the last known RSS of each process of the app's tree. It has no timer of its own:
+ * the memory watch calls sample() when the container nears its limit, when a JVM runs out of
+ * memory and after a death. A process that is gone keeps its last sample, which is the point.
  */
 export class ProcessRssSampler {
   private readonly last = new Map<number, ProcessRss>();
-  private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
 
-  constructor(private readonly root: number, private readonly everyMs: number, private readonly now: () => Date = () => new Date()) {}
-
-  start(firstAfterMs = 1000): void {
-    const tick = () => {
-      void this.sample().catch(() => undefined);
-      this.timer = setTimeout(tick, this.everyMs);
-      this.timer.unref();
-    };
-    this.timer = setTimeout(tick, firstAfterMs);
-    this.timer.unref();
-  }
+  constructor(private readonly root: number, private readonly now: () => Date = () => new Date()) {}
 
   /** One sample at a time; a call while one runs gets that one. */
   sample(): Promise<void> {
@@ -59,14 +49,10 @@ export class ProcessRssSampler {
   private async readTree(): Promise<void> {
     const at = this.now();
     // Our own memory counts against the same limit: the report shows it beside the app's.
-    for (const pid of [...await processTree(this.root), process.pid]) {
+    for (const pid of [...await descendantsOf(this.root), process.pid]) {
       const rss = await readProcessRss(pid, at);
       if (rss) this.last.set(pid, pid === process.pid ? { ...rss, command: 'postmortem watchdog' } : rss);
     }
-  }
-
-  stop(): void {
-    if (this.timer) clearTimeout(this.timer);
   }
 
   /** Last known RSS of every process seen, largest first. */

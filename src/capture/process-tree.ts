@@ -24,6 +24,29 @@ export async function processTree(root: number): Promise<number[]> {
   return tree;
 }
 
+/** The direct children of a process, from /proc/<pid>/task/<tid>/children: only its own files, never all of /proc. */
+export async function childrenOf(pid: number): Promise<number[]> {
+  const children: number[] = [];
+  for (const tid of await readdir(`/proc/${pid}/task`).catch(() => [] as string[])) {
+    const text = await readFile(`/proc/${pid}/task/${tid}/children`, 'utf8').catch(() => '');
+    for (const child of text.split(' ')) if (child.trim()) children.push(Number(child));
+  }
+  return children;
+}
+
+/** pid and every descendant, walked through the children files (cheap enough to repeat while the app runs). */
+export async function descendantsOf(root: number, max = 1000): Promise<number[]> {
+  const tree: number[] = [];
+  const queue = [root];
+  while (queue.length > 0 && tree.length < max) {
+    const pid = queue.shift()!;
+    if (tree.includes(pid)) continue;
+    tree.push(pid);
+    queue.push(...(await childrenOf(pid)));
+  }
+  return tree;
+}
+
 /** A HotSpot JVM has libjvm.so mapped; checked before sending it SIGQUIT (which kills anything else). */
 export async function isJvm(pid: number): Promise<boolean> {
   const maps = await readFile(`/proc/${pid}/maps`, 'utf8').catch(() => '');

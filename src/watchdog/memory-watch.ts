@@ -1,66 +1,132 @@
-// The watchdog's view of the container's memory limit: the cgroup and its counters at start,
-// a low-rate sample of the app's process memory while it runs, and after a SIGKILL the
+// The watchdog's one view of the container's memory: the cgroup and its counters at start, one
+// low-frequency tick while the app runs (POSTMORTEM_MEMORY_CHECK_EVERY, default 10 s) that
+// reads one cgroup file (usage, with a pread of a file kept open) and hands it to whoever
+// listens (the pressure and GC spiral watch), the app's process RSS read only when usage nears
+// the limit, when a JVM runs out of memory and after the death, and after a SIGKILL the
 // counters again, to tell a kill by the container's limit from any other SIGKILL.
+// No kernel notification is used: cgroup v1 threshold notifications (cgroup.event_control)
+// need an eventfd and v2 PSI triggers need poll(POLLPRI), neither reachable from Node.js
+// without native code; v2 memory.events is inotify-able but moves only once the limit is hit.
 import { formatBytes } from '../config/units.ts';
 import type { EventLog } from '../util/event-log.ts';
 import { findMemoryCgroup, oomKillSince, readMemoryCounters, realFiles, type MemoryCgroup, type MemoryCounters, type ProcFiles } from '../capture/container-memory.ts';
+import { readMemory, UsageReader } from '../capture/memory-pressure.ts';
 import { ProcessRssSampler, readJvmMemory } from '../capture/process-memory.ts';
 import { memoryFacts, type ContainerMemoryFacts } from '../capture/memory-death.ts';
 
-/** Process memory is sampled this often: cheap (a few /proc reads), and a kill leaves nothing newer. */
-export const RSS_SAMPLE_EVERY_MS = 5000;
+/** Process RSS is read on a tick once usage reaches this share of the limit (or the pressure threshold, if lower). */
+export const RSS_NEAR_PERCENT = 75;
+
+export interface MemoryTick {
+  /** Bytes charged to the cgroup now; undefined when there is no limit to watch. */
+  usage: number | undefined;
+  limit: number | undefined;
+}
 
 export interface MemoryWatch {
-  /** Starts sampling the app's process tree. */
+  /** The container's memory cgroup, when found. */
+  readonly cgroup: MemoryCgroup | undefined;
+  /** Its effective limit in bytes; undefined when unlimited or unreadable. */
+  readonly limit: number | undefined;
+  /** The app runs as this pid: the tick starts (when there is a limit or a listener). */
   follow(appPid: number): void;
-  /** Samples now (the JVM just ran out of memory: its size is at its peak). */
+  /** Called on every tick, never awaited: a listener that is busy skips ticks itself. */
+  onTick(listener: (tick: MemoryTick) => void): void;
+  /** Samples the process RSS now (the JVM just ran out of memory: its size is at its peak). */
   sampleNow(): void;
   /** After the app ended: the cgroup's account when it was SIGKILLed, else undefined. */
   afterDeath(signal: string | undefined): Promise<ContainerMemoryFacts | undefined>;
   stop(): void;
 }
 
-const NOTHING: MemoryWatch = { follow: () => undefined, sampleNow: () => undefined, afterDeath: async () => undefined, stop: () => undefined };
+export interface MemoryWatchOptions {
+  everyMs: number;
+  /** The pressure threshold in percent of the limit, when that capture is on. */
+  pressurePercent?: number | undefined;
+  files?: ProcFiles;
+  /** Whose cgroup: this process's by default (tests watch a child's). */
+  self?: string;
+}
+
+const NOTHING: MemoryWatch = {
+  cgroup: undefined, limit: undefined, follow: () => undefined, onTick: () => undefined, sampleNow: () => undefined, afterDeath: async () => undefined, stop: () => undefined,
+};
 
 /** Never throws: without it the app runs exactly the same, one line says why. */
-export async function watchContainerMemory(log: EventLog, files: ProcFiles = realFiles, sampleEveryMs = RSS_SAMPLE_EVERY_MS): Promise<MemoryWatch> {
+export async function watchContainerMemory(log: EventLog, options: MemoryWatchOptions): Promise<MemoryWatch> {
   try {
-    return await startWatch(log, files, sampleEveryMs);
+    return await startWatch(log, options);
   } catch (error) {
     log.warn(`memory: not watched (${error instanceof Error ? error.message : String(error)})`);
     return NOTHING;
   }
 }
 
-async function startWatch(log: EventLog, files: ProcFiles, sampleEveryMs: number): Promise<MemoryWatch> {
-  const found = await findMemoryCgroup(files);
+async function startWatch(log: EventLog, options: MemoryWatchOptions): Promise<MemoryWatch> {
+  const files = options.files ?? realFiles;
+  const found = await findMemoryCgroup(files, options.self);
   let cgroup: MemoryCgroup | undefined;
   let start: MemoryCounters | undefined;
+  let limit: number | undefined;
+  let usage: UsageReader | undefined;
   if ('cgroup' in found) {
     cgroup = found.cgroup;
     start = await readMemoryCounters(cgroup, files);
-    const limit = start.limit !== undefined ? `limit ${formatBytes(start.limit)}` : start.unlimited ? 'no limit' : 'limit not readable';
+    // v1 may set the limit on a parent: readMemory knows the effective one.
+    limit = start.limit ?? (await readMemory(cgroup).catch(() => undefined))?.limit;
+    if (limit !== undefined) usage = await UsageReader.open(cgroup).catch(() => undefined);
+    const said = limit !== undefined ? `limit ${formatBytes(limit)}` : start.unlimited ? 'no limit' : 'limit not readable';
     const blind = start.oomKill === undefined ? `; its oom_kill counter is not readable (${start.unreadable.join(', ')}), so a kill by the limit can only be suspected` : '';
-    log.info(`memory: cgroup v${cgroup.version} ${cgroup.dir}, ${limit}${blind}`);
+    log.info(`memory: cgroup v${cgroup.version} ${cgroup.dir}, ${said}${blind}`);
   } else {
     log.info(`memory: no memory cgroup found (${found.why}); a kill by the container's memory limit will look like any other SIGKILL`);
   }
+  const nearPercent = Math.min(RSS_NEAR_PERCENT, options.pressurePercent ?? RSS_NEAR_PERCENT);
+  const listeners: ((tick: MemoryTick) => void)[] = [];
   let sampler: ProcessRssSampler | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+
+  const tick = () => {
+    const now = usage?.read();
+    if (now !== undefined && limit !== undefined && (now * 100) / limit >= nearPercent) void sampler?.sample().catch(() => undefined);
+    for (const listener of listeners) listener({ usage: now, limit });
+  };
+  const run = () => {
+    if (timer || stopped || !sampler || (usage === undefined && listeners.length === 0)) return;
+    timer = setInterval(() => {
+      try { tick(); } catch (error) { log.warn(`memory check failed: ${error instanceof Error ? error.message : String(error)}`); }
+    }, options.everyMs);
+    timer.unref(); // never keeps the watchdog alive on its own
+  };
+  const stop = () => {
+    stopped = true;
+    if (timer) clearInterval(timer);
+    void usage?.close();
+    usage = undefined;
+  };
   return {
+    cgroup,
+    limit,
     follow(appPid) {
-      sampler = new ProcessRssSampler(appPid, sampleEveryMs);
-      sampler.start();
+      sampler = new ProcessRssSampler(appPid);
+      run();
+    },
+    onTick(listener) {
+      listeners.push(listener);
+      run();
     },
     sampleNow() { void sampler?.sample().catch(() => undefined); },
     async afterDeath(signal) {
-      sampler?.stop();
+      stop();
       if (signal !== 'SIGKILL' || !cgroup || !start) return undefined;
       const end = await readMemoryCounters(cgroup, files);
       await sampler?.settled();
+      await sampler?.sample().catch(() => undefined); // what is left: the watchdog itself and any survivor
       const processes = sampler?.lastKnown() ?? [];
       const jvms = await readJvmMemory(processes.map((p) => p.pid));
       return memoryFacts(cgroup, start, end, processes, jvms, oomKillSince(start, end));
     },
-    stop() { sampler?.stop(); },
+    stop,
   };
 }

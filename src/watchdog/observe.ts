@@ -1,20 +1,22 @@
 // What the watchdog watches while the app runs, feeding one ObservedState: the app's output
 // (log tail, the JVM's words, listeners such as thread dumps) and the evidence files that
 // appear (heap dumps, hs_err logs, cores), each streamed into the crash it belongs to.
-// The container's memory cgroup is watched here too: its limit at start, low-rate RSS samples
-// of the app's processes, and its OOM-kill counters after a SIGKILL.
+// The container's memory cgroup is watched here too (memory-watch.ts): its limit at start, one
+// low-rate tick, and its OOM-kill counters after a SIGKILL.
 import type { Config } from '../config/types.ts';
 import type { CrashSlot } from '../capture/crash.ts';
 import { EvidenceWatch, REASON_OF, type EvidenceFolder } from '../capture/evidence.ts';
 import { LogTail } from '../capture/log-tail.ts';
 import { ObservedState } from '../capture/observed.ts';
 import type { EventLog } from '../util/event-log.ts';
-import { watchContainerMemory } from './memory-watch.ts';
+import { watchContainerMemory, type MemoryWatch } from './memory-watch.ts';
 import { OutputScanner } from './output-scanner.ts';
 
 export interface Observation {
   observed: ObservedState;
   tail: LogTail;
+  /** The one memory tick: the container-OOM account here, the pressure and GC spiral watch beside it. */
+  memory: MemoryWatch;
   /** Every chunk of the app's output goes here, after it was passed through. */
   onOutput(chunk: Buffer): void;
   /** Subscribes to the app's output; returns an unsubscribe function. */
@@ -42,7 +44,7 @@ export async function observe(input: { config: Config; log: EventLog; folders: E
     },
   });
   await evidence.start();
-  const memoryWatch = await watchContainerMemory(input.log);
+  const memoryWatch = await watchContainerMemory(input.log, { everyMs: config.memoryWatch.checkEveryMs, pressurePercent: config.memoryWatch.pressurePercent });
   const scanner = new OutputScanner((event) => {
     evidence.jvmSaid(event); // the JVM's word on each dump it writes: complete or not
     if (event.kind === 'out-of-memory') {
@@ -59,6 +61,7 @@ export async function observe(input: { config: Config; log: EventLog; folders: E
   return {
     observed,
     tail,
+    memory: memoryWatch,
     onOutput(chunk) {
       tail.push(chunk);
       scanner.feed(chunk);

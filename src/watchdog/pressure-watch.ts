@@ -1,9 +1,9 @@
-// While the app runs: one low-frequency timer (POSTMORTEM_MEMORY_CHECK_EVERY, default 10 s)
-// reads the container's memory cgroup and the JVMs' own GC counters, and captures evidence
+// While the app runs, on each tick of the one memory watch (memory-watch.ts: one cgroup file
+// read every POSTMORTEM_MEMORY_CHECK_EVERY, default 10 s): reads the JVMs' own GC counters
+// and, near the threshold, the cgroup's memory.stat, and captures evidence
 // from the live app when memory nears the limit (reason memory-pressure) or a JVM is stuck
 // in GC (reason gc-spiral; with POSTMORTEM_GC_SPIRAL=kill it then gets a heap dump and is
-// killed). cgroup v1 threshold notifications (cgroup.event_control) need an eventfd, which
-// Node cannot create without native code, hence the timer; its cost is in the bench.
+// killed). Why a tick and no kernel notification: memory-watch.ts; its cost is in the bench.
 import type { Config } from '../config/types.ts';
 import { formatBytes, formatDuration } from '../config/units.ts';
 import { findPerfData } from '../capture/attach/perfdata.ts';
@@ -12,9 +12,9 @@ import type { Crash } from '../capture/crash.ts';
 import { GcCounterReader, GcSpiralDetector } from '../capture/gc-spiral.ts';
 import { AppJvms } from '../capture/app-jvms.ts';
 import { captureLive } from '../capture/live-capture.ts';
-import { findMemoryCgroup, type MemoryCgroup } from '../capture/container-memory.ts';
-import { PressureTrigger, UsageReader, readMemory } from '../capture/memory-pressure.ts';
+import { PressureTrigger, readMemory } from '../capture/memory-pressure.ts';
 import type { EventLog } from '../util/event-log.ts';
+import type { MemoryTick, MemoryWatch as ContainerMemoryWatch } from './memory-watch.ts';
 
 /** After a pressure capture, the next one waits at least this long (and for usage to fall first). */
 export const PRESSURE_QUIET_MS = 10 * 60_000;
@@ -25,11 +25,13 @@ export interface MemoryWatchDeps {
   config: Config;
   log: EventLog;
   appPid: number;
+  /** The one memory tick (and the cgroup it found), shared with the container-OOM account. */
+  memory: ContainerMemoryWatch;
   newCrash: (reason: 'memory-pressure' | 'gc-spiral') => Crash;
   logTail: () => Buffer;
 }
 
-export interface MemoryWatch {
+export interface PressureWatch {
   /** Stops checking (the app ended); captures under way go on. */
   stop(): void;
   /** Resolves when every capture started so far has its report stored (or failed). */
@@ -39,7 +41,7 @@ export interface MemoryWatch {
 interface WatchedJvm { counters: GcCounterReader; detector: GcSpiralDetector; done: boolean }
 
 /** Never throws: a watch that cannot start is logged and the app runs as before. */
-export async function startMemoryWatch(deps: MemoryWatchDeps): Promise<MemoryWatch> {
+export async function startMemoryWatch(deps: MemoryWatchDeps): Promise<PressureWatch> {
   try {
     return await watch(deps);
   } catch (error) {
@@ -48,24 +50,18 @@ export async function startMemoryWatch(deps: MemoryWatchDeps): Promise<MemoryWat
   }
 }
 
-async function watch(deps: MemoryWatchDeps): Promise<MemoryWatch> {
+async function watch(deps: MemoryWatchDeps): Promise<PressureWatch> {
   const { config, log } = deps;
   const settings = config.memoryWatch;
   const captures = new Set<Promise<unknown>>();
-  const noop: MemoryWatch = { stop: () => undefined, settled: async () => { await Promise.allSettled([...captures]); } };
-  let cgroup: MemoryCgroup | undefined;
-  let limit: number | undefined;
-  if (settings.pressurePercent !== undefined) {
-    const found = await findMemoryCgroup();
-    cgroup = 'cgroup' in found ? found.cgroup : undefined;
-    limit = cgroup ? (await readMemory(cgroup).catch(() => undefined))?.limit : undefined;
-    if (!cgroup || limit === undefined) {
-      log.info(`memory pressure capture is off: ${cgroup ? `the memory cgroup ${cgroup.dir} has no limit` : 'why' in found ? found.why : 'no readable memory cgroup'}`);
-      cgroup = undefined;
-    }
+  const noop: PressureWatch = { stop: () => undefined, settled: async () => { await Promise.allSettled([...captures]); } };
+  let cgroup = settings.pressurePercent !== undefined ? deps.memory.cgroup : undefined;
+  let limit = deps.memory.limit;
+  if (settings.pressurePercent !== undefined && (!cgroup || limit === undefined)) {
+    log.info(`memory pressure capture is off: ${cgroup ? `the memory cgroup ${cgroup.dir} has no limit` : 'no readable memory cgroup'}`);
+    cgroup = undefined;
   }
   if (!cgroup && settings.gcSpiral === 'off') return noop;
-  const usageReader = cgroup ? await UsageReader.open(cgroup).catch(() => undefined) : undefined;
   const trigger = new PressureTrigger(settings.pressurePercent ?? 100, PRESSURE_QUIET_MS);
   const jvms = new Map<number, WatchedJvm>();
   const appJvms = new AppJvms(deps.appPid);
@@ -88,10 +84,10 @@ async function watch(deps: MemoryWatchDeps): Promise<MemoryWatch> {
     return task;
   };
 
-  const checkPressure = async (): Promise<void> => {
-    if (!cgroup || !usageReader || limit === undefined) return;
-    // Usage bounds the non-reclaimable part: below the threshold, one small file is enough.
-    const usage = usageReader.read();
+  const checkPressure = async (tick: MemoryTick): Promise<void> => {
+    const usage = tick.usage;
+    if (!cgroup || usage === undefined || limit === undefined) return;
+    // Usage bounds the non-reclaimable part: below the threshold, the tick's one file is enough.
     if (usage < trigger.thresholdOf(limit)) {
       trigger.check({ usage, inactiveFile: 0, nonReclaimable: usage, limit }, Date.now()); // may re-arm
       return;
@@ -143,21 +139,18 @@ async function watch(deps: MemoryWatchDeps): Promise<MemoryWatch> {
 
   let busy = false;
   let stopped = false;
-  const timer = setInterval(() => {
+  deps.memory.onTick((tick) => {
     if (busy || stopped) return; // a capture still running: the next check waits for it
     busy = true;
-    void checkPressure()
+    void checkPressure(tick)
       .then(checkGc)
       .catch((error: unknown) => log.warn(`memory check failed: ${error instanceof Error ? error.message : String(error)}`))
       .finally(() => { busy = false; checks += 1; });
-  }, settings.checkEveryMs);
-  timer.unref();
+  });
   return {
     stop: () => {
       stopped = true;
-      clearInterval(timer);
       for (const jvm of jvms.values()) void jvm.counters.close();
-      void usageReader?.close();
     },
     settled: noop.settled,
   };

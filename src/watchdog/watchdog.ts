@@ -82,7 +82,7 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
   // `postmortem dump` in cf ssh finds the app through this file.
   await mkdir(config.dumpDir, { recursive: true }).then(() => writeFile(appPidFile(config), `${running.pid}\n`)).catch(() => undefined);
   // Memory pressure and GC spirals: evidence from the live app, in crash folders of their own.
-  const pressure = await startMemoryWatch({ config, log, appPid: running.pid, newCrash: (reason) => crashes.separate(reason), logTail: () => watching.tail.snapshot() });
+  const pressure = await startMemoryWatch({ config, log, appPid: running.pid, memory: watching.memory, newCrash: (reason) => crashes.separate(reason), logTail: () => watching.tail.snapshot() });
 
   const ended = await running.exited;
   pressure.stop();

@@ -248,7 +248,7 @@ t.test('in its own thread (lib/hprof-worker.mjs, as the watchdog runs it): the s
   await writeFile(silent, 'import { parentPort } from "node:worker_threads";\nparentPort.on("message", () => {});\n');
   const stalled = HeapHistogramTap.for('heap.hprof', { workerFile: new URL(`file://${silent}`) })!;
   let held = 0;
-  for (let i = 0; i < 8; i++) { // 8 MiB: more than the 4 MiB the thread may have in flight
+  for (let i = 0; i < 8; i++) { // 8 MiB: more than the 1 MiB the thread may have in flight
     const behind = stalled.observe(plain.subarray(0, 1 << 20));
     if (behind) { held++; await behind; }
   }
@@ -257,4 +257,39 @@ t.test('in its own thread (lib/hprof-worker.mjs, as the watchdog runs it): the s
   t.equal(given.complete, false);
   t.match(given.reason, /made no progress/);
   t.equal(HeapHistogramTap.for('core.gz'), undefined, 'no histogram for other artifacts');
+});
+
+t.test('the parser\'s thread costs nothing on content that is no HPROF, and ends when the parser gives up', async (t) => {
+  const workerFile = new URL('../../lib/hprof-worker.mjs', import.meta.url);
+  // A dump file holding anything else (here: bytes no HPROF starts with): no thread is started.
+  const other = HeapHistogramTap.for('heap.hprof', { workerFile })!;
+  t.ok(other.threaded, 'before the first chunk, a thread is planned');
+  for (let i = 0; i < 4; i++) t.equal(other.observe(Buffer.alloc(1 << 20, 0x5a)), undefined, 'never waits');
+  t.notOk(other.threaded, 'no thread for content that does not start like HPROF');
+  const none = await other.finish();
+  t.equal(none.complete, false);
+  t.match(none.reason, /not an HPROF heap dump/);
+  t.equal(none.format.identifierSize, 0, 'so no histogram is stored for it');
+
+  // Starts like HPROF, then a heap segment with a sub-record no HPROF has: the thread's parser gives up.
+  const malformed = HeapHistogramTap.for('heap.hprof', { workerFile })!;
+  const record = Buffer.alloc(9);
+  record[0] = 0x1c; // HEAP DUMP SEGMENT
+  record.writeUInt32BE(64 << 20, 5);
+  malformed.observe(Buffer.concat([plain.subarray(0, 31), record]));
+  t.ok(malformed.threadRunning, 'the thread runs for content that starts like HPROF');
+  let sent = 0;
+  // Fed until the thread says it gave up (bounded: far more than the 1 MiB it may have in flight).
+  while (malformed.threadRunning && sent < 256) {
+    const behind = malformed.observe(Buffer.alloc(256 * 1024, 0x77));
+    sent++;
+    if (behind) await behind;
+    else await sleep(5);
+  }
+  t.notOk(malformed.threadRunning, `the thread ended after ${sent} chunks of 256 KiB`);
+  t.ok(malformed.threaded, 'the log still says the parse ran in a thread');
+  t.ok(sent < 256, 'the stream stopped feeding it');
+  const gaveUp = await malformed.finish();
+  t.equal(gaveUp.complete, false);
+  t.match(gaveUp.reason, /unknown heap sub-record tag 0x77/);
 });

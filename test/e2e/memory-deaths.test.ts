@@ -85,8 +85,12 @@ t.test('a JVM killed by the container\'s memory limit via direct buffers: contai
   const limit = 160 * MiB;
   const memory = await testCgroup(t, 'memory', { 'memory.limit_in_bytes': String(limit) });
   // The whole container is in the cgroup: launcher, watchdog and app, as under Garden.
-  // 2 MiB every 30 ms: a few seconds, so the low-rate process samples see the JVM grow.
-  const app = run('java -Xmx32m -XX:MaxDirectMemorySize=1g -cp . MemoryDeaths direct 2097152 30', { before: joinCgroups([memory.procs]) });
+  // Process RSS is read on a memory tick once usage is past 75% of the limit: 2 MiB every
+  // 100 ms crosses the last 40 MiB in about 2 s, so a tick every second sees the JVM there.
+  // (The pressure capture is off: its own crash folder is not what this test is about.)
+  const app = run('java -Xmx32m -XX:MaxDirectMemorySize=1g -cp . MemoryDeaths direct 2097152 100', {
+    before: joinCgroups([memory.procs]), env: { POSTMORTEM_MEMORY_CHECK_EVERY: '1s', POSTMORTEM_MEMORY_PRESSURE: 'off' },
+  });
   const result = await app.process;
   t.equal(result.exitCode, 137, 'SIGKILL: the kernel OOM killer, no JVM message');
   t.match(await memory.read('memory.oom_control'), /^oom_kill [1-9]/m, 'the kernel counted an OOM kill');
