@@ -34,9 +34,11 @@ const ORIGINAL = 'echo "app NODE_OPTIONS=${NODE_OPTIONS-unset} MEMORY_LIMIT=$MEM
 
 /** The launcher's whole sequence with the script sourced twice; the command's output and the launcher shell's leftovers. */
 async function launch(script: string, env: Record<string, string>) {
-  const body = `source "${script}"; source "${script}"; declare -F | grep __pm >&2; set | grep '^__pm' >&2; shift; exec bash -c "$@"`;
+  // The test runner adds its own --import to NODE_OPTIONS of every child: the app's is set in the shell.
+  const { NODE_OPTIONS: nodeOptions, ...rest } = env;
+  const body = `unset NODE_OPTIONS; [ -n "\${PM_HAS+x}" ] && export NODE_OPTIONS="$PM_HAS"; unset PM_HAS; source "${script}"; source "${script}"; declare -F | grep __pm >&2; set | grep '^__pm' >&2; shift; exec bash -c "$@"`;
   const r = await execa('bash', ['-c', body, '/tmp/lifecycle/launcher', '/home/vcap/app', ORIGINAL], {
-    env: { PATH: process.env.PATH!, ...env }, extendEnv: false, reject: false, stdin: 'ignore',
+    env: { PATH: process.env.PATH!, ...rest, ...(nodeOptions !== undefined ? { PM_HAS: nodeOptions } : {}) }, extendEnv: false, reject: false, stdin: 'ignore',
   });
   return { out: r.stdout, err: r.stderr, exitCode: r.exitCode };
 }
