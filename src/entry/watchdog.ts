@@ -17,9 +17,12 @@ import type { AppProcess } from '../watchdog/supervise.ts';
 import { startApp } from '../watchdog/supervise.ts';
 import { unwrappedEnvironment } from '../watchdog/app-env.ts';
 import { execInstead } from '../watchdog/unwrap.ts';
+import { takeOutputPipes } from '../watchdog/output-pipes.ts';
 
 // The app's environment as the start command left it, before we add anything of ours.
 const launchEnv = { ...process.env };
+// Before anything can fail: the app must never inherit the start command's pipe descriptors.
+const pipes = takeOutputPipes(process.env);
 // The SDK version is pinned; its "newer releases need Node 22" notice is not actionable here.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
@@ -91,7 +94,7 @@ function unwrap(why: string): Promise<number> {
 /** Output through, signals forwarded, the default stop deadline kept, status passed on. */
 async function superviseOnly(env: Record<string, string>): Promise<number> {
   // No await before the handlers are in place.
-  const plain = startApp({ command, env, stdout: stdio.stdout, stderr: stdio.stderr });
+  const plain = startApp({ command, env, stdout: stdio.stdout, stderr: stdio.stderr, ...(pipes ? { pipes } : {}) });
   app = plain;
   let ended: { exitCode?: number; signal?: string } | undefined;
   const stop = controlStops({
@@ -125,6 +128,7 @@ if (config) {
       log,
       get stdout() { return stdio.stdout; },
       get stderr() { return stdio.stderr; },
+      ...(pipes ? { pipes } : {}),
       openStore: async () => {
         const [{ openStore }, { DEADLINE_BOUND_MAX_ATTEMPTS }] = await Promise.all([import('../store/open-store.ts'), import('../store/s3-store.ts')]);
         return openStore(settings.store, { partSize: settings.partSize, queueSize: settings.queueSize, maxAttempts: DEADLINE_BOUND_MAX_ATTEMPTS, log });

@@ -4,7 +4,7 @@
 import type { Env } from '../config/types.ts';
 
 export function appEnvironment(env: Env): Record<string, string | undefined> {
-  const { POSTMORTEM_APP_NODE_OPTIONS: saved, POSTMORTEM_APP_HAD_NODE_OPTIONS: had, ...rest } = env;
+  const { POSTMORTEM_APP_NODE_OPTIONS: saved, POSTMORTEM_APP_HAD_NODE_OPTIONS: had, POSTMORTEM_OUTPUT_FDS: _pipes, ...rest } = env;
   const result: Record<string, string | undefined> = { ...rest };
   if (had === '1') result.NODE_OPTIONS = saved ?? '';
   return result;

@@ -19,7 +19,7 @@ async function fakeDeps(options: { node?: 'ok' | 'missing' | 'refused' } = {}) {
   await mkdir(path.join(home, 'postmortem'), { recursive: true });
   await writeFile(path.join(home, LAYOUT.watchdog), '// watchdog');
   if (options.node === 'ok' || options.node === undefined) {
-    await writeFile(path.join(home, LAYOUT.node), `#!/bin/sh\necho "node NODE_OPTIONS=\${NODE_OPTIONS-unset} saved=\${POSTMORTEM_APP_NODE_OPTIONS-unset} had=\${POSTMORTEM_APP_HAD_NODE_OPTIONS-unset}"\nprintf 'arg=%s\\n' "$@"\n`);
+    await writeFile(path.join(home, LAYOUT.node), `#!/bin/bash\necho "node NODE_OPTIONS=\${NODE_OPTIONS-unset} saved=\${POSTMORTEM_APP_NODE_OPTIONS-unset} had=\${POSTMORTEM_APP_HAD_NODE_OPTIONS-unset}"\nfor fd in \${POSTMORTEM_OUTPUT_FDS//,/ }; do echo "output fd $fd: $(readlink /proc/$$/fd/$fd)"; done\nprintf 'arg=%s\\n' "$@"\n`);
   } else if (options.node === 'refused') {
     // An ELF header the kernel cannot load (Exec format error), like a runtime for another machine.
     await writeFile(path.join(home, LAYOUT.node), Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0, 0, 0, 0, 0]));
@@ -33,11 +33,11 @@ async function fakeDeps(options: { node?: 'ok' | 'missing' | 'refused' } = {}) {
 const ORIGINAL = 'echo "app NODE_OPTIONS=${NODE_OPTIONS-unset} MEMORY_LIMIT=$MEMORY_LIMIT"; echo "my app.jar" --name=$X';
 
 /** The launcher's whole sequence with the script sourced twice; the command's output and the launcher shell's leftovers. */
-async function launch(script: string, env: Record<string, string>) {
+async function launch(script: string, env: Record<string, string>, probe = '') {
   // The test runner adds its own --import to NODE_OPTIONS of every child: the app's is set in the shell.
   const { NODE_OPTIONS: nodeOptions, ...rest } = env;
-  const body = `unset NODE_OPTIONS; [ -n "\${PM_HAS+x}" ] && export NODE_OPTIONS="$PM_HAS"; unset PM_HAS; source "${script}"; source "${script}"; declare -F | grep __pm >&2; set | grep '^__pm' >&2; shift; exec bash -c "$@"`;
-  const r = await execa('bash', ['-c', body, '/tmp/lifecycle/launcher', '/home/vcap/app', ORIGINAL], {
+  const body = `unset NODE_OPTIONS; [ -n "\${PM_HAS+x}" ] && export NODE_OPTIONS="$PM_HAS"; unset PM_HAS; [ -f "${script}" ] && source "${script}" && source "${script}"; declare -F | grep __pm >&2; set | grep '^__pm' >&2; shift; exec bash -c "$@"`;
+  const r = await execa('bash', ['-c', body, '/tmp/lifecycle/launcher', '/home/vcap/app', probe ? `${ORIGINAL}; ${probe}` : ORIGINAL], {
     env: { PATH: process.env.PATH!, ...rest, ...(nodeOptions !== undefined ? { PM_HAS: nodeOptions } : {}) }, extendEnv: false, reject: false, stdin: 'ignore',
   });
   return { out: r.stdout, err: r.stderr, exitCode: r.exitCode };
@@ -63,6 +63,10 @@ t.test('the real launch is rewritten to exec the watchdog with the original comm
   const r = await launch(script, { DEPS_DIR: depsDir, CF_INSTANCE_INDEX: '0' });
   t.same(r.out.split('\n').filter((l) => l.startsWith('arg=')), [`arg=--max-semi-space-size=1`, `arg=${path.join(home, LAYOUT.watchdog)}`, 'arg=--', 'arg=bash', 'arg=-c', `arg=${ORIGINAL.split('\n')[0]}`]);
   t.equal(r.err, '', 'no functions or variables of ours are left in the launcher\'s shell, nothing printed');
+  // Two pipes for the app's output (src/watchdog/output-pipes.ts), above the descriptors an app may use itself.
+  const outputs = r.out.split('\n').filter((l) => l.startsWith('output fd '));
+  t.equal(outputs.length, 2, r.out);
+  for (const line of outputs) t.match(line, /^output fd (\d{2,}): pipe:\[\d+\]$/);
 });
 
 t.test('NODE_OPTIONS: set aside when the start command runs, for the watchdog to hand back', async (t) => {
@@ -104,9 +108,13 @@ t.test('fail open: a missing runtime leaves the command alone, one a kernel refu
   const refused = await fakeDeps({ node: 'refused' });
   const env = { DEPS_DIR: refused.depsDir, CF_INSTANCE_INDEX: '0', MEMORY_LIMIT: '1024m' };
   for (const extra of [{ NODE_OPTIONS: '--require /agent.js' }, {}] as Record<string, string>[]) {
-    const b = await launch(refused.script, { ...env, ...extra });
+    const probe = 'echo "fds: $(ls /proc/$$/fd | tr "\\n" " ")vars: $(env | grep -c ^POSTMORTEM_OUTPUT_FDS=)"';
+    const b = await launch(refused.script, { ...env, ...extra }, probe);
     t.equal(b.exitCode, 0);
-    t.equal(b.out, `app NODE_OPTIONS=${extra.NODE_OPTIONS ?? 'unset'} MEMORY_LIMIT=1024m\nmy app.jar --name=`, `${JSON.stringify(extra)}: the app ran with its own NODE_OPTIONS and the container's MEMORY_LIMIT`);
+    // The same probe without the buildpack: the same descriptors (none of our pipes) and variables.
+    const plain = await launch(path.join(refused.depsDir, 'absent.sh'), { ...env, ...extra }, probe);
+    t.match(plain.out, /^fds: 0 1 2 .*vars: 0$/m);
+    t.equal(b.out, `app NODE_OPTIONS=${extra.NODE_OPTIONS ?? 'unset'} MEMORY_LIMIT=1024m\nmy app.jar --name=\n${/^fds: .*$/m.exec(plain.out)?.[0]}`, `${JSON.stringify(extra)}: the app ran with its own NODE_OPTIONS and the container's MEMORY_LIMIT`);
     const ours = b.err.split('\n').filter((l) => l.startsWith('[postmortem]'));
     t.same(ours, ['[postmortem] WARNING: the runtime of the crash watchdog does not run here (restage the app); the app runs without crash capture'], `one line of ours (bash adds its own: ${JSON.stringify(b.err)})`);
   }
