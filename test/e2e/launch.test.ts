@@ -1,7 +1,7 @@
 // The takeover at launch, against the platform's real sequence (test/support/cf.ts):
 // stop handling, log pass-through, fail-open cases, and what must never be wrapped.
 import t, { type Test } from 'tap';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { launch, stage, type Droplet } from '../support/cf.ts';
 import { javaApp } from '../support/java.ts';
@@ -65,6 +65,13 @@ t.test('fail open: the app starts and serves, unwrapped, with one warning line',
     ['missing credentials', async () => ({ POSTMORTEM_STORE: 's3://dumps', AWS_ENDPOINT_URL: 'http://127.0.0.1:9' }), /credential|AWS_ACCESS_KEY_ID/i],
     ['bad grace period', async () => ({ POSTMORTEM_GRACE: 'soon' }), /POSTMORTEM_GRACE/],
     ['missing runtime', async (d) => { await rm(path.join(d.depsDir, d.depsIdx, 'node/bin/node')); return {}; }, /runtime or watchdog missing/],
+    ['damaged watchdog bundle', async (d) => {
+      const chunks = path.join(d.depsDir, d.depsIdx, 'postmortem/chunks');
+      const main = (await readdir(chunks)).find((f) => f.startsWith('watchdog-main-'));
+      if (!main) throw new Error(`no watchdog-main chunk in ${chunks}`);
+      await writeFile(path.join(chunks, main), 'this is not JavaScript (\n');
+      return {};
+    }, /watchdog cannot be loaded/],
   ];
   for (const [name, breakIt, why] of cases) {
     const droplet = await stage({ appDir: healthyApp });
