@@ -218,10 +218,11 @@ ${Af(Ro(),4)}
     # aside when the start command runs (after every profile.d script) and handed back to the
     # app by the watchdog, or by the start command itself if the kernel refuses our runtime.
     # Two pipes for the app's output (src/watchdog/output-pipes.ts) on descriptors bash picks
-    # (10 and up: an app's own exec 3>file in .profile stays the app's).
+    # (10 and up: an app's own exec 3>file in .profile stays the app's); the two subshells that
+    # made them are waited for, or they would stay zombies under the watchdog.
     __pm_cmd=$(printf %q "$2")
-    __pm_aside='shopt -s execfail 2>/dev/null; export POSTMORTEM_APP_NODE_OPTIONS="\${NODE_OPTIONS-}" POSTMORTEM_APP_HAD_NODE_OPTIONS=\${NODE_OPTIONS+1}; unset NODE_OPTIONS; { exec {__pm_o}<> <(:) {__pm_e}<> <(:); } 2>/dev/null && export POSTMORTEM_OUTPUT_FDS=$__pm_o,$__pm_e; exec'
-    __pm_unwrapped='{ exec {__pm_o}<&- {__pm_e}<&-; } 2>/dev/null; unset POSTMORTEM_OUTPUT_FDS __pm_o __pm_e; [ "$POSTMORTEM_APP_HAD_NODE_OPTIONS" = 1 ] && export NODE_OPTIONS="$POSTMORTEM_APP_NODE_OPTIONS"; [ -n "\${POSTMORTEM_CONTAINER_MEMORY_LIMIT-}" ] && export MEMORY_LIMIT="$POSTMORTEM_CONTAINER_MEMORY_LIMIT"; unset POSTMORTEM_APP_NODE_OPTIONS POSTMORTEM_APP_HAD_NODE_OPTIONS POSTMORTEM_CONTAINER_MEMORY_LIMIT; echo "[postmortem] WARNING: the runtime of the crash watchdog does not run here (restage the app); the app runs without crash capture" >&2; exec bash -c'
+    __pm_aside='shopt -s execfail 2>/dev/null; export POSTMORTEM_APP_NODE_OPTIONS="\${NODE_OPTIONS-}" POSTMORTEM_APP_HAD_NODE_OPTIONS=\${NODE_OPTIONS+1}; unset NODE_OPTIONS; { exec {__pm_o}<> <(:) && __pm_p=$! && exec {__pm_e}<> <(:) && export POSTMORTEM_OUTPUT_FDS=$__pm_o,$__pm_e; wait $__pm_p $!; } 2>/dev/null; exec'
+    __pm_unwrapped='{ exec {__pm_o}<&- {__pm_e}<&-; } 2>/dev/null; unset POSTMORTEM_OUTPUT_FDS __pm_o __pm_e __pm_p; [ "$POSTMORTEM_APP_HAD_NODE_OPTIONS" = 1 ] && export NODE_OPTIONS="$POSTMORTEM_APP_NODE_OPTIONS"; [ -n "\${POSTMORTEM_CONTAINER_MEMORY_LIMIT-}" ] && export MEMORY_LIMIT="$POSTMORTEM_CONTAINER_MEMORY_LIMIT"; unset POSTMORTEM_APP_NODE_OPTIONS POSTMORTEM_APP_HAD_NODE_OPTIONS POSTMORTEM_CONTAINER_MEMORY_LIMIT; echo "[postmortem] WARNING: the runtime of the crash watchdog does not run here (restage the app); the app runs without crash capture" >&2; exec bash -c'
     set -- "$1" "$__pm_aside $(printf %q "$__pm_node") ${kf} $(printf %q "$__pm_watchdog") -- bash -c $__pm_cmd; $__pm_unwrapped $__pm_cmd"
   fi
   unset __pm_dir __pm_node __pm_watchdog __pm_off __pm_tasks __pm_cmd __pm_aside __pm_unwrapped ${Bo}

@@ -230,7 +230,7 @@ t.test('the droplet at /home/vcap with no DEPS_DIR: the /home/vcap/deps fallback
 
 t.test('the app writes to pipes, as without us (not Node.js\'s socketpairs), and gets none of our descriptors or variables', async (t) => {
   const droplet = await stage({ appDir: healthyApp });
-  const probe = 'for fd in /proc/$$/fd/*; do echo "fd ${fd##*/} $(readlink "$fd")"; done; echo "vars: $(env | grep -c "^POSTMORTEM_OUTPUT_FDS=")"';
+  const probe = 'for fd in /proc/$$/fd/*; do echo "fd ${fd##*/} $(readlink "$fd")"; done; echo "vars: $(env | grep -c "^POSTMORTEM_OUTPUT_FDS=")"; echo "zombies under the watchdog: $(ps -o stat= --ppid $PPID | grep -c Z)"';
   const app = launch(droplet, { command: probe, env: { ...fileStore(droplet), POSTMORTEM_GRACE: '0s' } });
   t.equal((await app.process).exitCode, 0);
   const fds = app.output().split('\n').filter((l) => l.startsWith('fd '));
@@ -238,4 +238,5 @@ t.test('the app writes to pipes, as without us (not Node.js\'s socketpairs), and
   t.match(fds.find((l) => l.startsWith('fd 2 ')), /^fd 2 pipe:/, 'stderr is a pipe');
   t.same(fds.filter((l) => !/^fd [0-2] /.test(l) && !/\/proc\//.test(l)), [], 'no other descriptors (the listing itself aside)');
   t.match(app.output(), /^vars: 0$/m);
+  t.match(app.output(), /^zombies under the watchdog: 0$/m, 'the subshells that opened the pipes were waited for');
 });
