@@ -43,31 +43,30 @@ export function startApp(options: SuperviseOptions): AppProcess {
   let alive = true;
   const passThrough = (from: NodeJS.ReadableStream | null | undefined, to: NodeJS.WritableStream, name: 'stdout' | 'stderr') => {
     if (!from) return;
-    // One write(2) per chunk straight to the descriptor (process.stdout's is non-blocking): the
-    // stream's machinery per chunk costs more than the copy, and most apps write a line at a
-    // time. Only what the pipe does not take at once goes through the stream, which keeps the
-    // order and the back-pressure; direct writes resume once it has written everything.
-    const toFd = (to as unknown as { fd?: unknown }).fd;
-    const fd = typeof toFd === 'number' ? toFd : undefined;
-    let queued = 0;
-    const written = () => { queued -= 1; };
+    const write = relayTo(to, from);
+    // Gathered for at most GATHER_MS (or GATHER_BYTES): we wake for every line a logger writes,
+    // and passing each on alone would make the log reader downstream wake for every line too.
+    let gathered: Buffer[] = [];
+    let bytes = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const flush = () => {
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+      if (bytes === 0) return;
+      const data = gathered.length === 1 ? gathered[0]! : Buffer.concat(gathered, bytes);
+      gathered = [];
+      bytes = 0;
+      write(data);
+    };
     from.on('data', (chunk: Buffer) => {
-      // Write first, inspect after: the app's bytes reach the log stream untouched.
-      let rest = chunk;
-      if (fd !== undefined && queued === 0) {
-        try {
-          rest = chunk.subarray(writeSync(fd, chunk));
-        } catch { /* EAGAIN (pipe full) or an error: the stream handles both as before */ }
-      }
-      if (rest.length > 0) {
-        queued += 1;
-        if (!to.write(rest, written)) {
-          from.pause();
-          to.once('drain', () => from.resume());
-        }
-      }
+      gathered.push(chunk);
+      bytes += chunk.length;
+      if (bytes >= GATHER_BYTES) flush();
+      else timer ??= setTimeout(flush, GATHER_MS);
+      // The bytes are passed on as they came; what we learn from them never changes them.
       options.onOutput?.(chunk, name);
     });
+    from.once('end', flush);
   };
   passThrough(stdout, options.stdout, 'stdout');
   passThrough(stderr, options.stderr, 'stderr');
@@ -105,6 +104,37 @@ export function startApp(options: SuperviseOptions): AppProcess {
     },
     exited,
     get alive() { return alive; },
+  };
+}
+
+/** At most this long between the app writing a line and our passing it on. */
+const GATHER_MS = 1;
+const GATHER_BYTES = 64 * 1024;
+
+/**
+ * Writes to `to` in order with back-pressure on `from`. One write(2) straight to the descriptor
+ * (process.stdout's is non-blocking) when it can: the stream's machinery per chunk costs more
+ * than the copy. Only what the pipe does not take at once goes through the stream, which keeps
+ * the order; direct writes resume once it has written everything.
+ */
+function relayTo(to: NodeJS.WritableStream, from: NodeJS.ReadableStream): (data: Buffer) => void {
+  const toFd = (to as unknown as { fd?: unknown }).fd;
+  const fd = typeof toFd === 'number' ? toFd : undefined;
+  let queued = 0;
+  const written = () => { queued -= 1; };
+  return (data) => {
+    let rest = data;
+    if (fd !== undefined && queued === 0) {
+      try {
+        rest = data.subarray(writeSync(fd, data));
+      } catch { /* EAGAIN (pipe full) or an error: the stream handles both as before */ }
+    }
+    if (rest.length === 0) return;
+    queued += 1;
+    if (!to.write(rest, written)) {
+      from.pause();
+      to.once('drain', () => from.resume());
+    }
   };
 }
 
