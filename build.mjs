@@ -4,7 +4,7 @@ import { build } from 'esbuild';
 import { rm } from 'node:fs/promises';
 import { writeIncludeFiles } from './scripts/include-files.mjs';
 
-const entries = ['supply', 'watchdog', 'check', 'cli', 'hprof-worker'];
+const entries = ['supply', 'watchdog', 'cli', 'hprof-worker'];
 await rm('lib', { recursive: true, force: true });
 await build({
   entryPoints: Object.fromEntries(entries.map((e) => [e, `src/entry/${e}.ts`])),

@@ -29,6 +29,8 @@ class LineChecker {
   #carry: Buffer = Buffer.alloc(0);
 
   feed(chunk: Buffer): void {
+    // After "done" only the stop's output follows (a JVM's thread dump on SIGTERM, by design).
+    if (this.done !== undefined) return;
     const now = performance.now();
     this.firstAt ??= now;
     this.bytes += chunk.length;
@@ -40,6 +42,7 @@ class LineChecker {
       if (buf[pos] === 0x64 /* d */) {
         this.done = Number(buf.toString('latin1', pos + 5, nl));
         this.doneAt = now;
+        break;
       } else {
         let value = 0;
         for (let i = pos; i < pos + 12; i++) value = value * 10 + (buf[i]! - 48);
@@ -63,8 +66,11 @@ const RELAY = 'process.stdin.on("data", (c) => { if (!process.stdout.write(c)) {
 type Via = 'watchdog' | 'direct' | 'relay';
 
 /** Launches the writer through the launcher sequence and reads the instance's stdout to the end. */
-async function pass(droplet: Droplet, env: Record<string, string>, seconds: number, mode: 'block' | 'line', via: Via): Promise<Pass> {
-  const command = via === 'relay' ? `./lines ${seconds} ${mode} | exec "$BENCH_RELAY_NODE" -e '${RELAY}'` : `exec ./lines ${seconds} ${mode}`;
+type Mode = 'block' | 'line' | 'jvm';
+
+async function pass(droplet: Droplet, env: Record<string, string>, seconds: number, mode: Mode, via: Via): Promise<Pass> {
+  const writer = mode === 'jvm' ? `java -Xmx64m -XX:+UseSerialGC -XX:-UsePerfData -cp . Lines ${seconds}` : `./lines ${seconds} ${mode}`;
+  const command = via === 'relay' ? `${writer} | exec "$BENCH_RELAY_NODE" -e '${RELAY}'` : `exec ${writer}`;
   const child = spawn('bash', ['-c', LAUNCHER_SCRIPT, '/tmp/lifecycle/launcher', droplet.appDir, command], {
     env: runtimeEnv(droplet, { command, env }), cwd: droplet.appDir, stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -98,6 +104,7 @@ async function pass(droplet: Droplet, env: Record<string, string>, seconds: numb
 export async function measureLogs(b: Bench): Promise<Row[]> {
   const appDir = await mkdtemp(path.join(b.tmp, 'lines-app-'));
   await execa('cc', ['-O2', '-o', path.join(appDir, 'lines'), path.join(import.meta.dirname, '../fixtures/lines.c')]);
+  await execa('javac', ['-d', appDir, path.join(import.meta.dirname, '../fixtures/Lines.java')]);
   const droplet = await b.stage({ appDir, env: b.storeEnv('logs') });
   const plain = await b.plainDroplet(appDir);
   const seconds = b.sizes.logSeconds;
@@ -105,7 +112,7 @@ export async function measureLogs(b: Bench): Promise<Row[]> {
   const rate = (ps: Pass[]) => ps.map((p) => p.lines / p.seconds);
   const mps = (p: Pass) => `${(p.lines / p.seconds / 1e6).toFixed(2)} M lines/s${p.ok ? '' : ` (${p.problem})`}`;
   const rows: Row[] = [];
-  for (const mode of ['block', 'line'] as const) {
+  for (const mode of ['block', 'line', 'jvm'] as const) {
     const runs: Record<Via, Pass[]> = { watchdog: [], direct: [], relay: [] };
     const vias: Via[] = mode === 'block' ? ['watchdog', 'direct', 'relay'] : ['watchdog', 'direct'];
     for (let round = 0; round < b.sizes.rounds; round++) {
@@ -119,7 +126,7 @@ export async function measureLogs(b: Bench): Promise<Row[]> {
     const all = vias.flatMap((v) => runs[v]);
     const broken = all.filter((p) => !p.ok);
     const ours = runs.watchdog;
-    const label = mode === 'block' ? '64 KiB writes' : 'one write per line';
+    const label = mode === 'block' ? '64 KiB writes' : mode === 'line' ? 'one write per line' : 'a JVM, System.out.println per line';
     const lineBytes = Math.round(ours.reduce((a, p) => a + p.bytes, 0) / ours.reduce((a, p) => a + p.lines, 0));
     const r = row({
       id: `logs.${mode}`, group,

@@ -60,7 +60,7 @@ import {
   readSetting,
 } from './settings.ts';
 import { formatBytes } from './units.ts';
-import { parseMemoryLimit } from './memory-limit.ts';
+import { MEMORY_RESERVE, parseMemoryLimit, readMemoryReserve } from './memory-limit.ts';
 import { resolveStore } from './store-target.ts';
 import { readAppIdentity } from './app-identity.ts';
 import { readMemoryWatch } from './memory-watch.ts';
@@ -94,7 +94,7 @@ export const DEFAULTS = {
   stopDeadlineMs: 9 * SECOND,
   progressEveryMs: 5 * SECOND,
   /** The bench's upload RSS target for the watchdog (bench/), set aside from the app's MEMORY_LIMIT. */
-  memoryReserve: 96 * MiB,
+  memoryReserve: MEMORY_RESERVE.fallback,
 } as const;
 
 export interface ParseOptions {
@@ -149,7 +149,7 @@ export function parseConfig(env: Env, opts: ParseOptions = {}): ParsedConfig {
       { min: SECOND, max: HOUR, fallback: DEFAULTS.postStopTimeoutMs },
       findings,
     ),
-    memoryReserve: readBytes(env, 'POSTMORTEM_MEMORY_RESERVE', { min: 0, max: 16 * 1024 * MiB, fallback: DEFAULTS.memoryReserve }, findings),
+    memoryReserve: readMemoryReserve(env, findings),
     // Diego SIGKILLs the top process 10 s after SIGTERM: our deadline can never be later.
     stopDeadlineMs: readDuration(
       env,

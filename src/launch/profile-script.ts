@@ -6,9 +6,16 @@
 //   exec <node> <watchdog> -- bash -c '<original command>'
 // so the watchdog keeps the launcher's PID (the container's top process) and the app runs
 // unchanged as its child. Everything sits at the top level of the script: inside a function
-// "$@" would be the function's own parameters. Every failure leaves the command alone.
+// "$@" would be the function's own parameters. No Node.js runs here (start-up latency): the
+// watchdog checks the settings itself and, when it cannot start the app, execs the original
+// command unwrapped (src/entry/watchdog.ts). What the script cannot leave to the watchdog:
+// a runtime that is missing (checked here) or that the kernel refuses to run (bash's
+// execfail: the start command then runs the original command itself), and the app's
+// MEMORY_LIMIT, which later profile.d scripts' memory calculators read before the watchdog
+// exists (computed in shell, src/launch/memory-share.ts).
 
 import { shellTruePattern } from '../config/settings.ts';
+import { MEMORY_SHARE_FUNCTIONS, MEMORY_SHARE_VARIABLES, memoryShareFunctions } from './memory-share.ts';
 
 export interface ProfileScriptOptions {
   /** The deps index this buildpack was staged at ("0", "01", …); resolved against $DEPS_DIR at launch. */
@@ -23,7 +30,6 @@ export interface ProfileScriptOptions {
 export const LAYOUT = {
   node: 'node/bin/node',
   watchdog: 'postmortem/watchdog.mjs',
-  check: 'postmortem/check.mjs',
   cli: 'bin/postmortem',
   profileScript: 'profile.d/postmortem.sh',
   appProfileScript: '.profile.d/000_postmortem.sh',
@@ -61,23 +67,30 @@ if [ -z "\${POSTMORTEM_WRAPPED:-}" ] && [ "$#" -eq 2 ] && [ "\${0##*/}" = launch
     : # a task (no instance index): left alone unless POSTMORTEM_TASKS is true
   elif [ ! -x "$__pm_node" ] || [ ! -f "$__pm_watchdog" ]; then
     echo "[postmortem] WARNING: runtime or watchdog missing in $__pm_dir (restage the app); the app runs without crash capture" >&2
-  elif ! __pm_msg=$(env -u NODE_OPTIONS "$__pm_node" "$__pm_dir/${LAYOUT.check}" 2>&1); then
-    echo "[postmortem] WARNING: $(printf %s "$__pm_msg" | tr '\\n' ' ')-- the app runs without crash capture" >&2
   else
-    # The check's last line may be the app's share of the memory limit (POSTMORTEM_MEMORY_RESERVE):
-    # exported here, before any start command or later profile.d script runs a memory calculator.
-    case "$__pm_msg" in *POSTMORTEM_APP_MEMORY_LIMIT=*)
-      __pm_limit=\${__pm_msg##*POSTMORTEM_APP_MEMORY_LIMIT=}
-      __pm_msg=$(printf %s "\${__pm_msg%POSTMORTEM_APP_MEMORY_LIMIT=*}")
-      case "$__pm_limit" in [1-9]*m) case "$__pm_limit" in *[!0-9m]*|*m?*) ;; *)
-        export POSTMORTEM_CONTAINER_MEMORY_LIMIT="\${MEMORY_LIMIT:-}" MEMORY_LIMIT="$__pm_limit" ;; esac ;; esac ;;
-    esac
-    [ -n "$__pm_msg" ] && printf '%s\\n' "$__pm_msg" >&2
-    # NODE_OPTIONS is the app's (e.g. --require of an APM agent), never the watchdog's: it is
-    # set aside here and handed back to the app by the watchdog.
-    set -- "$1" "exec env -u NODE_OPTIONS POSTMORTEM_APP_NODE_OPTIONS=\\"\\\${NODE_OPTIONS-}\\" POSTMORTEM_APP_HAD_NODE_OPTIONS=\\\${NODE_OPTIONS+1} $(printf %q "$__pm_node") ${NODE_FLAGS} $(printf %q "$__pm_watchdog") -- bash -c $(printf %q "$2")"
+    # The app's share of the memory limit (POSTMORTEM_MEMORY_RESERVE), exported before any
+    # later profile.d script or the start command runs a memory calculator. The watchdog
+    # says so in the log, and hands the container's limit back if it lets the app run unwrapped.
+${indent(memoryShareFunctions(), 4)}
+    __pm_app_memory "\${MEMORY_LIMIT-}" "\${POSTMORTEM_MEMORY_RESERVE-}"
+    [ -n "$__pm_app_limit" ] && export POSTMORTEM_CONTAINER_MEMORY_LIMIT="$MEMORY_LIMIT" MEMORY_LIMIT="$__pm_app_limit"
+    unset -f ${MEMORY_SHARE_FUNCTIONS}
+    # NODE_OPTIONS is the app's (e.g. --require of an APM agent), never the watchdog's: set
+    # aside when the start command runs (after every profile.d script) and handed back to the
+    # app by the watchdog, or by the start command itself if the kernel refuses our runtime.
+    # Two pipes for the app's output (src/watchdog/output-pipes.ts) on descriptors bash picks
+    # (10 and up: an app's own exec 3>file in .profile stays the app's); the two subshells that
+    # made them are waited for, or they would stay zombies under the watchdog.
+    __pm_cmd=$(printf %q "$2")
+    __pm_aside='shopt -s execfail 2>/dev/null; export POSTMORTEM_APP_NODE_OPTIONS="\${NODE_OPTIONS-}" POSTMORTEM_APP_HAD_NODE_OPTIONS=\${NODE_OPTIONS+1}; unset NODE_OPTIONS; { exec {__pm_o}<> <(:) && __pm_p=$! && exec {__pm_e}<> <(:) && export POSTMORTEM_OUTPUT_FDS=$__pm_o,$__pm_e; wait $__pm_p $!; } 2>/dev/null; exec'
+    __pm_unwrapped='{ exec {__pm_o}<&- {__pm_e}<&-; } 2>/dev/null; unset POSTMORTEM_OUTPUT_FDS __pm_o __pm_e __pm_p; [ "$POSTMORTEM_APP_HAD_NODE_OPTIONS" = 1 ] && export NODE_OPTIONS="$POSTMORTEM_APP_NODE_OPTIONS"; [ -n "\${POSTMORTEM_CONTAINER_MEMORY_LIMIT-}" ] && export MEMORY_LIMIT="$POSTMORTEM_CONTAINER_MEMORY_LIMIT"; unset POSTMORTEM_APP_NODE_OPTIONS POSTMORTEM_APP_HAD_NODE_OPTIONS POSTMORTEM_CONTAINER_MEMORY_LIMIT; echo "[postmortem] WARNING: the runtime of the crash watchdog does not run here (restage the app); the app runs without crash capture" >&2; exec bash -c'
+    set -- "$1" "$__pm_aside $(printf %q "$__pm_node") ${NODE_FLAGS} $(printf %q "$__pm_watchdog") -- bash -c $__pm_cmd; $__pm_unwrapped $__pm_cmd"
   fi
-  unset __pm_dir __pm_node __pm_watchdog __pm_off __pm_tasks __pm_msg __pm_limit
+  unset __pm_dir __pm_node __pm_watchdog __pm_off __pm_tasks __pm_cmd __pm_aside __pm_unwrapped ${MEMORY_SHARE_VARIABLES}
 fi
 `;
+}
+
+function indent(text: string, spaces: number): string {
+  return text.trimEnd().split('\n').map((line) => `${' '.repeat(spaces)}${line}`).join('\n');
 }

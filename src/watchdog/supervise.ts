@@ -3,7 +3,9 @@
 // whole group, and reports how it ended. Plain child_process: execa's features are all off
 // here, and loading it at start cost ~3.5 MiB of the watchdog's idle memory (issue 10).
 import { spawn } from 'node:child_process';
+import { closeSync, writeSync } from 'node:fs';
 import type { Env } from '../config/types.ts';
+import type { OutputPipe } from './output-pipes.ts';
 
 export interface AppProcess {
   pid: number;
@@ -21,6 +23,8 @@ export interface SuperviseOptions {
   onOutput?: (chunk: Buffer, stream: 'stdout' | 'stderr') => void;
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
+  /** Pipes for the app's stdout and stderr (output-pipes.ts); default Node.js's socketpairs. */
+  pipes?: [OutputPipe, OutputPipe];
 }
 
 export function startApp(options: SuperviseOptions): AppProcess {
@@ -29,25 +33,46 @@ export function startApp(options: SuperviseOptions): AppProcess {
   const child = spawn(file, args, {
     env: options.env as Record<string, string>,
     ...(options.cwd ? { cwd: options.cwd } : {}),
-    stdio: ['inherit', 'pipe', 'pipe'],
+    stdio: ['inherit', options.pipes?.[0].write ?? 'pipe', options.pipes?.[1].write ?? 'pipe'],
     detached: true, // own process group: signals reach the app's children too
   });
+  // The app has its ends of our pipes now; holding them here would hide the end of its output.
+  for (const pipe of options.pipes ?? []) closeSync(pipe.write);
+  const stdout = options.pipes?.[0].read ?? child.stdout;
+  const stderr = options.pipes?.[1].read ?? child.stderr;
   let alive = true;
   const passThrough = (from: NodeJS.ReadableStream | null | undefined, to: NodeJS.WritableStream, name: 'stdout' | 'stderr') => {
     if (!from) return;
+    const write = relayTo(to, from);
+    // Gathered for at most GATHER_MS (or GATHER_BYTES): we wake for every line a logger writes,
+    // and passing each on alone would make the log reader downstream wake for every line too.
+    let gathered: Buffer[] = [];
+    let bytes = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const flush = () => {
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+      if (bytes === 0) return;
+      const data = gathered.length === 1 ? gathered[0]! : Buffer.concat(gathered, bytes);
+      gathered = [];
+      bytes = 0;
+      write(data);
+    };
     from.on('data', (chunk: Buffer) => {
-      // Write first, inspect after: the app's bytes reach the log stream untouched.
-      if (!to.write(chunk)) {
-        from.pause();
-        to.once('drain', () => from.resume());
-      }
+      gathered.push(chunk);
+      bytes += chunk.length;
+      if (bytes >= GATHER_BYTES) flush();
+      else timer ??= setTimeout(flush, GATHER_MS);
+      // The bytes are passed on as they came; what we learn from them never changes them.
       options.onOutput?.(chunk, name);
     });
+    from.once('end', flush);
   };
-  passThrough(child.stdout, options.stdout, 'stdout');
-  passThrough(child.stderr, options.stderr, 'stderr');
+  passThrough(stdout, options.stdout, 'stdout');
+  passThrough(stderr, options.stderr, 'stderr');
   const pid = child.pid;
   if (pid === undefined) {
+    for (const pipe of options.pipes ?? []) pipe.read.destroy();
     // Not started (e.g. ENOENT): reported like a shell reports a missing command.
     return {
       pid: -1,
@@ -61,7 +86,7 @@ export function startApp(options: SuperviseOptions): AppProcess {
   const exited = new Promise<{ exitCode?: number; signal?: string }>((resolve) => {
     child.once('exit', (code, signal) => {
       alive = false;
-      const drained = Promise.all([ended(child.stdout), ended(child.stderr)]);
+      const drained = Promise.all([ended(stdout), ended(stderr)]);
       const pause = new Promise((r) => setTimeout(r, 1000).unref());
       void Promise.race([drained, pause]).then(() =>
         resolve({ ...(code !== null ? { exitCode: code } : {}), ...(signal ? { signal } : {}) }));
@@ -79,6 +104,37 @@ export function startApp(options: SuperviseOptions): AppProcess {
     },
     exited,
     get alive() { return alive; },
+  };
+}
+
+/** At most this long between the app writing a line and our passing it on. */
+const GATHER_MS = 1;
+const GATHER_BYTES = 64 * 1024;
+
+/**
+ * Writes to `to` in order with back-pressure on `from`. One write(2) straight to the descriptor
+ * (process.stdout's is non-blocking) when it can: the stream's machinery per chunk costs more
+ * than the copy. Only what the pipe does not take at once goes through the stream, which keeps
+ * the order; direct writes resume once it has written everything.
+ */
+function relayTo(to: NodeJS.WritableStream, from: NodeJS.ReadableStream): (data: Buffer) => void {
+  const toFd = (to as unknown as { fd?: unknown }).fd;
+  const fd = typeof toFd === 'number' ? toFd : undefined;
+  let queued = 0;
+  const written = () => { queued -= 1; };
+  return (data) => {
+    let rest = data;
+    if (fd !== undefined && queued === 0) {
+      try {
+        rest = data.subarray(writeSync(fd, data));
+      } catch { /* EAGAIN (pipe full) or an error: the stream handles both as before */ }
+    }
+    if (rest.length === 0) return;
+    queued += 1;
+    if (!to.write(rest, written)) {
+      from.pause();
+      to.once('drain', () => from.resume());
+    }
   };
 }
 

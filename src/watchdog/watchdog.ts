@@ -22,6 +22,7 @@ import { startMemoryWatch } from './pressure-watch.ts';
 import { controlStops } from './stop.ts';
 import { whenAborted } from '../util/deadline.ts';
 import { startApp, type AppProcess } from './supervise.ts';
+import type { OutputPipe } from './output-pipes.ts';
 
 
 export interface WatchdogDeps {
@@ -31,6 +32,8 @@ export interface WatchdogDeps {
   log: EventLog;
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
+  /** Pipes for the app's output (output-pipes.ts). */
+  pipes?: [OutputPipe, OutputPipe];
   openStore: () => Promise<Store>;
   now: () => Date;
   buildpackVersion: string;
@@ -64,7 +67,7 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
   });
   const watching = await observe({ config, log, folders: prepared.folders, crashes, appAlive: () => app?.alive ?? false });
   const { observed } = watching;
-  const running = startApp({ command: prepared.command, env: childEnv, stdout: deps.stdout, stderr: deps.stderr, onOutput: watching.onOutput });
+  const running = startApp({ command: prepared.command, env: childEnv, stdout: deps.stdout, stderr: deps.stderr, onOutput: watching.onOutput, ...(deps.pipes ? { pipes: deps.pipes } : {}) });
   app = running;
   watching.follow(running.pid);
   deps.onAppStarted?.(running);

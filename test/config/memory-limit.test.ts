@@ -1,5 +1,5 @@
 import t from 'tap';
-import { appShareOfMemory, formatMemoryLimit, parseMemoryLimit } from '../../src/config/memory-limit.ts';
+import { appShareNotice, appShareOfMemory, formatMemoryLimit, parseMemoryLimit } from '../../src/config/memory-limit.ts';
 import { parseConfig } from '../../src/config/parse.ts';
 
 const MiB = 1024 * 1024;
@@ -52,4 +52,16 @@ t.test('POSTMORTEM_MEMORY_RESERVE: default 96 MiB, sizes, 0, and a clear error',
 t.test('the report keeps the container\'s limit when the app\'s was lowered', async (t) => {
   const { config } = parseConfig({ MEMORY_LIMIT: '928m', POSTMORTEM_CONTAINER_MEMORY_LIMIT: '1024m' });
   t.equal(config.app.memoryLimit, '1024m');
+});
+
+t.test('POSTMORTEM_MEMORY_RESERVE takes at most 6 decimals (what the profile.d script reads exactly in shell)', async (t) => {
+  t.equal(parseConfig({ POSTMORTEM_MEMORY_RESERVE: '0.093750GiB' }).config.memoryReserve, 96 * MiB);
+  t.throws(() => parseConfig({ POSTMORTEM_MEMORY_RESERVE: '0.0937500GiB' }), /POSTMORTEM_MEMORY_RESERVE is "0\.0937500GiB": expected a size with at most 6 decimals/);
+});
+
+t.test('the watchdog\'s line names what the profile.d script did, and a MEMORY_LIMIT changed after it', async (t) => {
+  t.match(appShareNotice({ MEMORY_LIMIT: '928m', POSTMORTEM_CONTAINER_MEMORY_LIMIT: '1024m' }, 96 * MiB), /the app's MEMORY_LIMIT is 928m: the container's 1024m less 96 MiB/);
+  t.match(appShareNotice({ MEMORY_LIMIT: '128m' }, 96 * MiB), /MEMORY_LIMIT stays 128m/);
+  t.equal(appShareNotice({ MEMORY_LIMIT: '1024m' }, 0), undefined, 'no reserve: nothing to say');
+  t.match(appShareNotice({ MEMORY_LIMIT: '2048m', POSTMORTEM_CONTAINER_MEMORY_LIMIT: '1024m' }, 96 * MiB), /WARNING: the app's MEMORY_LIMIT is 2048m, not the 928m/);
 });

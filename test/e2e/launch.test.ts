@@ -1,7 +1,7 @@
 // The takeover at launch, against the platform's real sequence (test/support/cf.ts):
 // stop handling, log pass-through, fail-open cases, and what must never be wrapped.
 import t, { type Test } from 'tap';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { launch, stage, type Droplet } from '../support/cf.ts';
 import { javaApp } from '../support/java.ts';
@@ -65,6 +65,13 @@ t.test('fail open: the app starts and serves, unwrapped, with one warning line',
     ['missing credentials', async () => ({ POSTMORTEM_STORE: 's3://dumps', AWS_ENDPOINT_URL: 'http://127.0.0.1:9' }), /credential|AWS_ACCESS_KEY_ID/i],
     ['bad grace period', async () => ({ POSTMORTEM_GRACE: 'soon' }), /POSTMORTEM_GRACE/],
     ['missing runtime', async (d) => { await rm(path.join(d.depsDir, d.depsIdx, 'node/bin/node')); return {}; }, /runtime or watchdog missing/],
+    ['damaged watchdog bundle', async (d) => {
+      const chunks = path.join(d.depsDir, d.depsIdx, 'postmortem/chunks');
+      const main = (await readdir(chunks)).find((f) => f.startsWith('watchdog-main-'));
+      if (!main) throw new Error(`no watchdog-main chunk in ${chunks}`);
+      await writeFile(path.join(chunks, main), 'this is not JavaScript (\n');
+      return {};
+    }, /watchdog cannot be loaded/],
   ];
   for (const [name, breakIt, why] of cases) {
     const droplet = await stage({ appDir: healthyApp });
@@ -219,4 +226,22 @@ t.test('the droplet at /home/vcap with no DEPS_DIR: the /home/vcap/deps fallback
   t.equal(await get(port), '200 ok\n');
   process.kill(app.pid, 'SIGTERM');
   t.equal((await app.process).exitCode, 143);
+});
+
+t.test('the app writes to pipes, as without us (not Node.js\'s socketpairs), and gets none of our descriptors or variables', async (t) => {
+  const droplet = await stage({ appDir: healthyApp });
+  // Globbed by the shell itself (no command substitution's descriptors in the listing).
+  const probe = 'f=(/proc/$$/fd/*); echo "fds: ${f[*]##*/}"; echo "fd 1 $(readlink /proc/$$/fd/1)"; echo "fd 2 $(readlink /proc/$$/fd/2)"; echo "vars: $(env | grep -c "^POSTMORTEM_OUTPUT_FDS=")"; echo "zombies under the parent: $(ps -o stat= --ppid $PPID | grep -c Z)"';
+  const env = { ...fileStore(droplet), POSTMORTEM_GRACE: '0s' };
+  const app = launch(droplet, { command: probe, env });
+  t.equal((await app.process).exitCode, 0);
+  const plain = launch(droplet, { command: probe, env: { ...env, POSTMORTEM_DISABLE: 'true' } });
+  await plain.process;
+  t.match(app.output(), /^fd 1 pipe:/m, 'stdout is a pipe');
+  t.match(app.output(), /^fd 2 pipe:/m, 'stderr is a pipe');
+  const fdsOf = (output: string) => /^fds: .*$/m.exec(output)?.[0];
+  t.ok(fdsOf(plain.output()), 'the probe ran without us too');
+  t.equal(fdsOf(app.output()), fdsOf(plain.output()), 'the same descriptors as without us');
+  t.match(app.output(), /^vars: 0$/m);
+  t.match(app.output(), /^zombies under the parent: 0$/m, 'the subshells that opened the pipes were waited for');
 });

@@ -112,10 +112,10 @@ t.test('include_files drifting from the files that ship fails the packaging', as
   t.equal(added.exitCode, 1);
   t.match(added.all, /left out of the buildpack \(not in include_files\):\n\s+lib\/chunks\/new-bundle\.mjs/);
   t.match(added.all, 'npm run build');
-  await execa('rm', [path.join(copy, 'lib/chunks/new-bundle.mjs'), path.join(copy, 'lib/check.mjs')]);
+  await execa('rm', [path.join(copy, 'lib/chunks/new-bundle.mjs'), path.join(copy, 'lib/hprof-worker.mjs')]);
   const removed = await execa(path.join(copy, 'scripts/pre-package'), { reject: false, all: true });
   t.equal(removed.exitCode, 1);
-  t.match(removed.all, 'include_files lists lib/check.mjs, which does not exist');
+  t.match(removed.all, 'include_files lists lib/hprof-worker.mjs, which does not exist');
 });
 
 t.test('cached zip, no network at staging: the sample Java app runs out of heap and its dump lands in the store', async (t) => {

@@ -41,7 +41,7 @@ t.test('installs the pinned runtime (from the staging cache), the watchdog, conf
   const installed = await execa(path.join(home, 'node/bin/node'), ['--version']);
   t.equal(installed.stdout, `v${dep.version}`, 'a real, runnable Node binary');
   t.same(parse(await readFile(path.join(home, 'config.yml'), 'utf8')), { name: 'postmortem', version, config: {} });
-  for (const f of ['postmortem/watchdog.mjs', 'postmortem/check.mjs', 'postmortem/cli.mjs', 'postmortem/VERSION']) t.ok(await stat(path.join(home, f)), f);
+  for (const f of ['postmortem/watchdog.mjs', 'postmortem/cli.mjs', 'postmortem/VERSION']) t.ok(await stat(path.join(home, f)), f);
   t.ok(((await stat(path.join(home, 'bin/postmortem'))).mode & 0o111) !== 0, 'CLI shim executable');
   const script = await readFile(path.join(home, 'profile.d/postmortem.sh'), 'utf8');
   t.equal(await readFile(path.join(d.build, '.profile.d/000_postmortem.sh'), 'utf8'), script, 'same script in the app .profile.d');

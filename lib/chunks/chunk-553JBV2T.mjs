@@ -1,0 +1,2 @@
+import{createRequire as __pmCreateRequire}from'node:module';const require=__pmCreateRequire(import.meta.url);
+import{a as n}from"./chunk-5BEN6JAN.mjs";import{readFileSync as e}from"node:fs";import r from"node:path";import{fileURLToPath as a}from"node:url";function p(o){let t=r.dirname(a(o));for(let i of[r.join(t,"VERSION"),r.join(t,"..","VERSION")])try{return e(i,"utf8").trim()}catch{}return"unknown"}n(p,"buildpackVersion");export{p as a};
