@@ -39,3 +39,8 @@ t.test('a file that ran nothing, and one whose plan is empty', async (t) => {
   t.same(check('TAP version 14\n1..0 # no tests found\n', { inCi: false }), ['the file: ran zero assertions (1..0)', 'no assertion ran at all']);
 });
 
+
+t.test('a description that mentions "# SKIP" (escaped by tap) is not a directive', async (t) => {
+  t.same(check('ok 1 - the log says \\# SKIP and \\# TODO\n1..1\n', { inCi: true }), []);
+  t.same(check('ok 1 - really skipped # SKIP no cgroup\n1..1\n', { inCi: true }), ['skipped in CI: ok 1 - really skipped # SKIP no cgroup']);
+});
