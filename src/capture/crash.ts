@@ -11,15 +11,22 @@ import { formatBytes } from '../config/units.ts';
 import type { Store } from '../store/store.ts';
 import { appPrefixOf, crashPrefix, logTailKey, reportKey } from '../store/keys.ts';
 import type { ArtifactRecord, ArtifactSpec } from '../store/pipeline.ts';
-import { storeArtifact, storeJson, storeBytes } from '../store/pipeline.ts';
 import type { EventLog } from '../util/event-log.ts';
 import type { Death } from './observed.ts';
 import type { FailedArtifact, Report } from './report.ts';
 import { buildReport } from './report.ts';
 import { claimDumpSlot } from './crash-loop.ts';
-import { HeapHistogramTap, nameThrowers, storeHistogram, type HistogramSummary } from './heap-histogram.ts';
-import { storeCrashPage } from './crash-page.ts';
+import type { HeapHistogramTap, HistogramSummary } from './heap-histogram.ts';
 import { deadlineIn, reasonOf, whenAborted, type Deadline } from '../util/deadline.ts';
+
+type Uploading = typeof import('./uploading.ts');
+let uploadingModule: Promise<Uploading> | undefined;
+/** Set once loaded: a report names histograms only after they were computed with it. */
+let loaded: Uploading | undefined;
+/** The upload path, loaded by the first crash that stores anything (never by an idle watchdog). */
+function uploading(): Promise<Uploading> {
+  return (uploadingModule ??= import('./uploading.ts').then((m) => (loaded = m)));
+}
 
 /** Where the latest crash's report is kept in the container (the hooks get this path). */
 export function localReportPath(config: Pick<Config, 'dumpDir'>): string {
@@ -119,10 +126,12 @@ export class Crash {
       })();
     }, every);
     ticker.unref();
-    const histogram = HeapHistogramTap.for(spec.name); // issue 13: histogram in the same pass
+    let histogram: HeapHistogramTap | undefined;
     let uploadError: string | undefined;
     let storedName = spec.name;
     try {
+      const up = await uploading();
+      histogram = up.HeapHistogramTap.for(spec.name); // issue 13: histogram in the same pass
       const store = await this.deps.store();
       if (options.big) {
         const { config } = this.deps;
@@ -142,7 +151,7 @@ export class Crash {
       const { app } = this.deps.config;
       // Who and why travel with every object, so a bucket listing tool can show them.
       const metadata = { app: app.name, space: app.space, org: app.org, instance: app.instanceIndex, reason: this.reason, ...spec.metadata };
-      const record = await storeArtifact(store, this.prefix, { ...spec, metadata, ...(histogram ? { observe: histogram.observe } : {}) }, {
+      const record = await up.storeArtifact(store, this.prefix, { ...spec, metadata, ...(histogram ? { observe: histogram.observe } : {}) }, {
         onProgress: (p) => { latest = p; },
         signal: this.abort.signal,
         now: this.clock,
@@ -171,7 +180,7 @@ export class Crash {
   private async storeHistogram(tap: HeapHistogramTap, artifact: string, uploadError: string | undefined): Promise<void> {
     const { log } = this.deps;
     try {
-      const outcome = await storeHistogram(await this.deps.store(), this.prefix, { tap, artifact, uploadError, signal: this.abort.signal });
+      const outcome = await (await uploading()).storeHistogram(await this.deps.store(), this.prefix, { tap, artifact, uploadError, signal: this.abort.signal });
       if (!outcome.summary) return log.warn(`no heap histogram for ${artifact}: ${outcome.skipped}`);
       this.histograms.push(outcome.summary);
       if (outcome.record) this.stored.push(outcome.record);
@@ -218,7 +227,7 @@ export class Crash {
     await draftStored; // never two writes of report.json at once: the last one must win
     if (input.logTail && input.logTail.length > 0) {
       try {
-        this.stored.push(await storeBytes(store, logTailKey(this.prefix), input.logTail, {
+        this.stored.push(await (await uploading()).storeBytes(store, logTailKey(this.prefix), input.logTail, {
           contentType: 'text/plain; charset=utf-8', signal: budget.all.signal, timeoutMs: budget.all.left(), now: this.clock,
         }));
       } catch (error) {
@@ -230,7 +239,7 @@ export class Crash {
     const stored = await this.storeReport(store, report, budget.all);
     if (stored) log.info(`crash report -> ${stored}`);
     // index.html, rendered from the final report, within the same deadline.
-    await storeCrashPage(store, this.prefix, report, input.logTail, log, { signal: budget.all.signal, timeoutMs: budget.all.left(), now: this.clock });
+    await (await uploading()).storeCrashPage(store, this.prefix, report, input.logTail, log, { signal: budget.all.signal, timeoutMs: budget.all.left(), now: this.clock });
     await Promise.race([Promise.allSettled(abandoned), whenAborted(budget.all.signal)]);
     return report;
   }
@@ -254,7 +263,7 @@ export class Crash {
       ...(input.diedAt ? { diedAt: input.diedAt } : {}),
       ...(this.deps.environment ? { environment: this.deps.environment } : {}),
       ...(this.deps.javaMajors ? { javaMajors: this.deps.javaMajors } : {}),
-      ...(this.histograms.length > 0 ? { heapHistograms: nameThrowers(this.histograms, input.logTail?.toString('utf8')) } : {}), // issue 13
+      ...(this.histograms.length > 0 && loaded ? { heapHistograms: loaded.nameThrowers(this.histograms, input.logTail?.toString('utf8')) } : {}), // issue 13
     });
   }
 
@@ -268,7 +277,7 @@ export class Crash {
 
   private async storeReport(store: Store, report: Report, deadline: Deadline): Promise<string | undefined> {
     try {
-      const stored = await storeJson(store, reportKey(this.prefix), report, { signal: deadline.signal, timeoutMs: deadline.left(), now: this.clock });
+      const stored = await (await uploading()).storeJson(store, reportKey(this.prefix), report, { signal: deadline.signal, timeoutMs: deadline.left(), now: this.clock });
       return stored.location;
     } catch (error) {
       this.deps.log.error(`could not store report.json (${report.state}): ${error instanceof Error ? error.message : String(error)}; the local copy is at ${localReportPath(this.deps.config)}`);
