@@ -68,7 +68,7 @@ t.test('a JVM sized to the container runs out of heap in a real cgroup: no OOM k
   const env = { ...storeEnv, MEMORY_LIMIT: `${CONTAINER / MiB}m`, POSTMORTEM_GRACE: '0s', POSTMORTEM_MAX_DUMPS: '0' };
 
   const bare = await testCgroup(t, 'memory', { 'memory.limit_in_bytes': String(CONTAINER) });
-  // Without the buildpack (the profile.d script steps aside): the JVM alone, heap 170 MiB, with
+  // Without the buildpack (the profile.d script steps aside): the JVM alone, heap 226 MiB, with
   // the dump flags the buildpack would add (a gzipped dump: less dirty page cache in the
   // cgroup), so the two runs differ only by the watchdog.
   const without = launch(droplet, { command: `echo "heap for $MEMORY_LIMIT"; ${sizedJvm('-XX:+HeapDumpOnOutOfMemoryError -XX:HeapDumpGzipLevel=1 -XX:HeapDumpPath=$TMPDIR')}`, env: { ...env, POSTMORTEM_DISABLE: 'true' }, before: joinCgroups([bare.procs]) });
