@@ -186,7 +186,7 @@ export class Crash {
       if (outcome.record) this.stored.push(outcome.record);
       if (outcome.error !== undefined) this.failed.push({ name: tap.fileName, error: outcome.error });
       const top = outcome.summary.top[0];
-      log.info(`heap histogram of ${artifact}: ${outcome.summary.totals.objects} objects, ${formatBytes(outcome.summary.totals.bytes)}${top ? `; top: ${top.name} (${top.instances} instances, ${formatBytes(top.bytes)})` : ''}${tap.threaded ? '' : ' (parsed inline)'}${outcome.summary.complete ? '' : `; INCOMPLETE: ${outcome.summary.reason}`}${outcome.error === undefined ? '' : `; could not store ${tap.fileName}: ${outcome.error}`}`);
+      log.info(`heap histogram of ${artifact}: ${outcome.summary.totals.objects} objects, ${formatBytes(outcome.summary.totals.bytes)}${top ? `; top: ${top.name} (${top.instances} instances, ${formatBytes(top.bytes)})` : ''}${tap.threaded ? ' (parsed in its own thread)' : ''}${outcome.summary.complete ? '' : `; INCOMPLETE: ${outcome.summary.reason}`}${outcome.error === undefined ? '' : `; could not store ${tap.fileName}: ${outcome.error}`}`);
     } catch (error) {
       log.error(`no heap histogram for ${tap.artifact}: ${error instanceof Error ? error.message : String(error)}`);
     }

@@ -2,7 +2,6 @@
 // (the content observer of the dump's one pass, src/store/pipeline.ts), written beside the
 // dump as histogram.json, and summed up in the report. Nothing here may fail the upload: the
 // parser never throws, and a histogram that cannot be stored is a logged failure of its own.
-import { existsSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import type { Store } from '../store/store.ts';
 import { storeJson, type ArtifactRecord } from '../store/pipeline.ts';
@@ -50,20 +49,8 @@ const BATCH = 256 * 1024;
 const POOL_SIZE = 4;
 
 /**
- * lib/hprof-worker.mjs beside the bundle this code is in (lib/ or lib/chunks/); undefined when
- * running from src/ (tests), where the parser runs inline.
- */
-function bundledWorker(): URL | undefined {
-  for (const relative of ['./hprof-worker.mjs', '../hprof-worker.mjs']) {
-    const url = new URL(relative, import.meta.url);
-    if (url.protocol === 'file:' && existsSync(url)) return url;
-  }
-  return undefined;
-}
-
-/**
- * Sees a heap dump's content on its way to the store. The parser runs in a worker thread when
- * the bundle has one (beside the upload, on the other core), else inline. Either way it never
+ * Sees a heap dump's content on its way to the store. The parser runs inline, or in a worker
+ * thread when given one (beside the upload, on the other core). Either way it never
  * throws into the pipeline: a failed worker leaves an incomplete histogram with the reason.
  */
 export class HeapHistogramTap {
@@ -108,10 +95,15 @@ export class HeapHistogramTap {
     this.#parser = new HprofParser();
   }
 
-  /** A tap for heap dump artifacts, undefined for the rest. `workerFile` overrides the bundled worker (tests). */
+  /**
+   * A tap for heap dump artifacts, undefined for the rest. The parser runs inline unless
+   * `workerFile` (lib/hprof-worker.mjs) is given: the watchdog parses inline (issues 10/12: the
+   * thread's isolate cost 22 MiB of peak RSS in the crash bench, the parse ~1 s of CPU per GiB,
+   * and crash -> stored was no slower without it on 2 cores, where gzip already uses both).
+   */
   static for(artifactName: string, options: { workerFile?: URL | null } = {}): HeapHistogramTap | undefined {
     if (!HEAP_ARTIFACT.test(artifactName)) return undefined;
-    return new HeapHistogramTap(artifactName, options.workerFile === null ? undefined : options.workerFile ?? bundledWorker());
+    return new HeapHistogramTap(artifactName, options.workerFile ?? undefined);
   }
 
   #startWorker(file: URL): void {

@@ -13,7 +13,7 @@ const MiB = 1024 * 1024;
  * (src/launch/memory-share.ts; test/launch/memory-share.test.ts holds the two equal), which
  * reads at most MAX_DECIMALS decimals exactly; more would need floating point in shell.
  */
-export const MEMORY_RESERVE = { min: 0, max: 16 * 1024 * MiB, fallback: 96 * MiB, maxDecimals: 6 } as const;
+export const MEMORY_RESERVE = { min: 0, max: 16 * 1024 * MiB, fallback: 144 * MiB, maxDecimals: 6 } as const;
 
 export function readMemoryReserve(env: Env, findings: Findings): number {
   const name = 'POSTMORTEM_MEMORY_RESERVE';

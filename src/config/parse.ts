@@ -33,7 +33,7 @@
  * | POSTMORTEM_POST_STOP | none | a command (bash -c) run after a crash's evidence is stored; also .postmortem/post-stop |
  * | POSTMORTEM_PROGRESS_EVERY | 5s | how often a long upload logs its progress |
  * | POSTMORTEM_POST_STOP_TIMEOUT | 30s | how long postStop hooks may run; 1s to 1h |
- * | POSTMORTEM_MEMORY_RESERVE | 96MiB | taken off the app's MEMORY_LIMIT for the watchdog (0 = off); see memory-limit.ts |
+ * | POSTMORTEM_MEMORY_RESERVE | 144MiB | taken off the app's MEMORY_LIMIT for the watchdog (0 = off); see memory-limit.ts |
  * | AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL | AWS | S3 endpoint (http(s) URL) when the service gives none |
  * | AWS_REGION, AWS_DEFAULT_REGION | us-east-1 | region when the service gives none |
  * | AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN | SDK default chain | credentials when the service gives none |
@@ -93,7 +93,7 @@ export const DEFAULTS = {
   postStopTimeoutMs: 30 * SECOND,
   stopDeadlineMs: 9 * SECOND,
   progressEveryMs: 5 * SECOND,
-  /** The bench's upload RSS target for the watchdog (bench/), set aside from the app's MEMORY_LIMIT. */
+  /** The watchdog's peak RSS uploading a heap dump (crash bench, median, rounded up to 16 MiB; memory-limit.ts), set aside from the app's MEMORY_LIMIT. */
   memoryReserve: MEMORY_RESERVE.fallback,
 } as const;
 

@@ -42,8 +42,8 @@ t.test('a container too small for the reserve keeps its limit, and the line says
   t.match(odd.message, /MEMORY_LIMIT "lots" is not a size/);
 });
 
-t.test('POSTMORTEM_MEMORY_RESERVE: default 96 MiB, sizes, 0, and a clear error', async (t) => {
-  t.equal(parseConfig({}).config.memoryReserve, 96 * MiB);
+t.test('POSTMORTEM_MEMORY_RESERVE: default 144 MiB, sizes, 0, and a clear error', async (t) => {
+  t.equal(parseConfig({}).config.memoryReserve, 144 * MiB);
   t.equal(parseConfig({ POSTMORTEM_MEMORY_RESERVE: '128M' }).config.memoryReserve, 128 * MiB);
   t.equal(parseConfig({ POSTMORTEM_MEMORY_RESERVE: '0' }).config.memoryReserve, 0);
   t.throws(() => parseConfig({ POSTMORTEM_MEMORY_RESERVE: 'much' }), /POSTMORTEM_MEMORY_RESERVE/);
