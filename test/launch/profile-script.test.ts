@@ -145,7 +145,7 @@ t.test('MEMORY_LIMIT: the app\'s share exported for later profile.d scripts and 
     t.equal(r.stderr.replace(/^.*disabled by POSTMORTEM_DISABLE.*$/m, ''), '', 'nothing printed (the watchdog says it)');
     return r.stdout.trim();
   };
-  t.equal(await seen({ MEMORY_LIMIT: '1024m' }), 'app=928m container=1024m');
+  t.equal(await seen({ MEMORY_LIMIT: '1024m' }), 'app=880m container=1024m');
   t.equal(await seen({ MEMORY_LIMIT: '1G', POSTMORTEM_MEMORY_RESERVE: '200M' }), 'app=824m container=1G');
   t.equal(await seen({ MEMORY_LIMIT: '1024m', POSTMORTEM_MEMORY_RESERVE: 'lots' }), 'app=1024m container=unset', 'a reserve not understood: left alone (the watchdog names the setting)');
   t.equal(await seen({ MEMORY_LIMIT: '128m' }), 'app=128m container=unset', 'too small a container: left alone');
