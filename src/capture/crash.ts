@@ -131,7 +131,8 @@ export class Crash {
     let storedName = spec.name;
     try {
       const up = await uploading();
-      histogram = up.HeapHistogramTap.for(spec.name); // issue 13: histogram in the same pass
+      // issue 13: histogram in the same pass; in its own thread only when asked (memory, issue 10)
+      histogram = up.HeapHistogramTap.for(spec.name, { workerFile: this.deps.config.histogramThread ? up.HeapHistogramTap.bundledWorker() : null });
       const store = await this.deps.store();
       if (options.big) {
         const { config } = this.deps;

@@ -2,6 +2,7 @@
 // (the content observer of the dump's one pass, src/store/pipeline.ts), written beside the
 // dump as histogram.json, and summed up in the report. Nothing here may fail the upload: the
 // parser never throws, and a histogram that cannot be stored is a logged failure of its own.
+import { existsSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import type { Store } from '../store/store.ts';
 import { storeJson, type ArtifactRecord } from '../store/pipeline.ts';
@@ -104,6 +105,15 @@ export class HeapHistogramTap {
   static for(artifactName: string, options: { workerFile?: URL | null } = {}): HeapHistogramTap | undefined {
     if (!HEAP_ARTIFACT.test(artifactName)) return undefined;
     return new HeapHistogramTap(artifactName, options.workerFile ?? undefined);
+  }
+
+  /** lib/hprof-worker.mjs beside the watchdog's bundle (POSTMORTEM_HISTOGRAM_THREAD=true), if it is there. */
+  static bundledWorker(): URL | undefined {
+    for (const relative of ['./hprof-worker.mjs', '../hprof-worker.mjs']) {
+      const url = new URL(relative, import.meta.url);
+      if (url.protocol === 'file:' && existsSync(url)) return url;
+    }
+    return undefined;
   }
 
   #startWorker(file: URL): void {

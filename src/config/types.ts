@@ -74,6 +74,8 @@ export interface Config {
   dumpCompression: DumpCompression;
   /** Free a plain dump's disk blocks behind the upload (src/capture/growing-file.ts). */
   punchHoles: boolean;
+  /** Parse heap dumps for the histogram in a worker thread (+20-35 MiB peak RSS, frees the main thread). */
+  histogramThread: boolean;
   /** Folder we own for heap dumps and other artifacts. */
   dumpDir: string;
   /** Multipart part size in bytes and parts in flight; memory ≈ partSize × queueSize. */

@@ -52,6 +52,7 @@ t.test('defaults: nothing configured keeps evidence in the container, loudly', a
       java: config.java,
       dumpCompression: config.dumpCompression,
       punchHoles: config.punchHoles,
+      histogramThread: config.histogramThread,
       partSize: config.partSize,
       queueSize: config.queueSize,
       logTailBytes: config.logTailBytes,

@@ -52,3 +52,16 @@ t.test('the histogram of an OOM dump names the class that filled the heap, with 
   t.match(page, /OomCounted\$Block/);
   t.match(page, new RegExp(blocks.toLocaleString('en-US')));
 });
+
+t.test('POSTMORTEM_HISTOGRAM_THREAD=true: the same exact histogram, parsed in the bundled worker thread', async (t) => {
+  const appDir = await javaApp('OomCounted');
+  const env = { ...store.env('hist-thread'), POSTMORTEM_HISTOGRAM_THREAD: 'true' };
+  const droplet = await stage({ appDir, env });
+  const app = launch(droplet, { command: 'java -Xmx48m -XX:-UsePerfData -cp . OomCounted', env: { ...env, POSTMORTEM_GRACE: '0s' } });
+  t.equal((await app.process).exitCode, 1, 'the JVM\'s status');
+  const blocks = Number(/^blocks (\d+)$/m.exec(app.output())?.[1]);
+  t.match(app.output(), /\[postmortem\] heap histogram of heap\.hprof(\.gz)?: .*; top: OomCounted\$Block .*\(parsed in its own thread\)/, 'the thread did the parse');
+  const reportKey = (await store.list('hist-thread/')).find((k) => k.endsWith('/report.json'))!;
+  const report = JSON.parse((await store.get(reportKey)).toString('utf8'));
+  t.same(report.heapHistograms[0].top[0], { name: 'OomCounted$Block', instances: blocks, bytes: blocks * 144, kind: 'instance' }, 'exact, as inline');
+});
