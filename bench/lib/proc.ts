@@ -157,6 +157,23 @@ export async function cpuTicks(pid: number): Promise<number> {
   return Number(fields[11]) + Number(fields[12]);
 }
 
+/**
+ * CPU time of all of a process's threads in nanoseconds, from the scheduler's own account
+ * (`/proc/<pid>/task/<tid>/schedstat`, first field: time on a CPU). Unlike utime/stime, which
+ * this kernel samples by ticks and charges whole to whoever runs when one fires, it is exact:
+ * a 50 µs wake-up that happens to coincide with the tick costs 50 µs here, not 4 ms.
+ * Threads that already exited are not counted (the idle watchdog's threads all live on).
+ */
+export async function cpuNanos(pid: number): Promise<number> {
+  const tasks = await readdir(`/proc/${pid}/task`);
+  let total = 0;
+  for (const tid of tasks) {
+    const text = await readFile(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').catch(() => '0');
+    total += Number(text.split(' ')[0]);
+  }
+  return total;
+}
+
 /** VmRSS, VmHWM (peak) and RssAnon (the process's own memory, no shared text pages) in bytes. */
 export async function memoryOf(pid: number): Promise<{ rss: number; hwm: number; anon: number }> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');

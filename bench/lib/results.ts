@@ -4,7 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { formatBytes, formatRate, formatSeconds, round } from './stats.ts';
 import type { Machine } from './machine.ts';
 
-export type Unit = 'ms' | 'bytes' | 'bytes/s' | 's/GiB' | 'lines/s' | 'ticks' | 'x';
+export type Unit = 'ms' | 'cpu-ms' | 'bytes' | 'bytes/s' | 's/GiB' | 'lines/s' | 'ticks' | 'x';
 
 /** What a row must reach: its ratio (ours / reference) or our own value, at most or at least `value`. */
 export interface Target {
@@ -62,6 +62,7 @@ export function row(input: RowInput): Row {
 export function formatValue(value: number, unit: Unit): string {
   switch (unit) {
     case 'ms': return formatSeconds(value);
+    case 'cpu-ms': return `${value.toFixed(1)} ms`;
     case 'bytes': return formatBytes(value);
     case 'bytes/s': return formatRate(value);
     case 's/GiB': return `${value.toFixed(2)} s/GiB`;
