@@ -21,8 +21,8 @@ import { jvmFolder, keepDump, recordingFallocate, sha256 } from '../support/punc
 const MiB = 1024 * 1024;
 /** Diego SIGKILLs the top process this long after SIGTERM (PLATFORM.md). */
 const PLATFORM_KILL_MS = 10_000;
-/** NoisyOom fills -Xmx64m with random longs: ~64 MiB of plain dump that gzip cannot shrink. */
-const COMMAND = 'java -Xmx64m -XX:-UsePerfData -cp . NoisyOom';
+/** NoisyOom fills -Xmx64m with random longs: ~60 MiB of plain dump that gzip cannot shrink. */
+const NOISY = 'java -Xmx64m -XX:-UsePerfData -cp . NoisyOom';
 
 const missing = process.getuid?.() !== 0 ? 'mounting a tmpfs needs root'
   : await access('/usr/bin/fallocate').then(() => undefined, () => 'no /usr/bin/fallocate (util-linux) to punch holes with');
@@ -38,7 +38,7 @@ async function launchPlain(prefix: string, dumpDir: string | undefined, bytesPer
   proxy.bytesPerSecond = bytesPerSecond;
   const recorder = await recordingFallocate();
   const app = launch(droplet, {
-    command: COMMAND,
+    command: NOISY,
     env: {
       ...store.env(prefix),
       AWS_ENDPOINT_URL: proxy.endpoint,
@@ -52,7 +52,7 @@ async function launchPlain(prefix: string, dumpDir: string | undefined, bytesPer
       ...(dumpDir ? { POSTMORTEM_DUMP_DIR: dumpDir } : {}),
     },
   });
-  await app.waitFor(/noisy oom app: started/);
+  await app.waitFor(/oom app: started/);
   // The link must be on the dump's filesystem: beside it when that is a test's tmpfs.
   const keepDir = dumpDir ? path.join(dumpDir, 'test-kept') : await tempDir('pm-kept-');
   await mkdir(keepDir, { recursive: true });
@@ -134,9 +134,9 @@ t.test('SIGTERM in the middle of the parallel-gzip upload of a punched plain dum
 
 t.test('the dump folder\'s disk fills while the JVM writes its plain dump: stored, said INCOMPLETE, the watchdog lives', unlessMissing(missing), async (t) => {
   const dumpDir = await tempDir('pm-full-');
-  // 24 MiB for a ~64 MiB dump. Punching cannot save it: the store takes 4 MiB/s and the reader
-  // is held back by the upload (5 MiB parts × 2 in the pool), so it cannot read and punch
-  // 40 MiB while the JVM writes at disk speed.
+  // 24 MiB for a ~60 MiB dump. Punching cannot save it: the reader starts about a second after
+  // the file appears (upload module, crash-loop slot) and is then held back by the upload (4 MiB/s,
+  // 5 MiB parts × 2 in the pool), while the JVM writes at memory speed.
   await execa('mount', ['-t', 'tmpfs', '-o', 'size=24m', 'tmpfs', dumpDir]);
   unmountOnExit(dumpDir);
   t.teardown(() => execa('umount', ['-l', dumpDir], { reject: false }).then(() => undefined));
@@ -146,6 +146,7 @@ t.test('the dump folder\'s disk fills while the JVM writes its plain dump: store
   const output = app.output();
   t.equal(result.exitCode, 1, 'the watchdog survives ENOSPC and exits with the app\'s status');
   t.match(output, /heap dumps: written plain by the JVM and compressed by the watchdog \(POSTMORTEM_DUMP_COMPRESSION=watchdog; free disk 2[34](\.\d)? MiB/);
+  t.match(output, /only 2[34](\.\d)? MiB free disk for heap dumps; a plain dump of this app can need 89\.6 MiB/, 'warned at start, with the strategy line\'s figure');
   t.match(output, /Dump file is incomplete: No space left on device/, 'the JVM ran out of disk');
   t.match(output, /\[postmortem\] WARNING: stored INCOMPLETE heap\.hprof\.gz \(the JVM said "Dump file is incomplete: No space left on device"/);
   t.notMatch(output, /\[postmortem\] stored heap\.hprof/, 'never logged as plainly stored');
@@ -163,3 +164,4 @@ t.test('the dump folder\'s disk fills while the JVM writes its plain dump: store
   t.equal(sha, sha256(dump), 'what is stored is exactly what the JVM wrote before the disk filled');
   t.equal(heap.sha256, sha, 'and the report\'s sha256 says so');
 });
+
