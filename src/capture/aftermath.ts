@@ -23,8 +23,8 @@ export interface AftermathInput {
   death: Death;
   crashes: CrashSlot;
   logTail: Buffer;
-  /** A stop's signals: give up uploads / end all work (stop.ts). */
-  stop: { uploads: AbortSignal; all: AbortSignal };
+  /** A stop's signals: give up uploads / end all work (stop.ts), and when uploads are given up. */
+  stop: { uploads: AbortSignal; all: AbortSignal; uploadsLeft?: () => number | undefined };
   /** How long the container is held afterwards; hooks may run beside the hold. */
   holdMs: number;
 }

@@ -16,6 +16,7 @@ import type { Death } from './observed.ts';
 import type { FailedArtifact, Report } from './report.ts';
 import { buildReport } from './report.ts';
 import { claimDumpSlot } from './crash-loop.ts';
+import type { DiskUse } from './growing-file.ts';
 import type { HeapHistogramTap, HistogramSummary } from './heap-histogram.ts';
 import { deadlineIn, reasonOf, whenAborted, type Deadline } from '../util/deadline.ts';
 
@@ -45,11 +46,17 @@ export function reportReserveMs(totalMs: number): number {
 }
 
 /** The budget of a crash that has only its own deadline (POSTMORTEM_UPLOAD_TIMEOUT). */
-export function uploadBudget(config: Pick<Config, 'uploadTimeoutMs'>, now: () => number, parents: { uploads?: AbortSignal; all?: AbortSignal } = {}): CrashBudget {
+export function uploadBudget(
+  config: Pick<Config, 'uploadTimeoutMs'>,
+  now: () => number,
+  parents: { uploads?: AbortSignal; all?: AbortSignal; uploadsLeft?: () => number | undefined } = {},
+): CrashBudget {
   const limit = `POSTMORTEM_UPLOAD_TIMEOUT (${Math.round(config.uploadTimeoutMs / 1000)} s)`;
   const all = deadlineIn(config.uploadTimeoutMs, `${limit} reached`, now, parents.all ? [parents.all] : []);
   const uploads = all.before(reportReserveMs(config.uploadTimeoutMs), `${limit} nearly reached: the rest is kept for the report`, parents.uploads ? [parents.uploads] : []);
-  return { uploads, all };
+  // A stop requested later abandons the uploads sooner (stop.ts): time left is whichever is first.
+  const left = () => Math.min(uploads.left(), parents.uploadsLeft?.() ?? Infinity);
+  return { uploads: { ...uploads, left }, all };
 }
 
 export interface CrashDeps {
@@ -74,8 +81,8 @@ export interface AddArtifactOptions {
   totalBytes?: () => Promise<number | undefined>;
   /** A heap dump or core: counts against the crash-loop limit (crash-loop.ts). */
   big?: boolean;
-  /** Bytes of localPath punched out behind the upload: those live only in the (failed) upload. */
-  punched?: () => number;
+  /** What of localPath was punched out behind the upload: those bytes live only in the upload. */
+  punched?: () => DiskUse;
 }
 
 export class Crash {
@@ -168,9 +175,7 @@ export class Crash {
       const message = error instanceof Error ? error.message : String(error);
       uploadError = message;
       this.failed.push({ name: spec.name, error: message, ...(options.localPath ? { localPath: options.localPath } : {}) });
-      const punched = options.punched?.() ?? 0;
-      const lost = punched > 0 ? ` except its first ${formatBytes(punched)}, punched out behind the upload (POSTMORTEM_PUNCH_HOLES=false keeps them)` : '';
-      log.error(`could not store ${spec.name}: ${message}; ${options.localPath ? `it is still at ${options.localPath} in this container${lost} until it is deleted` : options.keepNote ?? 'it is lost'}`);
+      log.error(`could not store ${spec.name}: ${message}; ${options.localPath ? whereItIs(options.localPath, options.punched?.()) : options.keepNote ?? 'it is lost'}`);
     } finally {
       clearInterval(ticker);
     }
@@ -309,6 +314,21 @@ export class Crash {
 
   get artifacts(): readonly ArtifactRecord[] { return this.stored; }
   get failures(): readonly FailedArtifact[] { return this.failed; }
+}
+
+/**
+ * Where a local file's evidence is after its upload failed. Bytes punched out behind the
+ * upload lived only in it: an upload never completed is no object (and is aborted), so they
+ * are gone, and the log says exactly which.
+ */
+export function whereItIs(file: string, disk: DiskUse | undefined): string {
+  const punched = disk?.punched ?? 0;
+  const underWay = disk?.punchingTo !== undefined && disk.punchingTo > punched ? disk.punchingTo : undefined;
+  if (punched === 0 && underWay === undefined) return `it is still at ${file} in this container until it is deleted`;
+  const gone = punched > 0 ? `its first ${formatBytes(punched)} (bytes 0-${punched - 1}) were punched out behind the upload and are LOST with it` : '';
+  const maybe = underWay !== undefined ? `bytes ${punched}-${underWay - 1} may be lost${punched > 0 ? ' too' : ''} (a punch was under way)` : '';
+  const from = underWay ?? punched;
+  return `${[gone, maybe].filter(Boolean).join('; ')} (POSTMORTEM_PUNCH_HOLES=false keeps them); the rest, from byte ${from} on, is still at ${file} in this container until it is deleted`;
 }
 
 /**

@@ -209,7 +209,7 @@ export class EvidenceWatch {
     if (kind === 'heap') followed.stream.once('end', () => this.deps.log.info(diskLine(file, followed)));
     const options: AddArtifactOptions = {
       localPath: file,
-      ...(punch ? { punched: () => followed.disk().punched } : {}),
+      ...(punch ? { punched: () => followed.disk() } : {}),
       big: kind !== 'fatal-error-log',
       totalBytes: async () => (entry.written ? (await stat(file)).size : undefined),
     };

@@ -24,8 +24,10 @@ export interface FollowOptions {
 export interface DiskUse {
   /** Most disk the file took while followed (its allocated blocks, sampled at every read). */
   peakAllocated: number;
-  /** Bytes punched out behind the reader. */
+  /** Bytes punched out behind the reader: bytes [0, punched) are gone from the file. */
   punched: number;
+  /** A punch still running ends here: bytes [punched, punchingTo) may be gone too. */
+  punchingTo?: number;
 }
 
 export interface FollowedFile {
@@ -46,6 +48,7 @@ export function followGrowingFile(file: string, options: FollowOptions = {}): Fo
   const nudge = () => { const w = wake; wake = undefined; w?.(); };
   const disk: DiskUse = { peakAllocated: 0, punched: 0 };
   let punching: Promise<void> | undefined;
+  let punchingTo: number | undefined;
 
   async function sample(handle: FileHandle): Promise<void> {
     const { blocks } = await handle.stat();
@@ -58,9 +61,11 @@ export function followGrowingFile(file: string, options: FollowOptions = {}): Fo
     const end = Math.floor(handedOn / PUNCH_ALIGN) * PUNCH_ALIGN;
     if (!puncher?.available || punching || end - disk.punched < puncher.everyBytes) return;
     const start = disk.punched;
+    punchingTo = end;
     punching = puncher.punch(file, start, end - start).then((done) => {
       if (done) disk.punched = end;
       punching = undefined;
+      punchingTo = undefined;
     });
   }
 
@@ -111,6 +116,6 @@ export function followGrowingFile(file: string, options: FollowOptions = {}): Fo
   return {
     stream: Readable.from(chunks(), { objectMode: false, highWaterMark: chunkSize }),
     complete: () => { completed = true; nudge(); },
-    disk: () => ({ ...disk }),
+    disk: () => ({ ...disk, ...(punchingTo !== undefined ? { punchingTo } : {}) }),
   };
 }

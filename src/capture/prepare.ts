@@ -71,7 +71,7 @@ export async function prepareCapture(input: PrepareInput): Promise<Prepared> {
         if (target) prepared.folders.push(target);
       }
       if (heapLimit && free !== undefined && free < dumpNeeds(heapLimit, jvmGzip > 0)) {
-        log.warn(`only ${formatBytes(free)} free disk for heap dumps; a dump of this app can need ${formatBytes(dumpNeeds(heapLimit, jvmGzip > 0))} (raise the disk quota: cf scale APP -k 2G)`);
+        log.warn(`only ${formatBytes(free)} free disk for heap dumps; a ${jvmGzip > 0 ? 'JVM-gzipped' : 'plain'} dump of this app can need ${formatBytes(dumpNeeds(heapLimit, jvmGzip > 0))} (raise the disk quota: cf scale APP -k 2G)`);
       }
     } catch (error) {
       log.warn(`heap dumps not enabled: ${error instanceof Error ? error.message : String(error)}`);

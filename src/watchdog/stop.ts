@@ -40,6 +40,8 @@ export interface StopController {
   readonly uploads: AbortSignal;
   /** Aborts when all our work must end (just before a stop's deadline). */
   readonly all: AbortSignal;
+  /** Once a stop is requested: milliseconds until `uploads` aborts (for the progress lines). */
+  uploadsLeft(): number | undefined;
   /** Removes the signal handlers and timers (the watchdog is done). */
   dispose(): void;
 }
@@ -50,6 +52,7 @@ export function controlStops(deps: StopDeps): StopController {
   const all = new AbortController();
   const timers: NodeJS.Timeout[] = [];
   let requested = false;
+  let uploadsAbortAt: number | undefined;
   const at = (ms: number, fn: () => void) => timers.push(setTimeout(fn, Math.max(0, ms)));
   const seconds = `${(deadlineMs / 1000).toFixed(1)} s`;
 
@@ -61,6 +64,7 @@ export function controlStops(deps: StopDeps): StopController {
       log.warn(`the app did not stop within ${((deadlineMs - KILL_APP_MS) / 1000).toFixed(1)} s of ${signal}; SIGKILL to its processes, to be gone within POSTMORTEM_STOP_DEADLINE (${seconds})`);
       app.signal('SIGKILL');
     });
+    uploadsAbortAt = Date.now() + deadlineMs - ABANDON_MS;
     at(deadlineMs - ABANDON_MS, () => uploads.abort(new Error(`stopping: POSTMORTEM_STOP_DEADLINE (${seconds}) nearly reached`)));
     at(deadlineMs - END_WORK_MS, () => all.abort(new Error(`stopping: POSTMORTEM_STOP_DEADLINE (${seconds}) reached`)));
     at(deadlineMs, () => {
@@ -84,6 +88,7 @@ export function controlStops(deps: StopDeps): StopController {
     get requested() { return requested; },
     uploads: uploads.signal,
     all: all.signal,
+    uploadsLeft: () => (uploadsAbortAt === undefined ? undefined : Math.max(0, uploadsAbortAt - Date.now())),
     dispose() {
       for (const remove of removers) remove();
       for (const timer of timers) clearTimeout(timer);

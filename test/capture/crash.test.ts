@@ -10,7 +10,7 @@ import { parseConfig } from '../../src/config/parse.ts';
 import { createFileStore } from '../../src/store/file-store.ts';
 import { memoryEventLog } from '../../src/util/event-log.ts';
 import { classifyDeath } from '../../src/watchdog/death.ts';
-import { localReportPath, progressLine, uploadBudget } from '../../src/capture/crash.ts';
+import { localReportPath, progressLine, uploadBudget, whereItIs } from '../../src/capture/crash.ts';
 import { tempDir } from '../support/temp.ts';
 
 async function setup(storeRoot?: string) {
@@ -54,6 +54,27 @@ t.test('a failed artifact is logged with where it still is, and not claimed by t
   t.equal(report!.failed[0]!.localPath, local);
   t.ok(log.lines.some((l) => l.includes(`it is still at ${local}`)), 'log says where the evidence still is');
   t.ok(await stat(local), 'the local copy is kept');
+});
+
+t.test('a failed upload of a punched dump: the log names the bytes lost with the upload and where the rest is', async (t) => {
+  const file = '/dumps/java_pid9.hprof';
+  t.equal(whereItIs(file, undefined), `it is still at ${file} in this container until it is deleted`);
+  t.equal(whereItIs(file, { peakAllocated: 1, punched: 0 }), `it is still at ${file} in this container until it is deleted`);
+  t.equal(whereItIs(file, { peakAllocated: 1, punched: 16 << 20 }),
+    `its first 16 MiB (bytes 0-16777215) were punched out behind the upload and are LOST with it (POSTMORTEM_PUNCH_HOLES=false keeps them); the rest, from byte 16777216 on, is still at ${file} in this container until it is deleted`);
+  // A punch still running when the upload failed: its range is named as maybe gone, never as there.
+  t.equal(whereItIs(file, { peakAllocated: 1, punched: 16 << 20, punchingTo: 32 << 20 }),
+    `its first 16 MiB (bytes 0-16777215) were punched out behind the upload and are LOST with it; bytes 16777216-33554431 may be lost too (a punch was under way) (POSTMORTEM_PUNCH_HOLES=false keeps them); the rest, from byte 33554432 on, is still at ${file} in this container until it is deleted`);
+  t.match(whereItIs(file, { peakAllocated: 1, punched: 0, punchingTo: 16 << 20 }), /^bytes 0-16777215 may be lost \(a punch was under way\) \(POSTMORTEM_PUNCH_HOLES=false keeps them\); the rest, from byte 16777216 on, is still at /);
+});
+
+t.test('a stop requested during the uploads: the time left is the stop\'s, when it comes first', async (t) => {
+  let stopLeft: number | undefined;
+  const budget = uploadBudget({ uploadTimeoutMs: 900_000 }, Date.now, { uploadsLeft: () => stopLeft });
+  t.ok(budget.uploads.left() > 800_000, 'no stop: the upload timeout less the report reserve');
+  stopLeft = 7_800;
+  t.equal(budget.uploads.left(), 7_800, 'a stop: its own time to abandon the uploads');
+  t.ok(uploadBudget({ uploadTimeoutMs: 4_000 }, Date.now, { uploadsLeft: () => 7_800 }).uploads.left() <= 3_000, 'the sooner of the two');
 });
 
 t.test('a stalled upload says nothing moves, with no made-up estimate', async (t) => {

@@ -2,20 +2,11 @@
 // following the file and punches out what it has read. All real: the staged buildpack launched
 // as Cloud Foundry does, a real JVM out of heap, the real fallocate, the run's RGW.
 //
-// Where the dump's true bytes come from, independently of the watchdog's reader:
-// - the test hard-links the dump file the moment it appears (inotify on the JVM folder), so it
-//   survives the watchdog removing it after the upload; with punching off, that file is the
-//   dump, whole.
-// - with punching on, the bytes punched out are gone from that file. A recording `fallocate`
-//   first on PATH copies each range it is asked to punch (dd from the file, its own read) into
-//   a side file at the same offset and logs the range, then runs the real fallocate. The
-//   dump's bytes = the side file's bytes in the punched ranges + the linked file's bytes
-//   elsewhere. No race: a range is copied before it is punched, and only ranges the JVM has
-//   already written (the reader read them) are ever punched.
+// The dump's true bytes come from outside the watchdog's reader: the file hard-linked the
+// moment it appears, plus what a recording fallocate copied out before each punch
+// (test/support/punched-dump.ts).
 import t, { type Test } from 'tap';
-import { createHash } from 'node:crypto';
-import { link, readFile, readdir, stat, symlink, writeFile, chmod } from 'node:fs/promises';
-import { watch } from 'node:fs';
+import { readFile, readdir, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
@@ -24,6 +15,7 @@ import { javaApp } from '../support/java.ts';
 import { testStore } from '../support/test-store.ts';
 import { startFaultProxy } from '../support/fault-proxy.ts';
 import { tempDir } from '../support/temp.ts';
+import { jvmFolder, keepDump, recordingFallocate, sha256 } from '../support/punched-dump.ts';
 
 const MiB = 1024 * 1024;
 const store = await testStore(t, 'plain-dumps');
@@ -31,27 +23,11 @@ const appDir = await javaApp('Oom', 'NoisyOom');
 let droplet: Droplet;
 t.before(async () => { droplet = await stage({ appDir, env: store.env('x') }); });
 
-const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
-
-/** Hard-links the first .hprof that appears in the watchdog's JVM folder to `keep`. */
-function keepDump(app: Launched, keep: string): Promise<string> {
-  const jvmDir = path.join(droplet.home, 'tmp/postmortem', `jvm-${app.pid}`);
-  return new Promise((resolve, reject) => {
-    const deadline = setTimeout(() => { watcher.close(); reject(new Error(`no .hprof in ${jvmDir} within 60 s`)); }, 60_000);
-    const watcher = watch(jvmDir, (_event, name) => {
-      if (!name?.endsWith('.hprof')) return;
-      watcher.close();
-      clearTimeout(deadline);
-      link(path.join(jvmDir, name), keep).then(() => resolve(path.join(jvmDir, name)), reject);
-    });
-  });
-}
-
 async function launchOom(prefix: string, env: Record<string, string>, command = 'java -Xmx64m -XX:-UsePerfData -cp . Oom') {
   const app = launch(droplet, { command, env: { ...store.env(prefix), POSTMORTEM_GRACE: '0s', ...env } });
   await app.waitFor(/oom app: started/);
   const keep = path.join(await tempDir('pm-kept-'), 'dump.hprof');
-  const kept = keepDump(app, keep);
+  const kept = keepDump(jvmFolder(path.join(droplet.home, 'tmp/postmortem'), app), keep);
   return { app, keep, kept };
 }
 
@@ -94,35 +70,22 @@ t.test('punching off: the JVM writes plain, the stored .hprof.gz is exactly the 
 });
 
 t.test('punching on (default): the stored content is the dump\'s, and the dump on disk is left sparse', async (t) => {
-  const bin = await tempDir('pm-fallocate-');
-  const side = path.join(bin, 'punched-bytes');
-  const ranges = path.join(bin, 'ranges');
-  // A real fallocate, recorded: each range is copied out (an independent read) before it is punched.
-  await writeFile(path.join(bin, 'fallocate'), `#!/bin/bash
-set -e
-[ "$1 $2 $4" = "--punch-hole --offset --length" ] || { echo "unexpected: $*" >&2; exit 2; }
-dd if="$6" of='${side}' iflag=skip_bytes,count_bytes oflag=seek_bytes skip="$3" seek="$3" count="$5" bs=1M conv=notrunc status=none
-echo "$3 $5" >> '${ranges}'
-exec /usr/bin/fallocate "$@"
-`);
-  await chmod(path.join(bin, 'fallocate'), 0o755);
-  const { app, keep, kept } = await launchOom('on', { PATH: `${bin}:${process.env.PATH}` });
+  const recorder = await recordingFallocate();
+  const { app, keep, kept } = await launchOom('on', { PATH: `${recorder.bin}:${process.env.PATH}` });
   await kept;
   const result = await app.process;
   t.equal(result.exitCode, 1);
   plainFlags(t, app);
   const { heap } = await storedDump(t, 'on');
 
-  const punched = (await readFile(ranges, 'utf8')).trim().split('\n').map((l) => l.split(' ').map(Number) as [number, number]);
-  const dump = await readFile(keep);
-  const copied = await readFile(side);
   let next = 0;
-  for (const [offset, length] of punched) {
+  for (const [offset, length] of await recorder.ranges()) {
     t.equal(offset, next, `ranges punched in order, each after the last (${offset} +${length})`);
-    t.ok(dump.subarray(offset, offset + length).every((b) => b === 0), 'a punched range reads as zeros');
-    copied.copy(dump, offset, offset, offset + length);
     next = offset + length;
   }
+  const { dump, punched, zerosWhereGone } = await recorder.restore(keep);
+  t.equal(punched, next);
+  t.ok(zerosWhereGone, 'the punched ranges read as zeros in the file left on disk');
   t.ok(next >= 16 * MiB, `${next} bytes punched behind the reader`);
   t.equal(dump.subarray(0, 18).toString('latin1'), 'JAVA PROFILE 1.0.2');
   t.equal(sha256(dump), heap.sha256, 'the dump\'s bytes (copied before punching + left on disk) hash to the report\'s sha256');
@@ -179,9 +142,9 @@ t.test('an upload that fails after punching: the log says the dump left in the c
   t.equal(result.exitCode, 1);
   const line = app.output().split('\n').find((l) => /could not store heap\.hprof/.test(l));
   t.ok(line, 'the failure is logged');
-  const punched = /except its first ([\d.]+) MiB, punched out behind the upload \(POSTMORTEM_PUNCH_HOLES=false keeps them\)/.exec(line ?? '');
-  t.ok(punched, `it names the part punched out: ${line}`);
-  t.ok(line!.includes(`it is still at ${dumpPath} in this container`), 'and where the rest is');
+  const punched = /its first [\d.]+ MiB \(bytes 0-(\d+)\) were punched out behind the upload and are LOST with it.* \(POSTMORTEM_PUNCH_HOLES=false keeps them\); the rest, from byte (\d+) on,/.exec(line ?? '');
+  t.ok(punched, `it names the part punched out, lost with the upload: ${line}`);
+  t.ok(line!.includes(`is still at ${dumpPath} in this container`), 'and where the rest is');
   const info = await stat(keep);
   t.ok(info.blocks * 512 < info.size, `the file left is sparse: ${info.blocks * 512} of ${info.size} bytes allocated`);
   t.notOk((await store.list('failed/')).some((k) => /heap\.hprof/.test(k)), 'no object at the dump\'s key');

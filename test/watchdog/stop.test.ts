@@ -4,7 +4,7 @@
 // itself is delivered by calling the registered handler, as the entry's process.on does.
 import t from 'tap';
 import { PassThrough } from 'node:stream';
-import { controlStops, END_WORK_MS, KILL_APP_MS } from '../../src/watchdog/stop.ts';
+import { ABANDON_MS, controlStops, END_WORK_MS, KILL_APP_MS } from '../../src/watchdog/stop.ts';
 import { startApp } from '../../src/watchdog/supervise.ts';
 import { memoryEventLog } from '../../src/util/event-log.ts';
 import { deadlineIn } from '../../src/util/deadline.ts';
@@ -29,12 +29,15 @@ t.test('a stop of an app that ignores SIGTERM: forwarded, then SIGKILL, uploads,
     stop.all.addEventListener('abort', () => events.push('work ended'));
     void app.exited.then((how) => events.push(`app ended by ${how.signal}`));
     t.notOk(stop.requested);
+    t.equal(stop.uploadsLeft(), undefined, 'no stop: no time set for the uploads');
     const wait = setInterval(() => {
       if (!output.includes('ready')) return;
       clearInterval(wait);
       handlers.get('SIGTERM')!();
       handlers.get('SIGTERM')!(); // a second SIGTERM changes nothing
       t.ok(stop.requested);
+      const left = stop.uploadsLeft()!;
+      t.ok(left <= 3000 - ABANDON_MS && left > 3000 - ABANDON_MS - 500, `uploads abandoned in ${left} ms (deadline less ${ABANDON_MS} ms)`);
     }, 20);
   });
   await deadline;
