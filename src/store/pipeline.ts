@@ -40,8 +40,6 @@ export interface ArtifactSpec {
   gzipLevel?: number;
   /** Codec for 'compress': gzip (default) or zstd at ZSTD_LEVEL (POSTMORTEM_COMPRESSION; the caller checked the runtime has it). */
   compression?: Compression;
-  /** zstd level for 'compress' with compression zstd; default ZSTD_LEVEL. */
-  zstdLevel?: number;
   metadata?: Record<string, string>;
   /**
    * Asked once the source has ended: is what was read the whole thing? A heap dump the JVM
@@ -124,7 +122,7 @@ function plan(spec: ArtifactSpec, progress: (content: number | undefined, stored
       const content = new HashTap((n) => progress((contentBytes = n), stored.bytes), spec.observe);
       const codec = codecOf(spec.compression ?? 'gzip');
       const name = spec.name.endsWith(codec.extension) ? spec.name : `${spec.name}${codec.extension}`;
-      const compressor = new ParallelCompress({ codec: codec.name, level: codec.name === 'zstd' ? spec.zstdLevel ?? ZSTD_LEVEL : level });
+      const compressor = new ParallelCompress({ codec: codec.name, level: codec.name === 'zstd' ? ZSTD_LEVEL : level });
       return { name, taps: [content, compressor, stored], content, stored, storedType: codec.storedType, encoding: codec.name };
     }
     case 'already-gzip': {
