@@ -64,7 +64,7 @@ export async function measureCrash(b: Bench): Promise<Row[]> {
     }
     const report = JSON.parse(await b.bucket.text(reportKey)) as { artifacts: { name: string; key: string; size: number; storedSize: number; storedSha256: string; verified: boolean }[] };
     const heap = report.artifacts.find((a) => a.name.startsWith('heap'));
-    if (!heap) throw new Error(`ours, round ${round}: no heap dump in the report ${reportKey}`);
+    if (!heap) throw new Error(`ours, round ${round}: no heap dump in the report ${reportKey}; output:\n${out.slice(-3000)}`);
     if (!heap.verified) throw new Error(`ours, round ${round}: heap dump stored but not verified`);
     const size = await b.bucket.size(heap.key);
     if (size !== heap.storedSize) throw new Error(`ours, round ${round}: ${heap.key} has ${String(size)} bytes in the store, the report says ${heap.storedSize}`);
