@@ -1,22 +1,24 @@
 // Compression alone (issue 12): the store pipeline's 'compress' taps over a finished heap dump,
-// single zlib stream vs ParallelGzip at several block sizes, beside gzip -1 and pigz -1 run in
-// the same invocation. Each variant is its own process; variants rotate each round; figures are
-// medians. No store: content HashTap -> compressor -> stored HashTap -> discard, which is the
-// pipeline's pass minus the upload.
+// single zlib stream vs ParallelCompress (gzip level 1 at several block sizes; zstd levels 1 and 3
+// in 1 MiB blocks, POSTMORTEM_COMPRESSION=zstd), beside gzip -1, pigz -1 and zstd -1 run in the
+// same invocation. Each variant is its own process, the Node.js ones on the vendored runtime (the
+// watchdog's; zstd needs Node >= 22.15); variants rotate each round; figures are medians. No
+// store: content HashTap -> compressor -> stored HashTap -> discard, the pipeline's pass minus
+// the upload.
 //
 //   [BENCH_COMPRESS_MIB=256] npx tsx bench/compress.ts FILE [ROUNDS=3] [VARIANT,...]
 //     -> table on stdout, bench/results-compress.{md,json}
-//   npx tsx bench/compress.ts --one VARIANT FILE BYTES   (internal: one run, one JSON line)
+//   <vendored node> bench/compress.ts --one VARIANT FILE BYTES   (internal: one run, one JSON line)
 import { execa } from 'execa';
 import { createReadStream } from 'node:fs';
-import { stat, writeFile } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { createGzip } from 'node:zlib';
-import { ParallelGzip, defaultConcurrency } from '../src/store/parallel-gzip.ts';
+import { ParallelCompress, defaultConcurrency } from '../src/store/parallel-compress.ts';
 import { HashTap, ZLIB_CHUNK_SIZE } from '../src/store/taps.ts';
 import { GiB, KiB, MiB, median } from './lib/stats.ts';
 
@@ -24,12 +26,14 @@ interface Run { seconds: number; cpuSeconds: number; stored: number; raw: number
 
 const NODE_VARIANTS: Record<string, () => Transform> = {
   'node single stream': () => createGzip({ level: 1, chunkSize: ZLIB_CHUNK_SIZE }),
-  'parallel 256 KiB': () => new ParallelGzip({ level: 1, blockSize: 256 * KiB }),
-  'parallel 1 MiB': () => new ParallelGzip({ level: 1, blockSize: MiB }),
-  'parallel 4 MiB': () => new ParallelGzip({ level: 1, blockSize: 4 * MiB }),
-  'parallel 8 MiB': () => new ParallelGzip({ level: 1, blockSize: 8 * MiB }),
+  'parallel 256 KiB': () => new ParallelCompress({ level: 1, blockSize: 256 * KiB }),
+  'parallel 1 MiB': () => new ParallelCompress({ level: 1, blockSize: MiB }),
+  'parallel 4 MiB': () => new ParallelCompress({ level: 1, blockSize: 4 * MiB }),
+  'parallel 8 MiB': () => new ParallelCompress({ level: 1, blockSize: 8 * MiB }),
+  'zstd-1 parallel 1 MiB': () => new ParallelCompress({ codec: 'zstd', level: 1, blockSize: MiB }),
+  'zstd-3 parallel 1 MiB': () => new ParallelCompress({ codec: 'zstd', level: 3, blockSize: MiB }),
 };
-const TOOLS: Record<string, string> = { 'gzip -1': 'gzip -1', 'pigz -1': 'pigz -1' };
+const TOOLS: Record<string, string> = { 'gzip -1': 'gzip -1', 'pigz -1': 'pigz -1', 'zstd -1': 'zstd -1 -q -c' };
 
 async function one(variant: string, file: string, limit: number): Promise<Run> {
   const make = NODE_VARIANTS[variant];
@@ -67,6 +71,11 @@ async function main(): Promise<void> {
   const present: string[] = [];
   for (const name of Object.keys(TOOLS)) if (await execa('sh', ['-c', `command -v ${name.split(' ')[0]}`]).then(() => true, () => false)) present.push(name);
   const chosen = args[2]?.split(',');
+  // The Node.js variants run on the runtime the watchdog runs on, which runs this file's TypeScript as is.
+  const runtimeDir = await mkdtemp(path.join(tmpdir(), 'bench-compress-'));
+  const { extractRuntime } = await import('../test/support/runtime.ts');
+  const node = await extractRuntime(runtimeDir);
+  const nodeVersion = (await execa(node, ['--version'])).stdout.trim();
   const variants = [...Object.keys(NODE_VARIANTS), ...present].filter((v) => v === 'node single stream' || !chosen || chosen.includes(v));
   await tool('cat', file, limit); // page cache: every variant reads from memory
   const runs = new Map<string, Run[]>(variants.map((v) => [v, []]));
@@ -75,11 +84,12 @@ async function main(): Promise<void> {
     for (const variant of order) {
       const run = TOOLS[variant]
         ? await tool(TOOLS[variant], file, limit)
-        : (JSON.parse((await execa('npx', ['tsx', self, '--one', variant, file, String(limit)])).stdout) as Run);
+        : (JSON.parse((await execa(node, [self, '--one', variant, file, String(limit)])).stdout) as Run);
       runs.get(variant)!.push(run);
       process.stderr.write(`round ${round + 1} ${variant}: ${run.seconds.toFixed(2)} s, ${run.cpuSeconds.toFixed(2)} CPU s\n`);
     }
   }
+  await rm(runtimeDir, { recursive: true, force: true });
   const raw = limit;
   const rows = variants.map((variant) => {
     const r = runs.get(variant)!;
@@ -96,8 +106,8 @@ async function main(): Promise<void> {
   });
   const single = rows.find((r) => r.variant === 'node single stream')!;
   const lines = [
-    `Compression alone over ${path.basename(file)} (first ${(raw / MiB).toFixed(0)} MiB), level 1, medians of ${rounds} runs; ` +
-      `${availableParallelism()} cores, ParallelGzip concurrency ${defaultConcurrency()}; ${new Date().toISOString()}`,
+    `Compression alone over ${path.basename(file)} (first ${(raw / MiB).toFixed(0)} MiB), level 1 unless named, medians of ${rounds} runs; ` +
+      `${availableParallelism()} cores, ParallelCompress concurrency ${defaultConcurrency()}, Node.js ${nodeVersion}; ${new Date().toISOString()}`,
     '',
     '| variant | MB/s | x single stream (medians) | x single stream (median of rounds) | CPU s/GiB | stored/raw |',
     '|---|---|---|---|---|---|',

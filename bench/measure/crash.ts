@@ -7,7 +7,9 @@
 //              "Dumping heap to" to "Heap dump file created", then `rclone copy` (64M x4) or
 //              `aws s3 cp` of the file. The two tools take turns going first on a fresh dump.
 // Also: stored bytes against the dump's size, and the peak disk the dump took in the
-// container's tmp (sampled from outside while it runs).
+// container's tmp (sampled from outside while it runs). Each round also runs ours with
+// POSTMORTEM_COMPRESSION=zstd (issue 12), rows beside the default gzip's: the same path, and the
+// watchdog's CPU seconds per GiB of dump for both.
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { launch, BUILDPACK_DIR } from '../../test/support/cf.ts';
@@ -20,19 +22,23 @@ import { formatBytes, formatSeconds, median, MiB } from '../lib/stats.ts';
 
 const JVM_TIMEOUT_MS = 300_000;
 
-interface OursRun { crashMs: number; reportMs: number; jvmDumpMs: number; dumpBytes: number; storedBytes: number; diskPeak: number; anonPeak: number; rssPeak: number; strategy: string; fileDisk: string }
+interface OursRun { crashMs: number; reportMs: number; jvmDumpMs: number; dumpBytes: number; storedBytes: number; diskPeak: number; anonPeak: number; rssPeak: number; cpuTicks: number; strategy: string; fileDisk: string }
+
+/** Clock ticks per second of /proc/<pid>/stat (USER_HZ, 100 on Linux x86-64). */
+const TICKS_PER_SECOND = 100;
 interface RefRun { dumpMs: number; rcloneMs: number; awsMs: number; dumpBytes: number; diskPeak: number; file: string }
 
 export async function measureCrash(b: Bench): Promise<Row[]> {
   const appDir = await b.compileJava(path.join(BUILDPACK_DIR, 'demo/app'), ['Inventory']);
   const droplet = await b.stage({ appDir, env: b.storeEnv('crash') });
   const ours: OursRun[] = [];
+  const oursZstd: OursRun[] = [];
   const refs: RefRun[] = [];
 
-  async function runOurs(round: number): Promise<void> {
-    const prefix = `crash/ours-${round}`;
+  async function runOurs(round: number, compression: 'gzip' | 'zstd' = 'gzip'): Promise<void> {
+    const prefix = `crash/ours-${compression}-${round}`;
     const disk = sampleDiskPeak([path.join(droplet.home, 'tmp')]);
-    const app = launch(droplet, { command: `java -Xmx${b.sizes.heap} -cp . Inventory`, env: { ...b.storeEnv(prefix), POSTMORTEM_GRACE: '0s', ...oursEnv() } });
+    const app = launch(droplet, { command: `java -Xmx${b.sizes.heap} -cp . Inventory`, env: { ...b.storeEnv(prefix), POSTMORTEM_GRACE: '0s', ...oursEnv(), ...(compression === 'zstd' ? { POSTMORTEM_COMPRESSION: 'zstd' } : {}) } });
     // app.pid is the watchdog (the launcher exec'd it): its memory while it follows the dump.
     const memory = sampleMemoryPeak(app.pid);
     let diskPeak = 0;
@@ -58,7 +64,7 @@ export async function measureCrash(b: Bench): Promise<Row[]> {
     }
     const report = JSON.parse(await b.bucket.text(reportKey)) as { artifacts: { name: string; key: string; size: number; storedSize: number; storedSha256: string; verified: boolean }[] };
     const heap = report.artifacts.find((a) => a.name.startsWith('heap'));
-    if (!heap) throw new Error(`ours, round ${round}: no heap dump in the report ${reportKey}`);
+    if (!heap) throw new Error(`ours, round ${round}: no heap dump in the report ${reportKey}; output:\n${out.slice(-3000)}`);
     if (!heap.verified) throw new Error(`ours, round ${round}: heap dump stored but not verified`);
     const size = await b.bucket.size(heap.key);
     if (size !== heap.storedSize) throw new Error(`ours, round ${round}: ${heap.key} has ${String(size)} bytes in the store, the report says ${heap.storedSize}`);
@@ -69,9 +75,10 @@ export async function measureCrash(b: Bench): Promise<Row[]> {
     // The watchdog's own lines: which strategy it chose, and what the dump file took on disk.
     const strategy = /heap dumps: (.*)/.exec(out)?.[1] ?? 'not logged';
     const fileDisk = /hprof: (took up to .*)/.exec(out)?.[1] ?? 'not logged';
-    const run = { crashMs: storedAt - dumpAt, reportMs: reportAt - dumpAt, jvmDumpMs: createdAt - dumpAt, dumpBytes: heap.size, storedBytes: heap.storedSize, diskPeak, anonPeak: memoryPeak.anon, rssPeak: memoryPeak.rss, strategy, fileDisk };
-    b.log(`  ours #${round + 1}: dump started -> stored ${formatSeconds(run.crashMs)}, report ${formatSeconds(run.reportMs)} (JVM wrote it in ${formatSeconds(run.jvmDumpMs)}), ${formatBytes(run.dumpBytes)} as ${formatBytes(run.storedBytes)}, disk peak ${formatBytes(diskPeak)} (${(diskPeak / heap.storedSize).toFixed(2)}x stored; dump file ${fileDisk}), watchdog peak RSS ${formatBytes(run.rssPeak)} (anonymous ${formatBytes(run.anonPeak)}), CPU ${memoryPeak.cpuTicks} ticks in all`);
-    ours.push(run);
+    if (compression === 'zstd' && !heap.name.endsWith('.zst')) throw new Error(`ours (zstd), round ${round}: stored ${heap.name}, not a .zst`);
+    const run = { crashMs: storedAt - dumpAt, reportMs: reportAt - dumpAt, jvmDumpMs: createdAt - dumpAt, dumpBytes: heap.size, storedBytes: heap.storedSize, diskPeak, anonPeak: memoryPeak.anon, rssPeak: memoryPeak.rss, cpuTicks: memoryPeak.cpuTicks, strategy, fileDisk };
+    b.log(`  ours${compression === 'zstd' ? ' (zstd)' : ''} #${round + 1}: dump started -> stored ${formatSeconds(run.crashMs)}, report ${formatSeconds(run.reportMs)} (JVM wrote it in ${formatSeconds(run.jvmDumpMs)}), ${formatBytes(run.dumpBytes)} as ${formatBytes(run.storedBytes)}, disk peak ${formatBytes(diskPeak)} (${(diskPeak / heap.storedSize).toFixed(2)}x stored; dump file ${fileDisk}), watchdog peak RSS ${formatBytes(run.rssPeak)} (anonymous ${formatBytes(run.anonPeak)}), CPU ${memoryPeak.cpuTicks} ticks in all`);
+    (compression === 'zstd' ? oursZstd : ours).push(run);
     await b.purge(prefix);
   }
 
@@ -121,8 +128,8 @@ export async function measureCrash(b: Bench): Promise<Row[]> {
 
   for (let round = 0; round < b.sizes.rounds; round++) {
     const last = round === b.sizes.rounds - 1;
-    if (round % 2 === 0) { await runOurs(round); await runReference(round, last); }
-    else { await runReference(round, last); await runOurs(round); }
+    if (round % 2 === 0) { await runOurs(round); await runReference(round, last); await runOurs(round, 'zstd'); }
+    else { await runOurs(round, 'zstd'); await runReference(round, last); await runOurs(round); }
   }
 
   const g = '1. crash to verified evidence in the store';
@@ -138,6 +145,8 @@ export async function measureCrash(b: Bench): Promise<Row[]> {
   const anonPeaks = ours.map((r) => r.anonPeak);
   // What POSTMORTEM_MEMORY_RESERVE should ask for: the measured peak, rounded up to 8 MiB.
   const reserve = Math.ceil(Math.max(...rssPeaks) / (8 * MiB)) * 8 * MiB;
+  const zstdCrash = oursZstd.map((r) => r.crashMs);
+  const cpuPerGiB = (runs: OursRun[]) => runs.map((r) => r.cpuTicks / TICKS_PER_SECOND / (r.dumpBytes / 1024 ** 3));
   return [
     row({
       id: 'crash.watchdog-rss', group: g, measurement: 'watchdog peak RSS while it follows and uploads the dump the JVM is writing (runtime included)', unit: 'bytes',
@@ -162,6 +171,22 @@ export async function measureCrash(b: Bench): Promise<Row[]> {
       id: 'crash.report', group: g, measurement: '"Dumping heap to" -> report.json stored (ours) vs rclone path', unit: 'ms',
       ours: m(ours.map((r) => r.reportMs)), reference: m(rcloneTotal), referenceLabel: 'rclone path',
       runs: { ours: ours.map((r) => r.reportMs), reference: rcloneTotal },
+    }),
+    row({
+      id: 'crash.zstd-vs-rclone', group: g, measurement: `same with POSTMORTEM_COMPRESSION=zstd (level 1, .hprof.zst)`, unit: 'ms',
+      ours: m(zstdCrash), reference: m(rcloneTotal), referenceLabel: 'plain dump, then rclone copy 64M x4',
+      target: { on: 'ratio', op: '<=', value: 0.5 }, runs: { ours: zstdCrash, reference: rcloneTotal },
+    }),
+    row({
+      id: 'crash.zstd-vs-gzip', group: g, measurement: 'POSTMORTEM_COMPRESSION=zstd against the default gzip: "Dumping heap to" -> stored and verified', unit: 'ms',
+      ours: m(zstdCrash), reference: m(oursCrash), referenceLabel: 'ours, gzip level 1 (default)',
+      runs: { ours: zstdCrash, reference: oursCrash },
+    }),
+    row({
+      id: 'crash.cpu-per-gib', group: g, measurement: 'watchdog CPU seconds per GiB of dump (all its threads, start to exit), zstd against gzip', unit: 's/GiB',
+      ours: m(cpuPerGiB(oursZstd)), reference: m(cpuPerGiB(ours)), referenceLabel: 'ours, gzip level 1 (default)',
+      runs: { ours: cpuPerGiB(oursZstd), reference: cpuPerGiB(ours) },
+      note: `stored / dump: zstd ${m(oursZstd.map((r) => r.storedBytes / r.dumpBytes)).toFixed(3)}, gzip ${m(storedShare).toFixed(3)}`,
     }),
     row({
       id: 'crash.jvm-dump', group: g, measurement: 'of which the JVM writing its dump (with us as POSTMORTEM_DUMP_COMPRESSION chose, plain without)', unit: 'ms',

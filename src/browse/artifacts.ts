@@ -4,8 +4,8 @@ import { link, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough, Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { constants as zlib, createGunzip } from 'node:zlib';
 import type { Report } from '../capture/report.ts';
+import { codecOf, createDecompressor, isDataError } from '../store/codecs.ts';
 import type { Store } from '../store/store.ts';
 import { HashTap } from '../store/taps.ts';
 
@@ -40,11 +40,13 @@ export async function checkArtifact(
   if (head.size !== artifact.storedSize) problems.push(`stored size ${head.size} != report ${artifact.storedSize}`);
 
   const stored = new HashTap(options.onBytes);
-  const gz = artifact.compression === 'gzip';
-  const content = gz ? new HashTap() : undefined;
+  const compression = artifact.compression === 'none' ? undefined : artifact.compression;
+  const content = compression ? new HashTap() : undefined;
   // What the watchdog stored as cut short: decompress what is there (a truncated gzip is
   // expected), and compare content hashes only where the watchdog could compute them.
   const incomplete = artifact.complete === false ? artifact.incompleteReason ?? 'stored as incomplete' : undefined;
+  // Before the download: a zstd object on a Node.js without zstd and no zstd command says so here.
+  const decompressor = compression ? await createDecompressor(compression, incomplete !== undefined) : undefined;
   const body: Readable = await store.get(artifact.key);
   const stages: (Readable | Transform | NodeJS.WritableStream)[] = [body, stored];
   let savedAs: string | undefined;
@@ -56,9 +58,9 @@ export async function checkArtifact(
   // 'wx': never through a file or link that is already there.
   const file = () => createWriteStream(partial!, { flags: 'wx' });
   // Kept compressed: the stored bytes are written as they pass, and still decompressed once to check the content hash.
-  const keepStored = partial !== undefined && gz && options.keepCompressed === true;
+  const keepStored = partial !== undefined && decompressor !== undefined && options.keepCompressed === true;
   if (keepStored) stages.push(teeTo(file()));
-  if (gz) stages.push(createGunzip(incomplete ? { finishFlush: zlib.Z_SYNC_FLUSH } : {}), content!);
+  if (decompressor) stages.push(decompressor, content!);
   if (partial && !keepStored) {
     stages.push(file());
   } else {
@@ -71,7 +73,7 @@ export async function checkArtifact(
   } catch (error) {
     if (partial && (error as { code?: string }).code !== 'EEXIST') await rm(partial, { force: true });
     // Bytes that do not decompress are a verdict on the object (Z_DATA_ERROR…); anything else is the reading or the writing.
-    const verdict = /^Z_/.test(String((error as { code?: unknown }).code ?? ''));
+    const verdict = isDataError(error);
     return { name: artifact.name, ok: false, ...(verdict ? {} : { failed: 'read' as const }), problems: [...problems, `reading ${artifact.key} failed: ${error instanceof Error ? error.message : String(error)}`] };
   }
   const storedDigest = stored.digest();
@@ -110,7 +112,9 @@ export async function checkArtifact(
 
 /** File name of the downloaded content: decompressed, unless the stored (compressed) bytes are kept. */
 export function contentFileName(artifact: ReportArtifact, keepCompressed = false): string {
-  return artifact.compression === 'gzip' && !keepCompressed ? artifact.name.replace(/\.gz$/, '') : artifact.name;
+  if (artifact.compression === 'none' || keepCompressed) return artifact.name;
+  const extension = codecOf(artifact.compression).extension;
+  return artifact.name.endsWith(extension) ? artifact.name.slice(0, -extension.length) : artifact.name;
 }
 
 /** Passes bytes on unchanged and writes them to `sink`, waiting for it (backpressure); ends it at the end. */

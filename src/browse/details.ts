@@ -3,9 +3,9 @@
 // optional in a report (older watchdogs, non-JVM apps) and come from the bucket, so each is
 // read defensively: a field of the wrong shape is left out, never trusted.
 import { pipeline } from 'node:stream/promises';
-import { constants as zlib, createGunzip } from 'node:zlib';
 import type { Report } from '../capture/report.ts';
 import { LOG_TAIL_NAME } from '../store/keys.ts';
+import { createDecompressor } from '../store/codecs.ts';
 import type { Store } from '../store/store.ts';
 
 /** Enough for any excerpt people read in a terminal; the log tail itself may be 16 MiB. */
@@ -60,7 +60,7 @@ export async function readLogTail(store: Store, report: Report, maxLines: number
     }
   };
   const body = await store.get(artifact.key);
-  if (artifact.compression === 'gzip') await pipeline(body, createGunzip({ finishFlush: zlib.Z_SYNC_FLUSH }), keepEnd);
+  if (artifact.compression !== 'none') await pipeline(body, await createDecompressor(artifact.compression, true), keepEnd);
   else await pipeline(body, keepEnd);
   const lines = end.toString('utf8').split('\n');
   if (lines.at(-1) === '') lines.pop();

@@ -38,7 +38,7 @@ const REPORT = object({
   times: object({ started: str, detected: str, died: nullable(str) }),
   artifacts: list(object({
     name: str, key: str, size: num, sha256: str, storedSize: num, storedSha256: str,
-    compression: oneOf('gzip', 'none'), verified: bool, unverifiedReason: optional(str),
+    compression: oneOf('gzip', 'zstd', 'none'), verified: bool, unverifiedReason: optional(str),
     complete: optional(bool), incompleteReason: optional(str),
   })),
   failed: list(object({ name: str, error: str, localPath: optional(str) })),

@@ -5,6 +5,7 @@
 // in. Rendered from the final report (already redacted); the log tail gets the same scrubbing
 // as event-log lines. Every text from the app (class names, log lines, names) is HTML-escaped.
 import { formatBytes } from '../config/units.ts';
+import { codecOf } from '../store/codecs.ts';
 import type { Store } from '../store/store.ts';
 import { storeBytes, type BytesOptions } from '../store/pipeline.ts';
 import { crashPageKey, PAGE_NAME } from '../store/keys.ts';
@@ -113,9 +114,10 @@ function artifactsSection(report: Report): string {
   const bucket = /^s3:\/\/(.+)$/.exec(report.store)?.[1];
   const fileRoot = /^file:\/\/(.+)$/.exec(report.store)?.[1];
   const rows = report.artifacts.map((a) => {
-    const target = a.compression === 'gzip' && !a.name.endsWith('.gz') ? `${a.name}.gz` : a.name;
+    const extension = a.compression === 'none' ? '' : codecOf(a.compression).extension;
+    const target = a.name.endsWith(extension) ? a.name : `${a.name}${extension}`;
     const fetch = bucket !== undefined ? `aws s3 cp ${shellWord(`s3://${bucket}/${a.key}`)} ${shellWord(`./${target}`)}` : fileRoot !== undefined ? `cp ${shellWord(`${fileRoot.replace(/\/$/, '')}/${a.key}`)} .` : '';
-    return `<tr><td class="cls">${escapeHtml(a.name)}</td><td class="n">${escapeHtml(formatBytes(a.size))}</td><td class="n">${escapeHtml(formatBytes(a.storedSize))}${a.compression === 'gzip' ? ' gzip' : ''}</td><td class="hash">${escapeHtml(a.sha256 || 'unknown')}</td><td>${a.verified ? 'verified' : `not verified${'unverifiedReason' in a && a.unverifiedReason ? `: ${escapeHtml(a.unverifiedReason)}` : ''}`}</td><td><code>${escapeHtml(fetch)}</code></td></tr>`;
+    return `<tr><td class="cls">${escapeHtml(a.name)}</td><td class="n">${escapeHtml(formatBytes(a.size))}</td><td class="n">${escapeHtml(formatBytes(a.storedSize))}${a.compression === 'none' ? '' : ` ${a.compression}`}</td><td class="hash">${escapeHtml(a.sha256 || 'unknown')}</td><td>${a.verified ? 'verified' : `not verified${'unverifiedReason' in a && a.unverifiedReason ? `: ${escapeHtml(a.unverifiedReason)}` : ''}`}</td><td><code>${escapeHtml(fetch)}</code></td></tr>`;
   }).join('');
   const failed = report.failed.length === 0 ? '' : `<h3>Not stored</h3><ul>${report.failed.map((f) => `<li>${escapeHtml(f.name)}: ${escapeHtml(f.error)}${f.localPath ? ` (still at ${escapeHtml(f.localPath)} in the container)` : ''}</li>`).join('')}</ul>`;
   return `<section id="artifacts"><h2>Artifacts</h2><p>All of them: <code>${escapeHtml(`postmortem get ${shellWord(report.crash)}`)}</code></p>

@@ -12,6 +12,7 @@ import { HolePuncher } from './hole-punch.ts';
 import { formatBytes } from '../config/units.ts';
 import { coreCompleteness } from './core-file.ts';
 import type { ArtifactSpec, Completeness } from '../store/pipeline.ts';
+import type { Compression } from '../store/codecs.ts';
 import type { OutputEvent } from '../watchdog/output-scanner.ts';
 
 export type EvidenceKind = 'heap' | 'fatal-error-log' | 'core';
@@ -54,6 +55,8 @@ export interface EvidenceDeps {
   folders: EvidenceFolder[];
   log: EventLog;
   gzipLevel: number;
+  /** How what we compress is compressed: the setting as this runtime can honour it (codecs.ts usableCompression). */
+  compression?: Compression;
   /** The crash this evidence belongs to (created on first evidence). */
   crashFor: (kind: EvidenceKind) => Crash;
   onEvidence?: (kind: EvidenceKind, file: string) => void;
@@ -237,6 +240,7 @@ export class EvidenceWatch {
       contentType: kind === 'fatal-error-log' ? 'text/plain; charset=utf-8' : 'application/octet-stream',
       encoding: gz ? 'already-gzip' : compress,
       gzipLevel: this.deps.gzipLevel,
+      ...(this.deps.compression ? { compression: this.deps.compression } : {}),
     };
   }
 

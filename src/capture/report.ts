@@ -81,7 +81,7 @@ export function buildReport(input: ReportInput) {
       sha256: a.sha256,
       storedSize: a.storedSize,
       storedSha256: a.storedSha256,
-      compression: a.contentEncoding ?? 'none',
+      compression: a.contentEncoding ?? ('none' as const),
       // complete: the evidence is whole; verified: the store holds exactly the bytes we sent.
       complete: a.complete,
       ...(a.incompleteReason ? { incompleteReason: a.incompleteReason } : {}),

@@ -17,6 +17,7 @@
  * | POSTMORTEM_GRACE | 30s | hold after a crash once uploads are done; 0 to 1h |
  * | POSTMORTEM_UPLOAD_TIMEOUT | 15m | deadline for all uploads of one crash; 1s to 24h |
  * | POSTMORTEM_GZIP_LEVEL | 1 | gzip level 0..9 for what we compress (0 = store as is) |
+ * | POSTMORTEM_COMPRESSION | gzip | `gzip` or `zstd` (level 1, .zst; needs Node >= 22.15, else gzip, logged) for what the watchdog compresses |
  * | POSTMORTEM_JAVA | true | add heap-dump flags to JAVA_TOOL_OPTIONS |
  * | POSTMORTEM_DUMP_COMPRESSION | auto | who gzips a heap dump: `watchdog` (JVM writes it plain), `jvm` (JDK 17+ HeapDumpGzipLevel), `auto` (watchdog when the free disk holds a plain dump, see dump-strategy.ts) |
  * | POSTMORTEM_PUNCH_HOLES | true | free a plain dump's disk blocks behind the upload (fallocate --punch-hole); see growing-file.ts |
@@ -47,7 +48,7 @@
  * Booleans: true/false, 1/0, yes/no, any case.
  */
 import { isAbsolute, join } from 'node:path';
-import { ConfigError, DUMP_COMPRESSIONS, type Config, type Env } from './types.ts';
+import { COMPRESSIONS, ConfigError, DUMP_COMPRESSIONS, type Config, type Env } from './types.ts';
 import { newFindings, type Findings } from './problems.ts';
 import {
   parseBoolean,
@@ -81,6 +82,7 @@ export const DEFAULTS = {
   graceMs: 30 * SECOND,
   uploadTimeoutMs: 15 * MINUTE,
   gzipLevel: 1,
+  compression: 'gzip',
   java: true,
   dumpCompression: 'auto',
   punchHoles: true,
@@ -123,6 +125,7 @@ export function parseConfig(env: Env, opts: ParseOptions = {}): ParsedConfig {
     storeIsFallback,
     graceMs: readDuration(env, 'POSTMORTEM_GRACE', { min: 0, max: HOUR, fallback: DEFAULTS.graceMs }, findings),
     gzipLevel: readInteger(env, 'POSTMORTEM_GZIP_LEVEL', { min: 0, max: 9, fallback: DEFAULTS.gzipLevel }, findings),
+    compression: readChoice(env, 'POSTMORTEM_COMPRESSION', COMPRESSIONS, findings, DEFAULTS.compression) ?? DEFAULTS.compression,
     java: readBoolean(env, 'POSTMORTEM_JAVA', DEFAULTS.java, findings),
     dumpCompression: readChoice(env, 'POSTMORTEM_DUMP_COMPRESSION', DUMP_COMPRESSIONS, findings) ?? DEFAULTS.dumpCompression,
     punchHoles: readBoolean(env, 'POSTMORTEM_PUNCH_HOLES', DEFAULTS.punchHoles, findings),

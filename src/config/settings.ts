@@ -113,6 +113,7 @@ export function readChoice<T extends string>(
   name: string,
   choices: readonly T[],
   findings: Findings,
+  fallback?: T,
 ): T | undefined {
   const text = readSetting(env, name);
   if (text === undefined) return undefined;
@@ -123,7 +124,7 @@ export function readChoice<T extends string>(
       setting: name,
       received: shown(text),
       expected: `one of ${choices.join(', ')}`,
-      fix: `set ${name} to one of those values, or remove it`,
+      fix: `set ${name} to one of those values, or remove it${fallback === undefined ? '' : ` for the default ${fallback}`}`,
     }),
   );
   return undefined;

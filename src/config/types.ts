@@ -60,6 +60,10 @@ export interface AppIdentity {
 export const DUMP_COMPRESSIONS = ['auto', 'watchdog', 'jvm'] as const;
 export type DumpCompression = (typeof DUMP_COMPRESSIONS)[number];
 
+/** Who compresses what the watchdog compresses itself (POSTMORTEM_COMPRESSION; src/store/codecs.ts). */
+export const COMPRESSIONS = ['gzip', 'zstd'] as const;
+export type Compression = (typeof COMPRESSIONS)[number];
+
 export interface Config {
   store: StoreTarget;
   /** true when nothing named a store: evidence stays in the container (logged loudly). */
@@ -70,6 +74,8 @@ export interface Config {
   gzipLevel: number;
   /** Add heap-dump flags to JAVA_TOOL_OPTIONS. */
   java: boolean;
+  /** gzip, or zstd where the runtime has it (falls back to gzip, logged), for what we compress ourselves. */
+  compression: Compression;
   /** Who gzips a heap dump (src/capture/dump-strategy.ts). */
   dumpCompression: DumpCompression;
   /** Free a plain dump's disk blocks behind the upload (src/capture/growing-file.ts). */

@@ -200,7 +200,7 @@ ${examples('postmortem ls --app shop --since 24h', 'postmortem show prod/acme/de
     .description('download every artifact and report.json into a folder, checking each against the report')
     .argument('<crash>', 'the crash, as ls prints it')
     .option('--out <dir>', 'the folder to fill (default: ./<crash stem>); files already there are never replaced')
-    .option('--keep-compressed', 'keep .gz artifacts as stored (Eclipse MAT opens heap.hprof.gz) instead of decompressing them', false)
+    .option('--keep-compressed', 'keep .gz and .zst artifacts as stored (Eclipse MAT opens heap.hprof.gz, not .zst) instead of decompressing them', false)
     .addHelpText('after', `${examples('postmortem get <crash> --out ./crash', 'postmortem get <crash> --out ./crash --keep-compressed')}
 Exit 3 when an artifact differs from its report or was stored incomplete; 0 when all are verified.
 `)

@@ -3,8 +3,9 @@
 //
 // Two deliberate choices:
 //
-// 1. Compressed objects are stored as `<name>.gz` with Content-Type application/gzip and NO
-//    Content-Encoding header. With `Content-Encoding: gzip`, browsers, `curl --compressed`,
+// 1. Compressed objects are stored as `<name>.gz` with Content-Type application/gzip (or
+//    `<name>.zst`, application/zstd, with POSTMORTEM_COMPRESSION=zstd) and NO Content-Encoding
+//    header. With `Content-Encoding: gzip` (or zstd), browsers, `curl --compressed`,
 //    some SDKs and proxies decompress transparently on download, so the bytes a user gets no
 //    longer match storedSha256 or Content-Length and a verify step would report corruption
 //    that is not there. The encoding is recorded in the report (contentEncoding) and in the
@@ -21,21 +22,24 @@ import { Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { artifactKey, reportKey } from './keys.ts';
 import { StoreError, type PutResult, type RequestLimits, type Store } from './store.ts';
-import { ParallelGzip } from './parallel-gzip.ts';
+import { ZSTD_LEVEL, codecOf, type Compression } from './codecs.ts';
+import { ParallelCompress } from './parallel-compress.ts';
 import { GunzipHashTap, HashTap, type ContentObserver, type Digest } from './taps.ts';
 
 export const DEFAULT_GZIP_LEVEL = 1;
 
 export interface ArtifactSpec {
-  /** File name inside the crash prefix, e.g. 'heap.hprof' ('.gz' is added when compressing). */
+  /** File name inside the crash prefix, e.g. 'heap.hprof' ('.gz' or '.zst' is added when compressing). */
   name: string;
   source: Readable | AsyncIterable<Buffer>;
   /** Type of the content (uncompressed), e.g. 'text/plain'. */
   contentType: string;
-  /** 'compress': we gzip it; 'already-gzip': the source is gzip (hashed through gunzip); 'raw': as is. */
+  /** 'compress': we compress it (`compression`); 'already-gzip': the source is gzip (hashed through gunzip); 'raw': as is. */
   encoding: 'compress' | 'already-gzip' | 'raw';
   /** zlib level for 'compress', default 1 (~3.4x on heap dumps, blocks gzipped on several cores); 0 stores raw. */
   gzipLevel?: number;
+  /** Codec for 'compress': gzip (default) or zstd at ZSTD_LEVEL (POSTMORTEM_COMPRESSION; the caller checked the runtime has it). */
+  compression?: Compression;
   metadata?: Record<string, string>;
   /**
    * Asked once the source has ended: is what was read the whole thing? A heap dump the JVM
@@ -62,8 +66,8 @@ export interface ArtifactRecord {
   sha256: string;
   storedSize: number;
   storedSha256: string;
-  /** 'gzip' when the stored bytes are gzip (stored without a Content-Encoding header). */
-  contentEncoding?: 'gzip';
+  /** 'gzip' or 'zstd' when the stored bytes are compressed (stored without a Content-Encoding header). */
+  contentEncoding?: Compression;
   verified: boolean;
   unverifiedReason?: string;
   /** Why size/sha256 of the content are incomplete, e.g. a truncated .hprof.gz. */
@@ -82,8 +86,6 @@ export interface StoreOptions extends RequestLimits {
   now?: () => number;
 }
 
-const GZIP_TYPE = 'application/gzip';
-
 /** S3 metadata travels as HTTP headers: printable ASCII only. */
 function asciiMetadata(metadata: Record<string, string>): Record<string, string> {
   const clean: Record<string, string> = {};
@@ -99,7 +101,8 @@ interface Plan {
   content: { digest(): Digest };
   stored: HashTap;
   storedType: string;
-  gzip: boolean;
+  /** How the stored bytes are compressed; undefined: they are the content. */
+  encoding: Compression | undefined;
 }
 
 function plan(spec: ArtifactSpec, progress: (content: number | undefined, stored: number) => void): Plan {
@@ -111,19 +114,21 @@ function plan(spec: ArtifactSpec, progress: (content: number | undefined, stored
   switch (spec.encoding === 'compress' && level === 0 ? 'raw' : spec.encoding) {
     case 'raw': {
       const stored = new HashTap((n) => progress(n, n), spec.observe);
-      return { name: spec.name, taps: [stored], content: stored, stored, storedType: spec.contentType, gzip: false };
+      return { name: spec.name, taps: [stored], content: stored, stored, storedType: spec.contentType, encoding: undefined };
     }
     case 'compress': {
       // Progress on content as well: a block's compressed bytes come out only once it is full.
       const stored = new HashTap((n) => progress(contentBytes, n));
       const content = new HashTap((n) => progress((contentBytes = n), stored.bytes), spec.observe);
-      const name = spec.name.endsWith('.gz') ? spec.name : `${spec.name}.gz`;
-      return { name, taps: [content, new ParallelGzip({ level }), stored], content, stored, storedType: GZIP_TYPE, gzip: true };
+      const codec = codecOf(spec.compression ?? 'gzip');
+      const name = spec.name.endsWith(codec.extension) ? spec.name : `${spec.name}${codec.extension}`;
+      const compressor = new ParallelCompress({ codec: codec.name, level: codec.name === 'zstd' ? ZSTD_LEVEL : level });
+      return { name, taps: [content, compressor, stored], content, stored, storedType: codec.storedType, encoding: codec.name };
     }
     case 'already-gzip': {
       const stored = new HashTap((n) => progress(undefined, n));
       const content = new GunzipHashTap((n) => progress(n, stored.bytes), spec.observe);
-      return { name: spec.name, taps: [stored, content], content, stored, storedType: GZIP_TYPE, gzip: true };
+      return { name: spec.name, taps: [stored, content], content, stored, storedType: codecOf('gzip').storedType, encoding: 'gzip' };
     }
   }
 }
@@ -148,7 +153,7 @@ export async function storeArtifact(
   const metadata = asciiMetadata({
     ...spec.metadata,
     'content-type-decoded': spec.contentType,
-    'stored-encoding': p.gzip ? 'gzip' : 'identity',
+    'stored-encoding': p.encoding ?? 'identity',
     'sha256-in': reportKey(crashPrefixKey),
   });
 
@@ -169,7 +174,7 @@ export async function storeArtifact(
     sha256: content.sha256,
     storedSize: stored.bytes,
     storedSha256: stored.sha256,
-    ...(p.gzip ? { contentEncoding: 'gzip' as const } : {}),
+    ...(p.encoding ? { contentEncoding: p.encoding } : {}),
     verified: put.verified,
     ...(put.unverifiedReason !== undefined ? { unverifiedReason: put.unverifiedReason } : {}),
     ...(content.error !== undefined ? { contentError: content.error } : {}),

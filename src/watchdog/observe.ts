@@ -5,6 +5,7 @@
 // low-rate tick, and its OOM-kill counters after a SIGKILL.
 import type { Config } from '../config/types.ts';
 import type { CrashSlot } from '../capture/crash.ts';
+import { usableCompression } from '../store/codecs.ts';
 import { EvidenceWatch, REASON_OF, type EvidenceFolder } from '../capture/evidence.ts';
 import { LogTail } from '../capture/log-tail.ts';
 import { ObservedState } from '../capture/observed.ts';
@@ -37,6 +38,7 @@ export async function observe(input: { config: Config; log: EventLog; folders: E
     folders: input.folders,
     log: input.log,
     gzipLevel: config.gzipLevel,
+    compression: usableCompression(config.compression, input.log),
     crashFor: (kind) => crashes.for(REASON_OF[kind]),
     onEvidence: (kind) => {
       if (kind === 'heap') observed.outOfMemory = true;

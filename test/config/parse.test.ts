@@ -49,6 +49,7 @@ t.test('defaults: nothing configured keeps evidence in the container, loudly', a
       graceMs: config.graceMs,
       uploadTimeoutMs: config.uploadTimeoutMs,
       gzipLevel: config.gzipLevel,
+      compression: config.compression,
       java: config.java,
       dumpCompression: config.dumpCompression,
       punchHoles: config.punchHoles,
@@ -362,11 +363,21 @@ t.test('POSTMORTEM_STOP_DEADLINE: 9 s by default, never past Diego\'s SIGKILL at
   }
 });
 
+t.test('POSTMORTEM_COMPRESSION: gzip unless set, zstd in any case, anything else an error naming it and the fix', async (t) => {
+  t.equal(parseConfig(LAUNCH_ENV).config.compression, 'gzip', 'default gzip');
+  t.equal(parseConfig({ ...LAUNCH_ENV, POSTMORTEM_COMPRESSION: ' ' }).config.compression, 'gzip', 'blank is unset');
+  t.equal(parseConfig({ ...LAUNCH_ENV, POSTMORTEM_COMPRESSION: 'ZSTD' }).config.compression, 'zstd');
+  t.equal(parseConfig({ ...LAUNCH_ENV, POSTMORTEM_COMPRESSION: 'gzip' }).config.compression, 'gzip');
+  const error = t.throws(() => parseConfig({ ...LAUNCH_ENV, POSTMORTEM_COMPRESSION: 'zstd:19' })) as ConfigError;
+  t.same(error.problems, ['POSTMORTEM_COMPRESSION is "zstd:19": expected one of gzip, zstd. Fix: set POSTMORTEM_COMPRESSION to one of those values, or remove it for the default gzip.']);
+});
+
 t.test('every bad value is reported, all at once, each naming setting, value and fix', async (t) => {
   const env: Env = {
     POSTMORTEM_GRACE: '2h',
     POSTMORTEM_UPLOAD_TIMEOUT: 'soon',
     POSTMORTEM_GZIP_LEVEL: '11',
+    POSTMORTEM_COMPRESSION: 'brotli',
     POSTMORTEM_JAVA: 'maybe',
     POSTMORTEM_DISABLE: 'perhaps',
     POSTMORTEM_DUMP_DIR: 'tmp/dumps',
@@ -392,6 +403,7 @@ t.test('every bad value is reported, all at once, each naming setting, value and
     'POSTMORTEM_GRACE',
     'POSTMORTEM_UPLOAD_TIMEOUT',
     'POSTMORTEM_GZIP_LEVEL',
+    'POSTMORTEM_COMPRESSION',
     'POSTMORTEM_JAVA',
     'POSTMORTEM_DISABLE',
     'POSTMORTEM_DUMP_DIR',

@@ -1,4 +1,4 @@
-// ParallelGzip: blocks gzipped on the thread pool, emitted in order, in fixed memory. Outputs are
+// ParallelCompress: blocks gzipped on the thread pool, emitted in order, in fixed memory. Outputs are
 // checked by gzip(1) itself (gzip -t, zcat), not by our own reader; the last test stores through
 // the pipeline into the run's Ceph RGW and reads the object back with a plain S3 client.
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -10,7 +10,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { gunzipSync, gzip } from 'node:zlib';
 import t from 'tap';
-import { ParallelGzip, type CompressBlock } from '../../src/store/parallel-gzip.ts';
+import { ParallelCompress, type CompressBlock } from '../../src/store/parallel-compress.ts';
 import { storeArtifact } from '../../src/store/pipeline.ts';
 import { s3ClientConfig, createS3Store } from '../../src/store/s3-store.ts';
 import { rgwForThisFile } from '../support/rgw/for-tests.ts';
@@ -45,7 +45,7 @@ async function byGzip(gz: Buffer, name: string): Promise<{ sha256: string; bytes
 for (const kind of ['random', 'heapish'] as const) {
   for (const size of [0, 1, BLOCK - 1, BLOCK, BLOCK + 1, 7 * BLOCK + 4321]) {
     t.test(`${kind} ${size} bytes: gzip -t passes, zcat gives the exact input`, async (t) => {
-      const tap = new ParallelGzip({ blockSize: BLOCK, concurrency: 3 });
+      const tap = new ParallelCompress({ blockSize: BLOCK, concurrency: 3 });
       const gz = await collect(source(size, kind).pipe(tap));
       t.same(await byGzip(gz, `${kind}-${size}`), { sha256: expected(size, kind), bytes: size });
       t.ok(tap.usage.blockBuffers <= tap.maxBlockBuffers, `${tap.usage.blockBuffers} block buffers <= ${tap.maxBlockBuffers}`);
@@ -72,7 +72,7 @@ t.test('order is kept when blocks finish out of order (alternating random / comp
       done(error, member);
     });
   };
-  const gz = await collect(Readable.from([input]).pipe(new ParallelGzip({ blockSize: BLOCK, concurrency: 4, compress: watched })));
+  const gz = await collect(Readable.from([input]).pipe(new ParallelCompress({ blockSize: BLOCK, concurrency: 4, compress: watched })));
   t.same(await byGzip(gz, 'alternating'), { sha256: sha256(input), bytes: input.length });
   t.comment(`${finishedOutOfOrder} of 16 blocks finished after a later one`);
 });
@@ -115,7 +115,7 @@ function firstHeldBack(): { compress: CompressBlock; calls(): number; othersBack
 t.test('order is kept when the first block finishes last (held back on purpose)', async (t) => {
   const input = alternating(6);
   const held = firstHeldBack();
-  const tap = new ParallelGzip({ blockSize: BLOCK, concurrency: 6, compress: held.compress });
+  const tap = new ParallelCompress({ blockSize: BLOCK, concurrency: 6, compress: held.compress });
   const seen: number[] = [];
   tap.on('data', (member: Buffer) => seen.push(gunzipSync(member).length));
   tap.end(input);
@@ -130,7 +130,7 @@ t.test('order is kept when the first block finishes last (held back on purpose)'
 t.test('a slow block holds back the ones after it: no pile of finished members behind it', async (t) => {
   const input = alternating(10);
   const held = firstHeldBack();
-  const tap = new ParallelGzip({ blockSize: BLOCK, concurrency: 2, compress: held.compress });
+  const tap = new ParallelCompress({ blockSize: BLOCK, concurrency: 2, compress: held.compress });
   const out = collect(tap);
   tap.end(input);
   await until(() => held.firstDone() && held.othersBack() === 2, 'blocks 1 and 2 are back while block 0 is still out');
@@ -142,7 +142,7 @@ t.test('a slow block holds back the ones after it: no pile of finished members b
 
 t.test('memory: never more than concurrency + 1 block buffers, output held to about one block', async (t) => {
   const concurrency = 3;
-  const tap = new ParallelGzip({ blockSize: BLOCK, concurrency });
+  const tap = new ParallelCompress({ blockSize: BLOCK, concurrency });
   const size = 40 * BLOCK;
   let read = 0;
   let members = 0;
@@ -191,7 +191,7 @@ t.test('a failed block compress fails the stream, naming the block, and emits no
     if (calls++ === 2) setImmediate(() => done(new Error('injected'), Buffer.alloc(0)));
     else gzip(block, options, done);
   };
-  const tap = new ParallelGzip({ blockSize: BLOCK, concurrency: 2, compress: failsThird });
+  const tap = new ParallelCompress({ blockSize: BLOCK, concurrency: 2, compress: failsThird });
   let ended = false;
   tap.on('end', () => (ended = true));
   await t.rejects(pipeline(source(10 * BLOCK, 'heapish'), tap, new Writable({ write: (_c, _e, cb) => cb() })), {
@@ -207,7 +207,7 @@ t.test('destroy mid-way: no more output, no end, late results dropped', async (t
     const mine = calls++;
     gzip(block, options, (error, member) => held.set(mine, () => done(error, member)));
   };
-  const tap = new ParallelGzip({ blockSize: BLOCK, concurrency: 2, compress: holds });
+  const tap = new ParallelCompress({ blockSize: BLOCK, concurrency: 2, compress: holds });
   const members: Buffer[] = [];
   let ended = false;
   tap.on('data', (m: Buffer) => members.push(m));
@@ -237,9 +237,9 @@ async function until(done: () => boolean, what: string): Promise<void> {
 }
 
 t.test('bad options are refused, naming the option', async (t) => {
-  t.throws(() => new ParallelGzip({ level: 0 }), /level must be an integer 1-9 \(gzipLevel\), got 0/);
-  t.throws(() => new ParallelGzip({ blockSize: 1000 }), /blockSize must be an integer >= 65536 bytes, got 1000/);
-  t.throws(() => new ParallelGzip({ concurrency: 0 }), /concurrency must be an integer >= 1, got 0/);
+  t.throws(() => new ParallelCompress({ level: 0 }), /level must be an integer 1-9 \(gzipLevel\), got 0/);
+  t.throws(() => new ParallelCompress({ blockSize: 1000 }), /blockSize must be an integer >= 65536 bytes, got 1000/);
+  t.throws(() => new ParallelCompress({ concurrency: 0 }), /concurrency must be an integer >= 1, got 0/);
 });
 
 const server = await rgwForThisFile(t);

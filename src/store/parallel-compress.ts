@@ -1,24 +1,27 @@
 // Compresses an artifact on several cores at once: the content is cut into fixed-size blocks,
-// each block becomes one complete gzip member, compressed on libuv's thread pool, and the
-// members are emitted in input order. Concatenated members are one valid .gz file (RFC 1952
-// §2.2): gzip -t, zcat, Node's gunzip and Eclipse MAT read all of them, as they do the JVM's
-// own HeapDumpGzipLevel output, which is built the same way.
+// each block becomes one self-contained unit, compressed on libuv's thread pool, and the units
+// are emitted in input order. gzip: one complete member per block; concatenated members are one
+// valid .gz file (RFC 1952 §2.2): gzip -t, zcat, Node's gunzip and Eclipse MAT read all of them,
+// as they do the JVM's own HeapDumpGzipLevel output, which is built the same way. zstd: one
+// frame per block (with its checksum); concatenated frames are one valid .zst stream (RFC 8878
+// §3: zstd -d and Node's zstd decompressor read them in sequence). The codec is codecs.ts's.
 //
 // Memory is fixed, not proportional to the artifact: at most concurrency + 1 block buffers
 // exist (the blocks being compressed plus the one being filled), allocated once on first need
 // and reused, so the content is copied once into memory we already own and makes no garbage.
-// A block's buffer is reused only once its member has been emitted, so a slow block holds
-// back the ones after it instead of letting finished members pile up behind it: at most
-// `concurrency` members wait for their turn. Input is also held back once the readable side
+// A block's buffer is reused only once its unit has been emitted, so a slow block holds
+// back the ones after it instead of letting finished units pile up behind it: at most
+// `concurrency` units wait for their turn. Input is also held back once the readable side
 // holds a block's worth; the blocks still out may then land on top, so the compressed bytes
-// held stay under one block + (concurrency + 1) members (test/store/parallel-gzip.test.ts
+// held stay under one block + (concurrency + 1) units (test/store/parallel-gzip.test.ts
 // asserts both bounds). In all: (concurrency + 1) blocks + that output, about
 // (2 x concurrency + 3) blocks for incompressible data, far less for a heap dump (~0.27x).
-// Each compress also has zlib's own state (~256 KiB at level 1) while it runs.
+// Each compress also has the codec's own state (~256 KiB for zlib at level 1) while it runs.
 import { availableParallelism } from 'node:os';
 import { Transform, type TransformCallback } from 'node:stream';
-import { gzip, type ZlibOptions } from 'node:zlib';
-import { ZLIB_CHUNK_SIZE } from './taps.ts';
+import { codecOf, type Codec, type CompressBlock, type Compression } from './codecs.ts';
+
+export type { CompressBlock } from './codecs.ts';
 
 /**
  * 1 MiB, by measurement (bench/compress.ts on a real heap dump, level 1, 2 shared cores): 1, 4
@@ -41,21 +44,21 @@ export function defaultConcurrency(): number {
   return Math.max(1, Math.min(availableParallelism(), MAX_DEFAULT_CONCURRENCY));
 }
 
-/** Compresses one block into one complete gzip member; `zlib.gzip` unless a test replaces it. */
-export type CompressBlock = (block: Buffer, options: ZlibOptions, done: (error: Error | null, member: Buffer) => void) => void;
-
-export interface ParallelGzipOptions {
-  /** zlib level 1-9 (the gzipLevel setting); default 1. */
+export interface ParallelCompressOptions {
+  /** gzip (default) or zstd (POSTMORTEM_COMPRESSION). */
+  codec?: Compression;
+  /** gzip: zlib level 1-9 (the gzipLevel setting); zstd: 1-19; default 1. */
   level?: number;
-  /** Content bytes per gzip member; default DEFAULT_BLOCK_SIZE. */
+  /** Content bytes per gzip member or zstd frame; default DEFAULT_BLOCK_SIZE. */
   blockSize?: number;
   /** Blocks compressed at once; default defaultConcurrency(). */
   concurrency?: number;
+  /** The codec's own one-shot compress (zlib.gzip, zlib.zstdCompress) unless a test replaces it. */
   compress?: CompressBlock;
 }
 
 /** What the instance holds, for tests and the memory budget. */
-export interface ParallelGzipUsage {
+export interface ParallelCompressUsage {
   /** Block buffers allocated (never more than concurrency + 1; they are reused). */
   blockBuffers: number;
   /** Most block buffers ever in use at once (filling, waiting or compressing). */
@@ -72,7 +75,8 @@ interface Block {
   length: number;
 }
 
-export class ParallelGzip extends Transform {
+export class ParallelCompress extends Transform {
+  readonly #codec: Codec;
   readonly #level: number;
   readonly #blockSize: number;
   readonly #concurrency: number;
@@ -100,22 +104,24 @@ export class ParallelGzip extends Transform {
   #peakInFlight = 0;
   #peakOutputBytes = 0;
 
-  constructor(options: ParallelGzipOptions = {}) {
+  constructor(options: ParallelCompressOptions = {}) {
     const blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
     // About one member may wait in the readable buffer before input is held back.
     super({ readableHighWaterMark: blockSize });
+    this.#codec = codecOf(options.codec ?? 'gzip');
     this.#level = options.level ?? 1;
     this.#blockSize = blockSize;
     this.#concurrency = options.concurrency ?? defaultConcurrency();
-    this.#compress = options.compress ?? gzip;
-    if (!Number.isInteger(this.#level) || this.#level < 1 || this.#level > 9) {
-      throw new TypeError(`ParallelGzip level must be an integer 1-9 (gzipLevel), got ${String(options.level)}`);
+    this.#compress = options.compress ?? this.#codec.compressBlock;
+    const { min, max } = this.#codec.levels;
+    if (!Number.isInteger(this.#level) || this.#level < min || this.#level > max) {
+      throw new TypeError(`ParallelCompress ${this.#codec.name} level must be an integer ${min}-${max}${this.#codec.name === 'gzip' ? ' (gzipLevel)' : ''}, got ${String(options.level)}`);
     }
     if (!Number.isInteger(blockSize) || blockSize < 64 * 1024) {
-      throw new TypeError(`ParallelGzip blockSize must be an integer >= 65536 bytes, got ${String(options.blockSize)}`);
+      throw new TypeError(`ParallelCompress blockSize must be an integer >= 65536 bytes, got ${String(options.blockSize)}`);
     }
     if (!Number.isInteger(this.#concurrency) || this.#concurrency < 1) {
-      throw new TypeError(`ParallelGzip concurrency must be an integer >= 1, got ${String(options.concurrency)}`);
+      throw new TypeError(`ParallelCompress concurrency must be an integer >= 1, got ${String(options.concurrency)}`);
     }
   }
 
@@ -124,7 +130,7 @@ export class ParallelGzip extends Transform {
     return this.#concurrency + 1;
   }
 
-  get usage(): ParallelGzipUsage {
+  get usage(): ParallelCompressUsage {
     return {
       blockBuffers: this.#allocated,
       peakBlocksInUse: this.#peakBlocksInUse,
@@ -170,7 +176,7 @@ export class ParallelGzip extends Transform {
   }
 
   override _flush(callback: TransformCallback): void {
-    // An empty input still makes a valid .gz: one empty member, as gzip(1) writes.
+    // An empty input still makes a valid .gz / .zst: one empty member or frame, as gzip(1) and zstd(1) write.
     if (this.#filling || this.#nextSeq === 0) {
       this.#filling ??= { seq: this.#nextSeq++, buffer: Buffer.alloc(0), length: 0 };
       this.#submit();
@@ -215,7 +221,7 @@ export class ParallelGzip extends Transform {
       const block = this.#queued.shift() as Block;
       this.#inFlight++;
       this.#peakInFlight = Math.max(this.#peakInFlight, this.#inFlight);
-      this.#compress(block.buffer.subarray(0, block.length), { level: this.#level, chunkSize: ZLIB_CHUNK_SIZE }, (error, member) => this.#compressed(block, error, member));
+      this.#compress(block.buffer.subarray(0, block.length), this.#codec.blockOptions(this.#level), (error, member) => this.#compressed(block, error, member));
     }
   }
 
@@ -223,7 +229,7 @@ export class ParallelGzip extends Transform {
     this.#inFlight--;
     if (this.destroyed) return;
     if (error) {
-      this.destroy(new Error(`gzip of block ${block.seq} (${block.length} bytes at offset ${block.seq * this.#blockSize}) failed: ${error.message}`, { cause: error }));
+      this.destroy(new Error(`${this.#codec.name} of block ${block.seq} (${block.length} bytes at offset ${block.seq * this.#blockSize}) failed: ${error.message}`, { cause: error }));
       return;
     }
     this.#finished.set(block.seq, { member, buffer: block.buffer });

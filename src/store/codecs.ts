@@ -1,0 +1,125 @@
+// The two compressions the watchdog can apply itself (POSTMORTEM_COMPRESSION) and what each
+// needs: how one block becomes one self-contained member (gzip) or frame (zstd), the stored
+// name and type, and a decompressor for the browse side. gzip is the default because every S3
+// browser and heap analyser reads it (Eclipse MAT opens .hprof.gz); zstd needs fewer CPU
+// seconds per GiB on the crash path (bench/compress.ts) but a `postmortem get` before MAT.
+//
+// zstd is in Node's zlib from 22.15 / 23.8: the vendored runtime has it, Node 20 has not, so
+// everything here asks the runtime instead of assuming (and @types/node 20 does not know it).
+import type { Duplex, Transform } from 'node:stream';
+import * as zlib from 'node:zlib';
+import { execa } from 'execa';
+import type { Compression } from '../config/types.ts';
+import { ZLIB_CHUNK_SIZE } from './taps.ts';
+
+export type { Compression } from '../config/types.ts';
+
+/**
+ * zstd level of what we compress. Level 1 by bench/compress.ts on a real heap dump (1 MiB
+ * blocks, Node 26, medians of 5 runs): 5.3 CPU s/GiB storing 0.202 of it, where level 3 took
+ * 7.4 CPU s/GiB and stored more (0.224; zstd(1) agrees on single blocks), and the crash path
+ * is CPU-bound.
+ */
+export const ZSTD_LEVEL = 1;
+
+/** Options for compressing one block: zlib's (gzip) or zstd's parameters. */
+export interface BlockOptions extends zlib.ZlibOptions {
+  params?: Record<number, number | boolean>;
+}
+
+/** Compresses one block into one complete gzip member or zstd frame. */
+export type CompressBlock = (block: Buffer, options: BlockOptions, done: (error: Error | null, compressed: Buffer) => void) => void;
+
+/** What Node >= 22.15 adds to zlib; absent (undefined) on Node 20. */
+interface ZstdZlib {
+  zstdCompress?: CompressBlock;
+  createZstdDecompress?: (options?: BlockOptions) => Transform;
+  constants: Record<string, number | undefined>;
+}
+const zstdZlib = zlib as unknown as ZstdZlib;
+
+/** Whether this runtime's zlib compresses and decompresses zstd. */
+export function runtimeHasZstd(): boolean {
+  return typeof zstdZlib.zstdCompress === 'function' && typeof zstdZlib.createZstdDecompress === 'function';
+}
+
+export interface Codec {
+  name: Compression;
+  /** Added to the stored name: heap.hprof -> heap.hprof.gz / heap.hprof.zst. */
+  extension: string;
+  /** Content-Type of the stored (compressed) object. */
+  storedType: string;
+  /** Levels the codec takes. */
+  levels: { min: number; max: number };
+  compressBlock: CompressBlock;
+  blockOptions(level: number): BlockOptions;
+}
+
+const GZIP: Codec = {
+  name: 'gzip',
+  extension: '.gz',
+  storedType: 'application/gzip',
+  levels: { min: 1, max: 9 },
+  compressBlock: zlib.gzip,
+  blockOptions: (level) => ({ level, chunkSize: ZLIB_CHUNK_SIZE }),
+};
+
+const ZSTD: Codec = {
+  name: 'zstd',
+  extension: '.zst',
+  storedType: 'application/zstd',
+  levels: { min: 1, max: 19 },
+  compressBlock: (block, options, done) => {
+    if (!zstdZlib.zstdCompress) {
+      done(new Error(`this Node.js ${process.version} has no zstd (zlib.zstdCompress needs >= 22.15)`), Buffer.alloc(0));
+      return;
+    }
+    zstdZlib.zstdCompress(block, options, done);
+  },
+  blockOptions: (level) => ({
+    chunkSize: ZLIB_CHUNK_SIZE,
+    // Each frame carries its own checksum (xxh64), as zstd(1) writes by default: zstd -t checks it.
+    params: { [zstdZlib.constants['ZSTD_c_compressionLevel'] ?? 100]: level, [zstdZlib.constants['ZSTD_c_checksumFlag'] ?? 201]: 1 },
+  }),
+};
+
+export function codecOf(compression: Compression): Codec {
+  return compression === 'zstd' ? ZSTD : GZIP;
+}
+
+/**
+ * The compression the watchdog will use: what was asked for, unless it is zstd and this
+ * runtime has none; then gzip, said in one line (fail open: the evidence is still compressed).
+ * zstd in use is said too: its objects need `postmortem get` before MAT or an S3 browser.
+ */
+export function usableCompression(requested: Compression, log: { info(line: string): void; warn(line: string): void }, hasZstd = runtimeHasZstd()): Compression {
+  if (requested !== 'zstd') return requested;
+  if (!hasZstd) {
+    log.warn(`POSTMORTEM_COMPRESSION=zstd, but this Node.js ${process.version} has no zstd (it needs >= 22.15): compressing with gzip instead`);
+    return 'gzip';
+  }
+  log.info(`evidence the watchdog compresses is zstd level ${ZSTD_LEVEL} (POSTMORTEM_COMPRESSION=zstd), stored as .zst: postmortem get decompresses it`);
+  return 'zstd';
+}
+
+/**
+ * A decompressor for stored bytes of `compression`. gzip: Node's gunzip (a cut-short stream
+ * yields what is there when `partial`). zstd: Node's own where it has one (>= 22.15), else the
+ * zstd command (`postmortem get` on a laptop's older Node.js), else an error saying what helps.
+ */
+export async function createDecompressor(compression: Compression, partial = false): Promise<Duplex> {
+  if (compression === 'gzip') return zlib.createGunzip(partial ? { finishFlush: zlib.constants.Z_SYNC_FLUSH } : {});
+  if (zstdZlib.createZstdDecompress) return zstdZlib.createZstdDecompress({ chunkSize: ZLIB_CHUNK_SIZE });
+  const found = await execa('zstd', ['--version']).then(() => true, () => false);
+  if (!found) {
+    throw new Error(`the object is zstd-compressed and this Node.js ${process.version} cannot decompress zstd (it needs >= 22.15), nor is a zstd command on PATH: install zstd or a newer Node.js, or keep it compressed (--keep-compressed)`);
+  }
+  return execa('zstd', ['-dcq'], { stripFinalNewline: false }).duplex({ binary: true });
+}
+
+/** Whether a decompressor's error says the bytes are not valid (a verdict), not that reading failed. */
+export function isDataError(error: unknown): boolean {
+  const e = error as { code?: unknown; exitCode?: unknown } | undefined;
+  // zlib: Z_DATA_ERROR, Z_BUF_ERROR…; Node's zstd: ZSTD_error_*; the zstd command: exit status 1.
+  return /^(Z_|ZSTD_error)/.test(String(e?.code ?? '')) || typeof e?.exitCode === 'number';
+}
