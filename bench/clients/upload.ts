@@ -6,12 +6,16 @@
 //   (gzip1-histogram: with the heap histogram observing the pass, as the watchdog does for a
 //   heap dump; histogram-only: the parser alone over the file, nothing uploaded)
 //   env BENCH_S3 = {"endpoint","region","accessKeyId","secretAccessKey","bucket"} (JSON)
-//   optional BENCH_PART_SIZE, BENCH_QUEUE_SIZE (default: the product's 8 MiB x 4)
+//   optional BENCH_PART_SIZE, BENCH_QUEUE_SIZE (default: the product's, src/config/parse.ts)
 // Prints one JSON line: what storeArtifact returned.
 import { createReadStream } from 'node:fs';
 import { createS3Store } from '../../src/store/s3-store.ts';
 import { storeArtifact } from '../../src/store/pipeline.ts';
 import { HeapHistogramTap } from '../../src/capture/heap-histogram.ts';
+import { DEFAULTS } from '../../src/config/parse.ts';
+
+/** The watchdog's read size for a dump (src/capture/growing-file.ts). */
+const READ_CHUNK = 256 * 1024;
 
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
 
@@ -25,7 +29,7 @@ if (!file || !prefix || !['raw', 'gzip1', 'gzip1-histogram', 'histogram-only'].i
 const histogram = mode?.includes('histogram') ? HeapHistogramTap.for('heap.hprof') : undefined;
 if (mode === 'histogram-only') {
   const started = performance.now();
-  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) await histogram!.observe(chunk as Buffer);
+  for await (const chunk of createReadStream(file, { highWaterMark: READ_CHUNK })) await histogram!.observe(chunk as Buffer);
   const result = await histogram!.finish();
   const top = result.entries[0];
   process.stdout.write(`${JSON.stringify({ bytes: result.totals.bytesRead, parseMs: performance.now() - started, complete: result.complete, objects: result.totals.objects, top: top?.name })}\n`);
@@ -37,13 +41,12 @@ const store = createS3Store(
     kind: 's3', bucket: s3.bucket, prefix: '', endpoint: s3.endpoint, region: s3.region, forcePathStyle: true,
     credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey }, source: 'bench',
   },
-  { partSize: Number(process.env['BENCH_PART_SIZE'] ?? 8 * 1024 * 1024), queueSize: Number(process.env['BENCH_QUEUE_SIZE'] ?? 4) },
+  { partSize: Number(process.env['BENCH_PART_SIZE'] ?? DEFAULTS.partSize), queueSize: Number(process.env['BENCH_QUEUE_SIZE'] ?? DEFAULTS.queueSize) },
 );
 try {
-  // 1 MiB reads, like the watchdog's reader of a growing dump (src/capture/growing-file.ts).
   const record = await storeArtifact(store, prefix, {
     name: 'heap.hprof',
-    source: createReadStream(file, { highWaterMark: 1024 * 1024 }),
+    source: createReadStream(file, { highWaterMark: READ_CHUNK }),
     contentType: 'application/octet-stream',
     encoding: mode === 'raw' ? 'raw' : 'compress',
     gzipLevel: 1,

@@ -6,6 +6,8 @@ export class PartPool {
   private readonly free: Buffer[] = [];
   private readonly waiters: { resolve: (b: Buffer) => void; reject: (e: unknown) => void; signal?: AbortSignal; onAbort: () => void }[] = [];
   private allocated = 0;
+  private lent = 0;
+  private peakLent = 0;
 
   constructor(readonly size: number, readonly count: number) {
     if (!Number.isInteger(size) || size < 1) throw new TypeError(`part buffer size must be a positive integer, got ${size}`);
@@ -16,16 +18,18 @@ export class PartPool {
   get capacityBytes(): number { return this.size * this.count; }
   /** Buffers allocated so far (never more than count). */
   get allocatedCount(): number { return this.allocated; }
+  /** Most buffers lent out at once so far (never more than count). */
+  get peakInUse(): number { return this.peakLent; }
 
   /** A buffer to fill; waits (first come, first served) when all are in use. */
   acquire(signal?: AbortSignal): Promise<Buffer> {
     if (signal?.aborted) return Promise.reject(abortError(signal));
     const ready = this.free.pop();
-    if (ready) return Promise.resolve(ready);
+    if (ready) return Promise.resolve(this.lend(ready));
     if (this.allocated < this.count) {
       this.allocated += 1;
       // Slow: its own allocation, never a slice of Node's shared pool, so release is exact.
-      return Promise.resolve(Buffer.allocUnsafeSlow(this.size));
+      return Promise.resolve(this.lend(Buffer.allocUnsafeSlow(this.size)));
     }
     return new Promise((resolve, reject) => {
       const waiter = {
@@ -44,9 +48,15 @@ export class PartPool {
   /** Gives a buffer back; the longest waiter gets it. */
   release(buffer: Buffer): void {
     const waiter = this.waiters.shift();
-    if (!waiter) { this.free.push(buffer); return; }
+    if (!waiter) { this.lent -= 1; this.free.push(buffer); return; }
     waiter.signal?.removeEventListener('abort', waiter.onAbort);
-    waiter.resolve(buffer);
+    waiter.resolve(buffer); // passed on: still lent
+  }
+
+  private lend(buffer: Buffer): Buffer {
+    this.lent += 1;
+    this.peakLent = Math.max(this.peakLent, this.lent);
+    return buffer;
   }
 }
 

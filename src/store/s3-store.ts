@@ -26,6 +26,8 @@ export interface S3StoreOptions {
   partSize: number;
   /** Part buffers of this store (parts in flight); upload memory = partSize × queueSize. */
   queueSize: number;
+  /** The part buffers to use (size partSize, count queueSize); default a new pool. Tests pass one to watch it. */
+  pool?: PartPool;
   /** Attempts per request, including the first, by the SDK's standard retry strategy. Default 5. */
   maxAttempts?: number;
   log?: EventLog;
@@ -63,6 +65,12 @@ export function s3ClientConfig(target: S3Target, maxAttempts = DEFAULT_MAX_ATTEM
     // accepts and then says nothing is given up after SILENT_STORE_MS of silence. Per-call
     // limits (the caller's deadline) come on top: an abort signal and a request timeout.
     requestHandler: { connectionTimeout: 10_000, socketTimeout: SILENT_STORE_MS, throwOnRequestTimeout: true },
+    // The SDK sends bodies of 2 MiB and more with `Expect: 100-continue`, and for those opens
+    // a fresh connection without keep-alive (node-http-handler): every part paid a TCP connect,
+    // a round trip waiting for "100 Continue" and a teardown, on both sides (bench/README.md,
+    // "Upload alone"). Off, parts go over the agent's pooled keep-alive sockets; what the
+    // header would save is the body of a request the server refuses, a failure case only.
+    expectContinueHeader: false,
   };
 }
 
@@ -77,7 +85,10 @@ export function createS3Store(target: S3Target, opts: S3StoreOptions): Store {
   const locationOf = (key: string): string => `s3://${target.bucket}/${key}`;
   const fail = (operation: string, key: string | undefined, error: unknown) => s3StoreError(operation, target, key, error);
 
-  const pool = new PartPool(opts.partSize, opts.queueSize);
+  if (opts.pool && (opts.pool.size !== opts.partSize || opts.pool.count !== opts.queueSize)) {
+    throw new TypeError(`the part pool (${opts.pool.count} × ${opts.pool.size} bytes) does not match queueSize ${opts.queueSize} × partSize ${opts.partSize}`);
+  }
+  const pool = opts.pool ?? new PartPool(opts.partSize, opts.queueSize);
 
   async function put(request: PutRequest): Promise<PutResult> {
     const params: ObjectParams = {

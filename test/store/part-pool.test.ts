@@ -16,6 +16,12 @@ t.test('never more than count buffers; released ones are reused, waiters served 
   t.equal(await d, b);
   t.same(served, ['c', 'd']);
   t.equal(pool.allocatedCount, 2);
+  t.equal(pool.peakInUse, 2, 'handed from one user to the next, never more than count lent');
+  pool.release(await c);
+  pool.release(await d);
+  t.equal(pool.peakInUse, 2);
+  t.equal(await pool.acquire(), b, 'released buffers are lent again, nothing new allocated');
+  t.equal(pool.allocatedCount, 2);
 });
 
 t.test('a waiter is released by its abort signal', async (t) => {

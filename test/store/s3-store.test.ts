@@ -102,7 +102,17 @@ t.test('24 MiB multipart upload round-trips byte-exact', async (t) => {
   t.equal(parts.length, 5, '5 parts of 5 MiB');
   for (const part of parts) {
     t.equal(part.headers['content-encoding'], undefined, 'no aws-chunked framing on parts');
+    // The part is not hashed a second time for SigV4 (the report's sha256 covers it end to end)
+    // and goes without Expect: 100-continue, which would cost it a connection of its own.
+    t.equal(part.headers['x-amz-content-sha256'], 'UNSIGNED-PAYLOAD', 'part payload not hashed for the signature');
+    t.equal(part.headers['expect'], undefined, 'no Expect: 100-continue');
   }
+  // create + 5 parts + complete + HEAD + tagging over at most queueSize (3) keep-alive sockets
+  // and the one the create used; a connection per part would make it 6 or more.
+  t.ok(proxy.connections() <= 4, `${proxy.connections()} connections for ${proxy.seen.length} requests`);
+  const report = await storeJson(store, `${PREFIX}/small.json`, { parts: parts.length });
+  const put = proxy.seen.find((r) => r.method === 'PUT' && r.path.endsWith(report.key) && !r.query.has('tagging'));
+  t.match(put?.headers['x-amz-content-sha256'], /^[0-9a-f]{64}$/, 'a body in one request (the report) stays signed with its sha256');
   t.equal(progress.at(-1), size);
   t.same(await streamDigest(await store.get(record.key)), { sha256: record.sha256, bytes: size }, 'downloaded bytes equal the source');
 });
