@@ -4,13 +4,13 @@
 // failure) but filling the pool's buffers in place instead of allocating a Buffer per part.
 // Memory: the pool (partSize × queueSize), whatever the artifact's size.
 //
-// Parts are sent with an unsigned payload (`x-amz-content-sha256: UNSIGNED-PAYLOAD`): SigV4
-// otherwise hashes every part body with sha256 before sending it, a second full sha256 pass
-// over the artifact (~0.8 CPU s/GiB here) on top of the content hash the pipeline takes anyway.
-// The evidence is checked end to end by that hash: report.json (a small body, still signed)
-// carries the content and stored sha256, and `postmortem get` compares the downloaded bytes
-// with it; over https TLS protects each part in transit as well (awscli skips the payload
-// hash there too). A body that fits in one part (PutObject) stays signed.
+// Over https, parts are sent with an unsigned payload (`x-amz-content-sha256: UNSIGNED-PAYLOAD`),
+// as awscli does: SigV4 otherwise hashes every part body with sha256 before sending it, a
+// second full sha256 pass over the artifact (~0.8 CPU s/GiB here) on top of the content hash
+// the pipeline takes anyway, and TLS already protects each part in transit. Over plain http
+// the signed payload hash is the only thing that lets the server refuse a part damaged on the
+// way, so there parts stay signed (awscli signs them there too). Either way report.json
+// carries the content and stored sha256 and `postmortem get` checks downloads against them.
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -139,11 +139,14 @@ export async function writeObject(request: WriteRequest): Promise<number> {
   }
 }
 
-/** The signer takes a payload hash already in the headers as is, so it never hashes the body. */
-function unsignedPayload(command: UploadPartCommand): UploadPartCommand {
+/**
+ * Over https only: the signer takes a payload hash already in the headers as is, so it never
+ * hashes the body. Over http the part stays signed (see the top of this file).
+ */
+export function unsignedPayload<C extends UploadPartCommand>(command: C): C {
   command.middlewareStack.add((next) => (args) => {
-    const request = args.request as { headers?: Record<string, string> };
-    if (request.headers) request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+    const request = args.request as { protocol?: string; headers?: Record<string, string> };
+    if (request.protocol === 'https:' && request.headers) request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
     return next(args);
   }, { step: 'build', name: 'postmortemUnsignedPayload' });
   return command;

@@ -1,2 +1,0 @@
-import{createRequire as __pmCreateRequire}from'node:module';const require=__pmCreateRequire(import.meta.url);
-import{a}from"./chunk-FVXC5S56.mjs";import"./chunk-2HSCZHAJ.mjs";import"./chunk-Y6HBVR5R.mjs";import"./chunk-PNMPPFCT.mjs";import"./chunk-5BEN6JAN.mjs";export{a as openStore};
