@@ -1,10 +1,15 @@
 // A heap dump can be as large as the heap, and the container's disk quota (default 1 GB)
 // holds it all until it is uploaded: say so at start, not when the dump fails.
-import { statfs } from 'node:fs/promises';
+import { statfsSync } from 'node:fs';
 
+/** Synchronous (one statfs): it runs before the app is spawned. */
 export async function freeBytes(folder: string): Promise<number | undefined> {
-  const s = await statfs(folder).catch(() => undefined);
-  return s ? s.bavail * s.bsize : undefined;
+  try {
+    const s = statfsSync(folder);
+    return s.bavail * s.bsize;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Bytes a heap dump may need on disk: the heap, or a third of it when the JVM gzips. */

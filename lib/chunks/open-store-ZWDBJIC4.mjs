@@ -1,2 +1,0 @@
-import{createRequire as __pmCreateRequire}from'node:module';const require=__pmCreateRequire(import.meta.url);
-import{a}from"./chunk-H36JFC2T.mjs";import"./chunk-U5MQEA2N.mjs";import"./chunk-Y6HBVR5R.mjs";import"./chunk-PNMPPFCT.mjs";import"./chunk-5BEN6JAN.mjs";export{a as openStore};
