@@ -19,7 +19,9 @@ export class OutputBacklog {
   readonly onOutput = (chunk: Buffer): void => {
     if (this.target) return this.target(chunk);
     if (this.closed) return;
-    if (this.bytes + chunk.length > this.limit) {
+    // Once one chunk did not fit, none after it is kept either: the watch sees a whole
+    // beginning, not pieces with holes in them.
+    if (this.dropped > 0 || this.bytes + chunk.length > this.limit) {
       this.dropped += chunk.length;
       return;
     }
