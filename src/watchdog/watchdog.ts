@@ -50,6 +50,9 @@ export interface WatchdogDeps {
   loadWatch?: () => Promise<typeof import('./after-spawn.ts')>;
 }
 
+/** The longest the watch waits for the app's first output before it loads anyway. */
+export const WATCH_AFTER_MS = 100;
+
 export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
   const { config, log, now } = deps;
   const startedAt = now();
@@ -61,7 +64,9 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
   const observed = new ObservedState();
   const backlog = new OutputBacklog();
 
-  const running = startApp({ command: prepared.command, env: childEnv, stdout: deps.stdout, stderr: deps.stderr, onOutput: backlog.onOutput, ...(deps.pipes ? { pipes: deps.pipes } : {}) });
+  let passedOn!: () => void;
+  const firstOutputPassedOn = new Promise<void>((resolve) => { passedOn = resolve; });
+  const running = startApp({ command: prepared.command, env: childEnv, stdout: deps.stdout, stderr: deps.stderr, onOutput: backlog.onOutput, onPassedOn: () => passedOn(), ...(deps.pipes ? { pipes: deps.pipes } : {}) });
   app = running;
   deps.onAppStarted?.(running);
   // Handlers before the first await: from the moment the app runs, a stop must find them.
@@ -79,6 +84,10 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
     onDeadline: () => deps.exit?.(running.alive ? exitStatusOf(undefined, 'SIGKILL') : exitStatusOf(observed.exitCode, observed.signal)),
   });
 
+  // Loading the watch takes the thread for a while (compiling, starting watchers): the app's
+  // first output is passed on before that, or the watch loads when the app has been quiet
+  // for WATCH_AFTER_MS. Nothing is lost meanwhile (see the top of this file).
+  await Promise.race([firstOutputPassedOn, running.exited, new Promise((resolve) => setTimeout(resolve, WATCH_AFTER_MS).unref())]);
   let loaded: typeof import('./after-spawn.ts');
   try {
     loaded = await (deps.loadWatch ?? (() => import('./after-spawn.ts')))();
