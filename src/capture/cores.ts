@@ -44,7 +44,11 @@ export function planCores(pattern: string | undefined, usesPid: boolean, appDir:
   return { capturable: true, folder, namePattern, explanation: `cores will be captured: core_pattern "${p}" writes them to ${where}` };
 }
 
-/** argv that raises the soft core limit to the hard limit, then execs the app's command unchanged. */
+/**
+ * argv that raises the soft core limit to the hard limit, then execs the app's command
+ * unchanged. bash's `ulimit -S -c hard` does it without a command substitution (a fork on
+ * the way to the app's start).
+ */
 export function withCoreLimit(command: readonly string[]): string[] {
-  return ['bash', '-c', 'ulimit -S -c "$(ulimit -H -c)" 2>/dev/null; exec "$@"', 'postmortem-core-limit', ...command];
+  return ['bash', '-c', 'ulimit -S -c hard 2>/dev/null; exec "$@"', 'postmortem-core-limit', ...command];
 }

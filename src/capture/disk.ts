@@ -1,11 +1,16 @@
 // A heap dump can be as large as the heap, and the container's disk quota (default 1 GB)
 // holds it all until it is uploaded: say so at start, not when the dump fails.
-import { statfs } from 'node:fs/promises';
+import { statfsSync } from 'node:fs';
 import { PLAIN_DUMP_PER_HEAP } from './dump-strategy.ts';
 
+/** Synchronous (one statfs): it runs before the app is spawned. */
 export async function freeBytes(folder: string): Promise<number | undefined> {
-  const s = await statfs(folder).catch(() => undefined);
-  return s ? s.bavail * s.bsize : undefined;
+  try {
+    const s = statfsSync(folder);
+    return s.bavail * s.bsize;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

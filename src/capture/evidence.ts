@@ -14,24 +14,9 @@ import { coreCompleteness } from './core-file.ts';
 import type { ArtifactSpec, Completeness } from '../store/pipeline.ts';
 import type { Compression } from '../store/codecs.ts';
 import type { OutputEvent } from '../watchdog/output-scanner.ts';
+import { snapshotFolders, type EvidenceFolder, type EvidenceKind, type FolderSnapshot } from './evidence-folders.ts';
 
-export type EvidenceKind = 'heap' | 'fatal-error-log' | 'core';
-
-export interface EvidenceFolder {
-  folder: string;
-  classify(name: string): EvidenceKind | undefined;
-  /**
-   * Other watchdogs may watch it too (sidecars go through the launcher like the app, and a
-   * core lands in the shared working directory): a file is taken by whoever claims it first.
-   */
-  shared?: boolean;
-  /** For shared folders: is this file ours? undefined = cannot tell (then the first claim wins). */
-  owns?: (file: string) => Promise<boolean | undefined>;
-  /** Its heap dumps are gzip whatever their name (a user's dump file with HeapDumpGzipLevel on). */
-  gzipped?: boolean;
-  /** Its plain heap dumps are ours to punch out behind the upload (hole-punch.ts). */
-  punchHoles?: boolean;
-}
+export { JVM_FILES, type EvidenceFolder, type EvidenceKind } from './evidence-folders.ts';
 
 /** Exclusive claim on a file in a shared folder: a marker created with O_EXCL beside it. */
 async function claim(file: string): Promise<boolean> {
@@ -42,9 +27,6 @@ async function claim(file: string): Promise<boolean> {
     return (error as { code?: string }).code !== 'EEXIST';
   }
 }
-
-export const JVM_FILES = (name: string): EvidenceKind | undefined =>
-  /\.hprof(\.gz)?$/.test(name) ? 'heap' : /^hs_err.*\.log$/.test(name) ? 'fatal-error-log' : undefined;
 
 /** The reason a crash folder is named after, when this kind of file is its first evidence. */
 export const REASON_OF: Record<EvidenceKind, string> = { heap: 'oom', 'fatal-error-log': 'fatal-error', core: 'signal' };
@@ -60,6 +42,8 @@ export interface EvidenceDeps {
   /** The crash this evidence belongs to (created on first evidence). */
   crashFor: (kind: EvidenceKind) => Crash;
   onEvidence?: (kind: EvidenceKind, file: string) => void;
+  /** What the folders held before the app was spawned; default: read when the watch starts. */
+  before?: FolderSnapshot;
   now?: () => number;
   /** How long a file may stop growing before it is taken as its writer gone (tests shorten it). */
   quietMs?: Partial<Record<EvidenceKind, number>>;
@@ -96,7 +80,7 @@ export class EvidenceWatch {
   private readonly puncher: HolePuncher;
 
   constructor(private readonly deps: EvidenceDeps) {
-    this.startedAt = (deps.now ?? Date.now)();
+    this.startedAt = deps.before?.at ?? (deps.now ?? Date.now)();
     this.puncher = new HolePuncher({
       onUnavailable: (reason) => deps.log.warn(`heap dumps are not punched out behind the upload (${reason}); the whole dump stays on disk until it is stored`),
     });
@@ -105,14 +89,16 @@ export class EvidenceWatch {
   async start(): Promise<void> {
     if (this.deps.folders.length === 0) return;
     // Files already there (an old "core" in the app folder) are not this run's evidence.
-    for (const { folder, classify } of this.deps.folders) {
-      for (const name of await readdir(folder).catch(() => [] as string[])) if (classify(name)) this.preexisting.add(path.join(folder, name));
-    }
+    const before = this.deps.before ?? snapshotFolders(this.deps.folders);
+    for (const file of before.files) this.preexisting.add(file);
     this.watcher = chokidar.watch(this.deps.folders.map((f) => f.folder), { ignoreInitial: true, depth: 0, usePolling: false, ignorePermissionErrors: true });
     this.watcher.on('add', (file) => this.found(file));
     this.watcher.on('change', (file) => { if (this.preexisting.delete(file)) this.found(file); });
     this.watcher.on('error', () => { /* a vanished folder must not take the watchdog down */ });
     await new Promise<void>((resolve) => this.watcher!.once('ready', () => resolve()));
+    // The app may have run since the snapshot (the watch starts after the spawn): what it
+    // wrote before the watcher was ready is in no event, so it is looked for once now.
+    if (this.deps.before) await this.sweep();
   }
 
   /**
@@ -143,16 +129,7 @@ export class EvidenceWatch {
 
   /** The app is gone: its writers are done. Files the watcher did not report are collected too. */
   async appExited(): Promise<void> {
-    for (const { folder } of this.deps.folders) {
-      for (const name of await readdir(folder).catch(() => [] as string[])) {
-        const file = path.join(folder, name);
-        const info = await stat(file).catch(() => undefined);
-        if (info?.isFile() && info.mtimeMs >= this.startedAt) {
-          this.preexisting.delete(file);
-          this.found(file);
-        }
-      }
-    }
+    await this.sweep();
     await Promise.all([...this.claims]);
     // A heap dump the JVM never called created is not known to be whole; cores and fatal
     // error logs are finished by the time their writer is gone.
@@ -164,6 +141,21 @@ export class EvidenceWatch {
 
   async close(): Promise<void> {
     await this.watcher?.close();
+  }
+
+  /** Evidence files new since the snapshot, or rewritten since, that no event has reported. */
+  private async sweep(): Promise<void> {
+    for (const { folder, classify } of this.deps.folders) {
+      for (const name of await readdir(folder).catch(() => [] as string[])) {
+        if (!classify(name)) continue;
+        const file = path.join(folder, name);
+        const info = await stat(file).catch(() => undefined);
+        if (info?.isFile() && (!this.preexisting.has(file) || info.mtimeMs >= this.startedAt)) {
+          this.preexisting.delete(file);
+          this.found(file);
+        }
+      }
+    }
   }
 
   private found(file: string): void {

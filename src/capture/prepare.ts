@@ -1,6 +1,8 @@
 // Before the app starts: the JVM flags and folders for heap dumps and fatal error logs, the
 // core size limit and where cores will land, and a plain word on what can be captured.
-import { mkdir, readFile } from 'node:fs/promises';
+// Its file system calls are synchronous: all of this runs before the app is spawned, and a
+// trip through the thread pool for each only makes the app start later on a busy machine.
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Config, Env } from '../config/types.ts';
 import type { EventLog } from '../util/event-log.ts';
@@ -8,7 +10,7 @@ import { readCoreOwner } from './core-owner.ts';
 import { planCores, withCoreLimit } from './cores.ts';
 import { dumpNeeds, freeBytes } from './disk.ts';
 import { parseMemoryLimit } from '../config/memory-limit.ts';
-import { JVM_FILES, type EvidenceFolder } from './evidence.ts';
+import { JVM_FILES, type EvidenceFolder } from './evidence-folders.ts';
 import { javaToolOptions, userHeapDumpGzipLevel, userHeapDumpPaths } from './java-options.ts';
 import { userDumpTarget } from './user-dump-path.ts';
 import { findJavaMajors } from './java-version.ts';
@@ -36,7 +38,13 @@ export interface PrepareInput {
   readKernel?: (name: 'core_pattern' | 'core_uses_pid') => Promise<string | undefined>;
 }
 
-const readKernelFile = (name: string) => readFile(`/proc/sys/kernel/${name}`, 'utf8').catch(() => undefined);
+const readKernelFile = async (name: string): Promise<string | undefined> => {
+  try {
+    return readFileSync(`/proc/sys/kernel/${name}`, 'utf8');
+  } catch {
+    return undefined;
+  }
+};
 
 export async function prepareCapture(input: PrepareInput): Promise<Prepared> {
   const { config, env, log } = input;
@@ -46,7 +54,7 @@ export async function prepareCapture(input: PrepareInput): Promise<Prepared> {
     // One folder per watchdog: a sidecar's watchdog must not take the app's heap dumps.
     const jvmDir = path.join(config.dumpDir, `jvm-${process.pid}`);
     try {
-      await mkdir(jvmDir, { recursive: true });
+      mkdirSync(jvmDir, { recursive: true });
       const majors = await findJavaMajors(env, input.appDir);
       prepared.javaMajors = majors;
       const userOptions = [env.JAVA_OPTS, input.command.join(' ')];

@@ -4,14 +4,15 @@
 // written with the user's exact name (gzip inside when HeapDumpGzipLevel is on, even without
 // .gz), and opened exclusively: an existing file means no dump at all. Each is watched as
 // what it is, or the log says plainly why it cannot be.
-import { stat } from 'node:fs/promises';
+import { statSync } from 'node:fs';
 import path from 'node:path';
 import type { EventLog } from '../util/event-log.ts';
-import { JVM_FILES, type EvidenceFolder } from './evidence.ts';
+import { JVM_FILES, type EvidenceFolder } from './evidence-folders.ts';
 
 export async function userDumpTarget(given: string, appDir: string, gzipped: boolean, log: EventLog): Promise<EvidenceFolder | undefined> {
   const target = path.resolve(appDir, given); // the JVM's working directory is the app's
-  const info = await stat(target).catch(() => undefined);
+  // Synchronous: it runs before the app is spawned.
+  const info = statQuietly(target);
   if (info?.isDirectory()) {
     log.info(`the app's -XX:HeapDumpPath=${given} is a folder: heap dumps written there are stored too`);
     return { folder: target, classify: JVM_FILES, shared: true };
@@ -21,11 +22,19 @@ export async function userDumpTarget(given: string, appDir: string, gzipped: boo
     return undefined;
   }
   const parent = path.dirname(target);
-  if (given.endsWith('/') || !(await stat(parent).catch(() => undefined))?.isDirectory()) {
+  if (given.endsWith('/') || !statQuietly(parent)?.isDirectory()) {
     log.warn(`the app's -XX:HeapDumpPath=${given} is in a folder that does not exist: the JVM cannot write a heap dump there (create ${given.endsWith('/') ? target : parent} first)`);
     return undefined;
   }
   const name = path.basename(target);
   log.info(`the app's -XX:HeapDumpPath=${given} names a file: a heap dump written there is stored too`);
   return { folder: parent, classify: (file) => (file === name ? 'heap' : undefined), shared: true, gzipped };
+}
+
+function statQuietly(file: string): ReturnType<typeof statSync> {
+  try {
+    return statSync(file, { throwIfNoEntry: false });
+  } catch {
+    return undefined;
+  }
 }

@@ -6,7 +6,8 @@
 import type { Config } from '../config/types.ts';
 import type { CrashSlot } from '../capture/crash.ts';
 import { usableCompression } from '../store/codecs.ts';
-import { EvidenceWatch, REASON_OF, type EvidenceFolder } from '../capture/evidence.ts';
+import { EvidenceWatch, REASON_OF } from '../capture/evidence.ts';
+import type { EvidenceFolder, FolderSnapshot } from '../capture/evidence-folders.ts';
 import { LogTail } from '../capture/log-tail.ts';
 import { ObservedState } from '../capture/observed.ts';
 import type { EventLog } from '../util/event-log.ts';
@@ -29,13 +30,26 @@ export interface Observation {
   close(): Promise<void>;
 }
 
-export async function observe(input: { config: Config; log: EventLog; folders: EvidenceFolder[]; crashes: CrashSlot; appAlive: () => boolean }): Promise<Observation> {
+export interface ObserveInput {
+  config: Config;
+  log: EventLog;
+  folders: EvidenceFolder[];
+  /** What the folders held before the app was spawned (evidence-folders.ts). */
+  before?: FolderSnapshot;
+  crashes: CrashSlot;
+  appAlive: () => boolean;
+  /** The state to fill in; made before the spawn, so a stop during the watch's start is in it. */
+  observed?: ObservedState;
+}
+
+export async function observe(input: ObserveInput): Promise<Observation> {
   const { config, crashes } = input;
-  const observed = new ObservedState();
+  const observed = input.observed ?? new ObservedState();
   const tail = new LogTail(config.logTailBytes);
   const listeners = new Set<(chunk: Buffer) => void>();
   const evidence = new EvidenceWatch({
     folders: input.folders,
+    ...(input.before ? { before: input.before } : {}),
     log: input.log,
     gzipLevel: config.gzipLevel,
     compression: usableCompression(config.compression, input.log),

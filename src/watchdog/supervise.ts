@@ -21,6 +21,8 @@ export interface SuperviseOptions {
   cwd?: string;
   /** Each chunk of the app's stdout/stderr, after it was written through. */
   onOutput?: (chunk: Buffer, stream: 'stdout' | 'stderr') => void;
+  /** Called each time gathered output was passed on (written, or queued on the stream). */
+  onPassedOn?: () => void;
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
   /** Pipes for the app's stdout and stderr (output-pipes.ts); default Node.js's socketpairs. */
@@ -57,6 +59,7 @@ export function startApp(options: SuperviseOptions): AppProcess {
       gathered = [];
       bytes = 0;
       write(data);
+      options.onPassedOn?.();
     };
     from.on('data', (chunk: Buffer) => {
       gathered.push(chunk);

@@ -4,26 +4,27 @@
 // status. A thin conductor: what it learns goes into one ObservedState, stops are the stop
 // controller's (stop.ts), everything after the death is capture's aftermath. Capture
 // problems are logged and never change what happens to the app.
-import { mkdir, writeFile } from 'node:fs/promises';
+//
+// Start-up in two steps, so that the app starts as early as it can: here only what the app's
+// start needs (its JVM flags, core limit and environment: prepare.ts), then the spawn, the
+// stop handlers and the output relay; everything else (the evidence watch, the memory watch,
+// the crash slot, the aftermath: after-spawn.ts) is loaded once the app runs. What happens
+// in between is kept: the folders' contents are taken before the spawn, the app's output is
+// relayed at once and kept for the watch (output-backlog.ts), a stop is forwarded. If that
+// second step cannot be loaded, the app runs on supervised only.
 import type { Config, Env } from '../config/types.ts';
-import { aftermath, type AftermathInput } from '../capture/aftermath.ts';
-import { redactedEnvironment } from '../capture/environment.ts';
-import { appPidFile } from '../capture/app-pid.ts';
-import { CrashSlot } from '../capture/crash.ts';
+import { snapshotFolders } from '../capture/evidence-folders.ts';
+import { ObservedState } from '../capture/observed.ts';
 import { prepareCapture } from '../capture/prepare.ts';
-import { takeThreadDumps } from '../capture/thread-dump.ts';
 import type { Store } from '../store/store.ts';
 import type { EventLog } from '../util/event-log.ts';
+import type { WatchHooks } from './after-spawn.ts';
 import { appEnvironment } from './app-env.ts';
-import { classifyDeath, exitStatusOf } from './death.ts';
-import { holdContainer, type Hold } from './hold.ts';
-import { observe, type Observation } from './observe.ts';
-import { startMemoryWatch } from './pressure-watch.ts';
-import { controlStops } from './stop.ts';
-import { whenAborted } from '../util/deadline.ts';
-import { startApp, type AppProcess } from './supervise.ts';
+import { exitStatusOf } from './death.ts';
+import { OutputBacklog } from './output-backlog.ts';
 import type { OutputPipe } from './output-pipes.ts';
-
+import { controlStops } from './stop.ts';
+import { startApp, type AppProcess } from './supervise.ts';
 
 export interface WatchdogDeps {
   command: string[];
@@ -45,87 +46,61 @@ export interface WatchdogDeps {
   exit?: (status: number) => void;
   /** /proc/sys/kernel reader (tests state a core_pattern). */
   readKernel?: (name: 'core_pattern' | 'core_uses_pid') => Promise<string | undefined>;
+  /** Loads the watch that starts after the spawn; tests make it fail. Default: after-spawn.ts. */
+  loadWatch?: () => Promise<typeof import('./after-spawn.ts')>;
 }
 
-/** Closing watchers and the store may not hold the exit back longer than this. */
-const CLEANUP_MS = 500;
+/** The longest the watch waits for the app's first output before it loads anyway. */
+export const WATCH_AFTER_MS = 100;
 
 export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
   const { config, log, now } = deps;
-  const clock = () => now().getTime();
   const startedAt = now();
   const appDir = deps.env.HOME ?? process.cwd();
-  let store: Promise<Store> | undefined;
-  const lazyStore = () => (store ??= deps.openStore());
   let app: AppProcess | undefined;
   const prepared = await prepareCapture({ config, env: deps.env, command: deps.command, appDir, log, appPid: () => app?.pid, ...(deps.readKernel ? { readKernel: deps.readKernel } : {}) });
+  const before = snapshotFolders(prepared.folders);
   const childEnv = { ...appEnvironment(deps.env), ...prepared.env };
+  const observed = new ObservedState();
+  const backlog = new OutputBacklog();
 
-  const crashes = new CrashSlot({
-    config, store: lazyStore, log, now, buildpackVersion: deps.buildpackVersion, startedAt,
-    environment: redactedEnvironment(childEnv, config.reportEnv), javaMajors: prepared.javaMajors,
-  });
-  const watching = await observe({ config, log, folders: prepared.folders, crashes, appAlive: () => app?.alive ?? false });
-  const { observed } = watching;
-  const running = startApp({ command: prepared.command, env: childEnv, stdout: deps.stdout, stderr: deps.stderr, onOutput: watching.onOutput, ...(deps.pipes ? { pipes: deps.pipes } : {}) });
+  let passedOn!: () => void;
+  const firstOutputPassedOn = new Promise<void>((resolve) => { passedOn = resolve; });
+  const running = startApp({ command: prepared.command, env: childEnv, stdout: deps.stdout, stderr: deps.stderr, onOutput: backlog.onOutput, onPassedOn: () => passedOn(), ...(deps.pipes ? { pipes: deps.pipes } : {}) });
   app = running;
-  watching.follow(running.pid);
   deps.onAppStarted?.(running);
-  let hold: Hold | undefined;
   // Handlers before the first await: from the moment the app runs, a stop must find them.
+  let watchReady!: () => void;
+  const watching = new Promise<void>((resolve) => { watchReady = resolve; });
+  const hooks: WatchHooks = { ready: () => watchReady() };
   const stop = controlStops({
     app: running,
     deadlineMs: config.stopDeadlineMs,
     log,
     onSignal: deps.onSignal,
-    ...(config.threadDumpOnStop ? { beforeForwarding: () => threadDumpsOf(running, watching, log) } : {}),
-    onStop: () => { observed.stopRequested = true; hold?.end(); },
+    // Thread dumps need the watch: a stop in its first moments waits for it (bounded by stop.ts).
+    ...(config.threadDumpOnStop ? { beforeForwarding: async () => { await watching; await hooks.threadDumps?.(); } } : {}),
+    onStop: () => { observed.stopRequested = true; hooks.hold?.end(); },
     onDeadline: () => deps.exit?.(running.alive ? exitStatusOf(undefined, 'SIGKILL') : exitStatusOf(observed.exitCode, observed.signal)),
   });
-  // `postmortem dump` in cf ssh finds the app through this file.
-  await mkdir(config.dumpDir, { recursive: true }).then(() => writeFile(appPidFile(config), `${running.pid}\n`)).catch(() => undefined);
-  // Memory pressure and GC spirals: evidence from the live app, in crash folders of their own.
-  const pressure = await startMemoryWatch({ config, log, appPid: running.pid, memory: watching.memory, newCrash: (reason) => crashes.separate(reason), logTail: () => watching.tail.snapshot() });
 
-  const ended = await running.exited;
-  pressure.stop();
-  await watching.appExited(ended, now());
-  const death = classifyDeath(observed);
-  log.info(`app ${death.summary}`);
-  // Deadline timers are unref'd (they must never keep a process alive on their own): this
-  // keeps the watchdog alive until the aftermath is over, whatever it waits for.
-  const alive = setInterval(() => undefined, 60_000);
+  // Loading the watch takes the thread for a while (compiling, starting watchers): the app's
+  // first output is passed on before that, or the watch loads when the app has been quiet
+  // for WATCH_AFTER_MS. Nothing is lost meanwhile (see the top of this file).
+  await Promise.race([firstOutputPassedOn, running.exited, new Promise((resolve) => setTimeout(resolve, WATCH_AFTER_MS).unref())]);
+  let loaded: typeof import('./after-spawn.ts');
   try {
-    await afterDeath({ config, log, now: clock, appDir, env: childEnv, observed, death, crashes, logTail: watching.tail.snapshot(), stop, holdMs: stop.requested ? 0 : config.graceMs }, (held) => { hold = held; }, () => stop.requested);
+    loaded = await (deps.loadWatch ?? (() => import('./after-spawn.ts')))();
   } catch (error) {
-    log.error(`capture failed: ${error instanceof Error ? error.message : String(error)}`);
-  } finally {
-    // A capture from before the death finishes its report, but never past a stop's deadline.
-    await Promise.race([pressure.settled(), whenAborted(stop.all)]);
-    const cleanup = Promise.allSettled([watching.close(), store?.then((s) => s.close())]);
-    await Promise.race([cleanup, new Promise((resolve) => setTimeout(resolve, CLEANUP_MS).unref())]);
+    watchReady();
+    // The app runs and keeps running: its output is relayed and stops are forwarded as
+    // before; only the capture is off. Never a reason to stop or orphan it.
+    backlog.discard();
+    log.error(`crash capture is off, the app runs on supervised only: the watch could not be loaded after the app started (${error instanceof Error ? error.message : String(error)})`);
+    const ended = await running.exited;
+    observed.ended(ended, now());
     stop.dispose();
-    clearInterval(alive);
+    return exitStatusOf(ended.exitCode, ended.signal);
   }
-  return death.exitStatus;
-}
-
-/** The aftermath (capture), then the hold (ended by a stop), then the hooks' end. */
-async function afterDeath(input: AftermathInput, holding: (hold: Hold) => void, stopRequested: () => boolean): Promise<void> {
-  const after = await aftermath(input);
-  if (after && input.holdMs > 0 && !stopRequested()) {
-    const hold = holdContainer(input.holdMs);
-    holding(hold);
-    const { app } = input.config;
-    input.log.info(`holding this container for ${Math.round(input.holdMs / 1000)} s so you can look around: cf ssh ${app.name} -i ${app.instanceIndex} (a stop ends the hold)`);
-    await hold.done;
-  }
-  await after?.hooks;
-}
-
-/** SIGQUIT to the app's JVMs; their printed thread dumps become part of what we observed. */
-async function threadDumpsOf(app: AppProcess, watching: Observation, log: EventLog): Promise<void> {
-  const capture = await takeThreadDumps(app.pid, watching.watchOutput);
-  if (capture.jvms.length > 0) log.info(`stop requested: thread dump of JVM ${capture.jvms.join(', ')} before passing SIGTERM on`);
-  watching.observed.threadDumps = capture.text.catch(() => '');
+  return loaded.watchRunningApp({ deps, startedAt, appDir, running, prepared, before, childEnv, observed, backlog, stop }, hooks);
 }

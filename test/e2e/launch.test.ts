@@ -245,3 +245,34 @@ t.test('the app writes to pipes, as without us (not Node.js\'s socketpairs), and
   t.match(app.output(), /^vars: 0$/m);
   t.match(app.output(), /^zombies under the parent: 0$/m, 'the subshells that opened the pipes were waited for');
 });
+
+t.test('the crash watch is loaded after the app starts: a damaged one leaves the app serving under the watchdog, stops forwarded', async (t) => {
+  const droplet = await stage({ appDir: healthyApp });
+  const chunks = path.join(droplet.depsDir, droplet.depsIdx, 'postmortem/chunks');
+  const watch = (await readdir(chunks)).find((f) => f.startsWith('after-spawn-'));
+  if (!watch) throw new Error(`no after-spawn chunk in ${chunks}`);
+  await writeFile(path.join(chunks, watch), 'this is not JavaScript (\n');
+  const port = await freePort();
+  const app = launch(droplet, { command: healthyCommand, port, env: fileStore(droplet) });
+  await app.waitFor(/healthy app: listening/);
+  await app.waitFor(/crash capture is off, the app runs on supervised only: the watch could not be loaded after the app started/);
+  t.equal(await get(port), '200 ok\n', 'the app serves');
+  t.match(await topProcess(app.pid), /node .*watchdog\.mjs -- bash -c java/, 'the watchdog stays the top process (the app was spawned before the failure)');
+  process.kill(app.pid, 'SIGTERM');
+  const result = await app.process;
+  t.equal(result.exitCode, 143, 'the JVM got the SIGTERM; its status passed on');
+});
+
+t.test('a SIGTERM in the app\'s first moments (the watchdog still loading its watch) reaches the app', async (t) => {
+  const droplet = await stage({ appDir: healthyApp });
+  // The app's first act: SIGTERM to its parent, the watchdog, then wait for it to come back.
+  const command = "trap 'echo app got TERM; exit 7' TERM; kill -TERM $PPID; echo app sent TERM; while :; do sleep 0.02; done";
+  const sentAt = Date.now();
+  const app = launch(droplet, { command, env: { ...fileStore(droplet), POSTMORTEM_GRACE: '60s' } });
+  const result = await app.process;
+  t.equal(result.exitCode, 7, 'the app\'s own status: it got the SIGTERM');
+  t.match(app.output(), /app got TERM/);
+  t.match(app.output(), /app stopped on request, exited with status 7/, 'the watch knows it was a stop');
+  t.notMatch(app.output(), /holding this container/, 'no hold on a stop');
+  t.ok(Date.now() - sentAt < 10_000, 'gone well before the platform\'s SIGKILL');
+});

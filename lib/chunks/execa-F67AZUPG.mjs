@@ -1,2 +1,0 @@
-import{createRequire as __pmCreateRequire}from'node:module';const require=__pmCreateRequire(import.meta.url);
-import{a,b,d as c,e as d,f as e,g as f,h as g,i as h,j as i,k as j,l as k,m as l,n as m}from"./chunk-J6HGT5PD.mjs";import"./chunk-5BEN6JAN.mjs";export{i as $,a as ExecaError,b as ExecaSyncError,d as execa,f as execaCommand,g as execaCommandSync,h as execaNode,e as execaSync,m as getCancelSignal,l as getEachMessage,k as getOneMessage,c as parseCommandString,j as sendMessage};
