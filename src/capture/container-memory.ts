@@ -2,6 +2,7 @@
 // show the kernel OOM-killed something in it. Found once at start from /proc/self/cgroup and
 // /proc/self/mountinfo; read again after a SIGKILL. A counter we cannot read is named as
 // unreadable, never guessed.
+import { existsSync, readFileSync } from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -40,6 +41,33 @@ export const realFiles: ProcFiles = {
   read: (file) => readFile(file, 'utf8'),
   exists: (file) => access(file).then(() => true, () => false),
 };
+
+/**
+ * The same files read synchronously: before the app is spawned, a read through the thread pool
+ * can wait behind a busy machine for many milliseconds; these take microseconds and resolve
+ * without leaving the current turn.
+ */
+export const syncFiles: ProcFiles = {
+  read: async (file) => readFileSync(file, 'utf8'),
+  exists: async (file) => existsSync(file),
+};
+
+/** The memory cgroup and its counters at one moment (the watchdog takes them before the spawn). */
+export interface MemoryAtStart {
+  cgroup: MemoryCgroup;
+  counters: MemoryCounters;
+}
+
+/** Never throws: undefined when there is no readable memory cgroup (the watch says why later). */
+export async function memoryAtStart(files: ProcFiles = syncFiles, self = '/proc/self'): Promise<MemoryAtStart | undefined> {
+  try {
+    const found = await findMemoryCgroup(files, self);
+    if (!('cgroup' in found)) return undefined;
+    return { cgroup: found.cgroup, counters: await readMemoryCounters(found.cgroup, files) };
+  } catch {
+    return undefined;
+  }
+}
 
 /** Undoes mountinfo's octal escapes (a space is \040). */
 function unescapeMount(text: string): string {

@@ -1,6 +1,7 @@
 // The watchdog's second step, loaded once the app runs (watchdog.ts): the evidence watch,
 // the memory watch, the crash slot, and after the death the aftermath, the hold and the
 // exit status. Nothing here is needed for the app to start.
+import type { MemoryAtStart } from '../capture/container-memory.ts';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { aftermath, type AftermathInput } from '../capture/aftermath.ts';
 import { redactedEnvironment } from '../capture/environment.ts';
@@ -41,6 +42,8 @@ export interface RunningApp {
   prepared: Prepared;
   /** What the evidence folders held before the spawn. */
   before: FolderSnapshot;
+  /** The memory cgroup's counters before the spawn. */
+  memoryAtStart?: MemoryAtStart | undefined;
   childEnv: Env;
   observed: ObservedState;
   /** The app's output since the spawn, handed to the watch once it is ready. */
@@ -64,7 +67,7 @@ export async function watchRunningApp(input: RunningApp, hooks: WatchHooks): Pro
   });
   let watching: Observation;
   try {
-    watching = await observe({ config, log, folders: input.prepared.folders, before: input.before, crashes, appAlive: () => running.alive, observed });
+    watching = await observe({ config, log, folders: input.prepared.folders, before: input.before, memoryAtStart: input.memoryAtStart, crashes, appAlive: () => running.alive, observed });
   } finally {
     hooks.ready();
   }

@@ -9,7 +9,7 @@
 // without native code; v2 memory.events is inotify-able but moves only once the limit is hit.
 import { formatBytes } from '../config/units.ts';
 import type { EventLog } from '../util/event-log.ts';
-import { findMemoryCgroup, oomKillSince, readMemoryCounters, realFiles, type MemoryCgroup, type MemoryCounters, type ProcFiles } from '../capture/container-memory.ts';
+import { findMemoryCgroup, oomKillSince, readMemoryCounters, realFiles, type MemoryAtStart, type MemoryCgroup, type MemoryCounters, type ProcFiles } from '../capture/container-memory.ts';
 import { readMemory, UsageReader } from '../capture/memory-pressure.ts';
 import { ProcessRssSampler, readJvmMemory } from '../capture/process-memory.ts';
 import { memoryFacts, type ContainerMemoryFacts } from '../capture/memory-death.ts';
@@ -46,6 +46,11 @@ export interface MemoryWatchOptions {
   files?: ProcFiles;
   /** Whose cgroup: this process's by default (tests watch a child's). */
   self?: string;
+  /**
+   * The counters as read before the app was spawned: the OOM-kill account starts there, so a
+   * kill in the app's first moments (before this watch loads) still counts.
+   */
+  atStart?: MemoryAtStart | undefined;
 }
 
 const NOTHING: MemoryWatch = {
@@ -71,7 +76,7 @@ async function startWatch(log: EventLog, options: MemoryWatchOptions): Promise<M
   let usage: UsageReader | undefined;
   if ('cgroup' in found) {
     cgroup = found.cgroup;
-    start = await readMemoryCounters(cgroup, files);
+    start = options.atStart?.cgroup.dir === cgroup.dir ? options.atStart.counters : await readMemoryCounters(cgroup, files);
     // v1 may set the limit on a parent: readMemory knows the effective one.
     limit = start.limit ?? (await readMemory(cgroup).catch(() => undefined))?.limit;
     if (limit !== undefined) usage = await UsageReader.open(cgroup).catch(() => undefined);

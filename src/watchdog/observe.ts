@@ -8,6 +8,7 @@ import type { CrashSlot } from '../capture/crash.ts';
 import { usableCompression } from '../store/codecs.ts';
 import { EvidenceWatch, REASON_OF } from '../capture/evidence.ts';
 import type { EvidenceFolder, FolderSnapshot } from '../capture/evidence-folders.ts';
+import type { MemoryAtStart } from '../capture/container-memory.ts';
 import { LogTail } from '../capture/log-tail.ts';
 import { ObservedState } from '../capture/observed.ts';
 import type { EventLog } from '../util/event-log.ts';
@@ -40,6 +41,8 @@ export interface ObserveInput {
   appAlive: () => boolean;
   /** The state to fill in; made before the spawn, so a stop during the watch's start is in it. */
   observed?: ObservedState;
+  /** The memory cgroup's counters read before the spawn (the OOM-kill account starts there). */
+  memoryAtStart?: MemoryAtStart | undefined;
 }
 
 export async function observe(input: ObserveInput): Promise<Observation> {
@@ -60,7 +63,7 @@ export async function observe(input: ObserveInput): Promise<Observation> {
     },
   });
   await evidence.start();
-  const memoryWatch = await watchContainerMemory(input.log, { everyMs: config.memoryWatch.checkEveryMs, pressurePercent: config.memoryWatch.pressurePercent });
+  const memoryWatch = await watchContainerMemory(input.log, { everyMs: config.memoryWatch.checkEveryMs, pressurePercent: config.memoryWatch.pressurePercent, atStart: input.memoryAtStart });
   const scanner = new OutputScanner((event) => {
     evidence.jvmSaid(event); // the JVM's word on each dump it writes: complete or not
     if (event.kind === 'out-of-memory') {

@@ -13,6 +13,7 @@
 // relayed at once and kept for the watch (output-backlog.ts), a stop is forwarded. If that
 // second step cannot be loaded, the app runs on supervised only.
 import type { Config, Env } from '../config/types.ts';
+import { memoryAtStart } from '../capture/container-memory.ts';
 import { snapshotFolders } from '../capture/evidence-folders.ts';
 import { ObservedState } from '../capture/observed.ts';
 import { prepareCapture } from '../capture/prepare.ts';
@@ -60,6 +61,9 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
   let app: AppProcess | undefined;
   const prepared = await prepareCapture({ config, env: deps.env, command: deps.command, appDir, log, appPid: () => app?.pid, ...(deps.readKernel ? { readKernel: deps.readKernel } : {}) });
   const before = snapshotFolders(prepared.folders);
+  // The OOM-kill counter before the app runs: a kill by the limit in its first moments, before
+  // the watch loads, is still told apart from any other SIGKILL. Synchronous reads, microseconds.
+  const memoryCounters = await memoryAtStart();
   const childEnv = { ...appEnvironment(deps.env), ...prepared.env };
   const observed = new ObservedState();
   const backlog = new OutputBacklog();
@@ -102,5 +106,5 @@ export async function runWatchdog(deps: WatchdogDeps): Promise<number> {
     stop.dispose();
     return exitStatusOf(ended.exitCode, ended.signal);
   }
-  return loaded.watchRunningApp({ deps, startedAt, appDir, running, prepared, before, childEnv, observed, backlog, stop }, hooks);
+  return loaded.watchRunningApp({ deps, startedAt, appDir, running, prepared, before, memoryAtStart: memoryCounters, childEnv, observed, backlog, stop }, hooks);
 }

@@ -114,3 +114,24 @@ t.test('a JVM killed by the container\'s memory limit via direct buffers: contai
   t.comment(report.summary);
   t.match(app.output(), /\[postmortem\] app killed by the container's memory limit of 160 MiB/, 'the log line says it in words');
 });
+
+t.test('killed by the memory limit in its first milliseconds, before the crash watch loads: still container-oom', async (t) => {
+  if (!(await needCgroup(t, 'memory'))) return;
+  const limit = 100 * MiB;
+  const memory = await testCgroup(t, 'memory', { 'memory.limit_in_bytes': String(limit) });
+  // dd fills one 128 MiB buffer at once: over the limit within milliseconds of its start and the
+  // largest process in the cgroup, so the kernel kills it, long before the watch (which loads
+  // after the app's first output or 100 ms of quiet) reads anything. The OOM-kill account must
+  // start from the counters read before the spawn, or this kill looks like any other SIGKILL.
+  const app = run('dd if=/dev/zero of=/dev/null bs=128M count=1', {
+    before: joinCgroups([memory.procs]), env: { POSTMORTEM_MEMORY_PRESSURE: 'off', POSTMORTEM_GC_SPIRAL: 'off' },
+  });
+  const result = await app.process;
+  t.equal(result.exitCode, 137, 'SIGKILL by the kernel');
+  t.match(await memory.read('memory.oom_control'), /^oom_kill 1$/m, 'the kernel counted one OOM kill');
+  const report = await reportOf(app.output());
+  t.equal(report.reason, 'container-oom', `reason (summary: ${report.summary})`);
+  t.equal(report.containerMemory?.verdict.killed, true);
+  t.match(report.containerMemory?.verdict.evidence, /oom_kill counter 0 -> 1/);
+  t.match(app.output(), /\[postmortem\] app killed by the container's memory limit of 100 MiB/);
+});
