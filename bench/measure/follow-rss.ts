@@ -66,7 +66,7 @@ const histogram = HeapHistogramTap.for('heap.hprof');
 const store = createFileStore({ kind: 'file', root: path.join(work, 'store'), prefix: '', source: 'bench' });
 const started = Date.now();
 const record = await storeArtifact(store, 'crash', {
-  name: 'heap.hprof', source: followed.stream, contentType: 'application/octet-stream', encoding: 'compress',
+  name: 'heap.hprof', source: followed.stream, release: followed.release, contentType: 'application/octet-stream', encoding: 'compress',
   ...(histogram ? { observe: histogram.observe } : {}),
 });
 const ms = Date.now() - started;
