@@ -5,6 +5,7 @@
 // watchdog's NODE_FLAGS, so A/B of read / compress garbage takes seconds, not a JVM crash.
 // The pipeline is imported directly, not through src/capture/uploading.ts, so V8 flags are
 // what the run is given: XSETFLAG=<flag> sets one at run time as the upload path would.
+// XNORELEASE=1: read chunks are not handed back (a new buffer per read, as before e6afdda).
 //   npx esbuild bench/measure/follow-rss.ts --bundle --platform=node --format=esm --outfile=x.mjs
 //   XSETFLAG=... <runtime>/bin/node --max-semi-space-size=1 x.mjs <source file> <work dir> [MB/s]
 // Figures and the source file used: bench/README.md (row 1, peak RSS).
@@ -66,7 +67,7 @@ const histogram = HeapHistogramTap.for('heap.hprof');
 const store = createFileStore({ kind: 'file', root: path.join(work, 'store'), prefix: '', source: 'bench' });
 const started = Date.now();
 const record = await storeArtifact(store, 'crash', {
-  name: 'heap.hprof', source: followed.stream, release: followed.release, contentType: 'application/octet-stream', encoding: 'compress',
+  name: 'heap.hprof', source: followed.stream, ...(process.env.XNORELEASE ? {} : { release: followed.release }), contentType: 'application/octet-stream', encoding: 'compress',
   ...(histogram ? { observe: histogram.observe } : {}),
 });
 const ms = Date.now() - started;

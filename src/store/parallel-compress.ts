@@ -17,12 +17,13 @@
 // asserts both bounds). In all: (concurrency + 1) blocks + that output, about
 // (2 x concurrency + 3) blocks for incompressible data, far less for a heap dump (~0.27x).
 // Each compress also has the codec's own state (~256 KiB for zlib at level 1) while it runs,
-// and one output buffer (codecs.ts blockOutputSize) of which only the compressed length is
-// ever written. A `consumed` callback hears when a written chunk is all copied into blocks, so
-// its source can read into it again (src/capture/growing-file.ts): no read garbage.
+// and its output buffers. A `consumed` callback hears when a written chunk is all copied into blocks, so
+// its source can read into it again (src/capture/growing-file.ts): no read garbage; then each
+// block is also compressed into one output buffer (codecs.ts blockOutputSize), no concatenation.
 import { availableParallelism } from 'node:os';
 import { Transform, type TransformCallback } from 'node:stream';
-import { codecOf, type Codec, type CompressBlock, type Compression } from './codecs.ts';
+import { blockOutputSize, codecOf, type BlockOptions, type Codec, type CompressBlock, type Compression } from './codecs.ts';
+import { ZLIB_CHUNK_SIZE } from './taps.ts';
 
 export type { CompressBlock } from './codecs.ts';
 
@@ -87,6 +88,7 @@ export class ParallelCompress extends Transform {
   readonly #concurrency: number;
   readonly #compress: CompressBlock;
   readonly #consumed: ((chunk: Buffer) => void) | undefined;
+  readonly #blockOptions: BlockOptions;
   /** Buffers back from the compressor, ready to be filled again. */
   #free: Buffer[] = [];
   #allocated = 0;
@@ -120,6 +122,7 @@ export class ParallelCompress extends Transform {
     this.#concurrency = options.concurrency ?? defaultConcurrency();
     this.#compress = options.compress ?? this.#codec.compressBlock;
     this.#consumed = options.consumed;
+    this.#blockOptions = this.#codec.blockOptions(this.#level, this.#consumed ? blockOutputSize(blockSize) : ZLIB_CHUNK_SIZE);
     const { min, max } = this.#codec.levels;
     if (!Number.isInteger(this.#level) || this.#level < min || this.#level > max) {
       throw new TypeError(`ParallelCompress ${this.#codec.name} level must be an integer ${min}-${max}${this.#codec.name === 'gzip' ? ' (gzipLevel)' : ''}, got ${String(options.level)}`);
@@ -229,7 +232,7 @@ export class ParallelCompress extends Transform {
       const block = this.#queued.shift() as Block;
       this.#inFlight++;
       this.#peakInFlight = Math.max(this.#peakInFlight, this.#inFlight);
-      this.#compress(block.buffer.subarray(0, block.length), this.#codec.blockOptions(this.#level, this.#blockSize), (error, member) => this.#compressed(block, error, member));
+      this.#compress(block.buffer.subarray(0, block.length), this.#blockOptions, (error, member) => this.#compressed(block, error, member));
     }
   }
 
