@@ -5,6 +5,7 @@
 // watchdog's NODE_FLAGS, so A/B of read / compress garbage takes seconds, not a JVM crash.
 // The pipeline is imported directly, not through src/capture/uploading.ts, so V8 flags are
 // what the run is given: XSETFLAG=<flag> sets one at run time as the upload path would.
+// XLATE=1: churn through a few collections first (the watchdog sets the flag long after start).
 // XNORELEASE=1: read chunks are not handed back (a new buffer per read, as before e6afdda).
 //   npx esbuild bench/measure/follow-rss.ts --bundle --platform=node --format=esm --outfile=x.mjs
 //   XSETFLAG=... <runtime>/bin/node --max-semi-space-size=1 x.mjs <source file> <work dir> [MB/s]
@@ -19,6 +20,10 @@ import { createFileStore } from '../../src/store/file-store.ts';
 import { storeArtifact } from '../../src/store/pipeline.ts';
 
 const [source, work, rate = '300'] = process.argv.slice(2);
+if (process.env.XLATE) {
+  // As in the watchdog, the flag is set long after start-up: churn through a few collections first.
+  for (let i = 0; i < 200; i++) { Array.from({ length: 10_000 }, (_, k) => ({ k })); Buffer.alloc(256 * 1024); await new Promise((r) => setImmediate(r)); }
+}
 if (process.env.XSETFLAG) (await import('node:v8')).setFlagsFromString(process.env.XSETFLAG);
 if (!source || !work) throw new Error('usage: follow-rss.mjs <source file> <work dir> [MB/s]');
 

@@ -4,8 +4,8 @@
 // has grown ~64 MiB since the last one, so that much dead Buffer memory was resident at every
 // peak of the upload (issues 10/12). With external memory counted in V8's global heap limit,
 // collections come as the old generation's would, with external memory in the sum: peak
-// RssAnon 86 -> 55 MiB on the side bench (bench/measure/follow-rss.ts, bench/README.md) for
-// ~5% more CPU.
+// RssAnon 86 -> 55 MiB on the side bench (bench/measure/follow-rss.ts) for ~5% more CPU; in
+// the crash bench only together with reused read chunks (growing-file.ts): bench/README.md.
 //
 // Set at run time, not in NODE_FLAGS: a V8 that does not know the flag rejects it on the command
 // line (the watchdog would not start), here it only prints one line. V8 11-12 (Node 20, 22) have
