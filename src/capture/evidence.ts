@@ -229,6 +229,7 @@ export class EvidenceWatch {
     return {
       name,
       source: followed.stream,
+      release: followed.release,
       contentType: kind === 'fatal-error-log' ? 'text/plain; charset=utf-8' : 'application/octet-stream',
       encoding: gz ? 'already-gzip' : compress,
       gzipLevel: this.deps.gzipLevel,

@@ -5,6 +5,9 @@
 // exited); after that the rest of the file is read up to its end.
 // With a puncher, what has been read and handed on is punched out behind the reader (the
 // bytes then live only in the upload), so a plain dump's disk goes back while it uploads.
+// A consumer that copies chunks away (the parallel compressor) hands them back (`release`)
+// and the next reads go into them: no read makes garbage then (issues 10/12: dead read chunks
+// were most of the crash path's peak memory). Without releases every read takes a new buffer.
 import { watch, type FSWatcher } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
@@ -35,7 +38,15 @@ export interface FollowedFile {
   /** The writer is done: read what is left and end. */
   complete(): void;
   disk(): DiskUse;
+  /**
+   * The consumer is done with this chunk (copied it, keeps no reference): its memory may be
+   * read into again. Only for chunks of this stream; a second call for the same chunk is ignored.
+   */
+  release(chunk: Buffer): void;
 }
+
+/** Released read buffers kept for reuse: the chunks in flight between reader and compressor. */
+const MAX_SPARE = 4;
 
 export function followGrowingFile(file: string, options: FollowOptions = {}): FollowedFile {
   // 256 KiB: a chunk whose wrapper V8 promotes while it is in flight pins its memory until a
@@ -49,6 +60,9 @@ export function followGrowingFile(file: string, options: FollowOptions = {}): Fo
   const disk: DiskUse = { peakAllocated: 0, punched: 0 };
   let punching: Promise<void> | undefined;
   let punchingTo: number | undefined;
+  /** Read buffers handed out, by their memory (a chunk may be a subarray of one). */
+  const lent = new WeakMap<ArrayBufferLike, Buffer>();
+  const spare: Buffer[] = [];
 
   async function sample(handle: FileHandle): Promise<void> {
     const { blocks } = await handle.stat();
@@ -77,23 +91,33 @@ export function followGrowingFile(file: string, options: FollowOptions = {}): Fo
       watcher.on('error', nudge);
       let position = 0;
       let lastGrowth = Date.now();
+      /** Read into, not yet handed out (kept across reads that found nothing). */
+      let buffer: Buffer | undefined;
+      const handOut = (bytes: number): Buffer => {
+        const whole = buffer as Buffer;
+        buffer = undefined;
+        position += bytes;
+        return bytes === chunkSize ? whole : whole.subarray(0, bytes);
+      };
       for (;;) {
         punchBehind(position);
-        const buffer = Buffer.allocUnsafe(chunkSize);
+        if (!buffer) {
+          // Own memory (not the shared slab), so a released chunk is known by its ArrayBuffer.
+          buffer = spare.pop() ?? Buffer.allocUnsafeSlow(chunkSize);
+          lent.set(buffer.buffer, buffer);
+        }
         const { bytesRead } = await handle.read(buffer, 0, chunkSize, position);
         await sample(handle);
         if (bytesRead > 0) {
-          position += bytesRead;
           lastGrowth = Date.now();
-          yield bytesRead === chunkSize ? buffer : buffer.subarray(0, bytesRead);
+          yield handOut(bytesRead);
           continue;
         }
         if (completed) {
           // One more read after the signal: bytes written just before it are not lost.
           const tail = await handle.read(buffer, 0, chunkSize, position);
           if (tail.bytesRead === 0) return;
-          position += tail.bytesRead;
-          yield buffer.subarray(0, tail.bytesRead);
+          yield handOut(tail.bytesRead);
           continue;
         }
         if (Date.now() - lastGrowth >= quietMs) {
@@ -117,5 +141,11 @@ export function followGrowingFile(file: string, options: FollowOptions = {}): Fo
     stream: Readable.from(chunks(), { objectMode: false, highWaterMark: chunkSize }),
     complete: () => { completed = true; nudge(); },
     disk: () => ({ ...disk, ...(punchingTo !== undefined ? { punchingTo } : {}) }),
+    release: (chunk) => {
+      const buffer = lent.get(chunk.buffer);
+      if (!buffer) return;
+      lent.delete(chunk.buffer);
+      if (spare.length < MAX_SPARE) spare.push(buffer);
+    },
   };
 }

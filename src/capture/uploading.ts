@@ -5,3 +5,8 @@
 export { storeArtifact, storeBytes, storeJson } from '../store/pipeline.ts';
 export { HeapHistogramTap, nameThrowers, storeHistogram } from './heap-histogram.ts';
 export { storeCrashPage } from './crash-page.ts';
+import { collectExternalMemorySooner } from '../store/external-memory-gc.ts';
+
+// Loaded by the first crash that stores anything: from here on, dead Buffers (read chunks,
+// compressed output) are collected as they add up, not only after ~64 MiB of them.
+collectExternalMemorySooner();

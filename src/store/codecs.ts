@@ -52,7 +52,19 @@ export interface Codec {
   /** Levels the codec takes. */
   levels: { min: number; max: number };
   compressBlock: CompressBlock;
-  blockOptions(level: number): BlockOptions;
+  /** Options for one block; `outputChunk`: zlib's output buffer size (chunkSize). */
+  blockOptions(level: number, outputChunk: number): BlockOptions;
+}
+
+/**
+ * An output buffer larger than a block's worst case (deflate's and zstd's bounds add well under
+ * 1/64), so each member or frame comes out as one chunk: no second chunk and no concatenation
+ * become garbage, and the pages past the compressed length are never written, so never
+ * resident. Only where the reads make no garbage either (a source that takes its chunks back):
+ * with a new read buffer per chunk it measured worse than ZLIB_CHUNK_SIZE (bench/README.md).
+ */
+export function blockOutputSize(blockSize: number): number {
+  return blockSize + (blockSize >> 6) + 1024;
 }
 
 const GZIP: Codec = {
@@ -61,7 +73,7 @@ const GZIP: Codec = {
   storedType: 'application/gzip',
   levels: { min: 1, max: 9 },
   compressBlock: zlib.gzip,
-  blockOptions: (level) => ({ level, chunkSize: ZLIB_CHUNK_SIZE }),
+  blockOptions: (level, outputChunk) => ({ level, chunkSize: outputChunk }),
 };
 
 const ZSTD: Codec = {
@@ -76,8 +88,8 @@ const ZSTD: Codec = {
     }
     zstdZlib.zstdCompress(block, options, done);
   },
-  blockOptions: (level) => ({
-    chunkSize: ZLIB_CHUNK_SIZE,
+  blockOptions: (level, outputChunk) => ({
+    chunkSize: outputChunk,
     // Each frame carries its own checksum (xxh64), as zstd(1) writes by default: zstd -t checks it.
     params: { [zstdZlib.constants['ZSTD_c_compressionLevel'] ?? 100]: level, [zstdZlib.constants['ZSTD_c_checksumFlag'] ?? 201]: 1 },
   }),

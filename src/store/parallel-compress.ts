@@ -16,10 +16,14 @@
 // held stay under one block + (concurrency + 1) units (test/store/parallel-gzip.test.ts
 // asserts both bounds). In all: (concurrency + 1) blocks + that output, about
 // (2 x concurrency + 3) blocks for incompressible data, far less for a heap dump (~0.27x).
-// Each compress also has the codec's own state (~256 KiB for zlib at level 1) while it runs.
+// Each compress also has the codec's own state (~256 KiB for zlib at level 1) while it runs,
+// and its output buffers. A `consumed` callback hears when a written chunk is all copied into blocks, so
+// its source can read into it again (src/capture/growing-file.ts): no read garbage; then each
+// block is also compressed into one output buffer (codecs.ts blockOutputSize), no concatenation.
 import { availableParallelism } from 'node:os';
 import { Transform, type TransformCallback } from 'node:stream';
-import { codecOf, type Codec, type CompressBlock, type Compression } from './codecs.ts';
+import { blockOutputSize, codecOf, type BlockOptions, type Codec, type CompressBlock, type Compression } from './codecs.ts';
+import { ZLIB_CHUNK_SIZE } from './taps.ts';
 
 export type { CompressBlock } from './codecs.ts';
 
@@ -55,6 +59,8 @@ export interface ParallelCompressOptions {
   concurrency?: number;
   /** The codec's own one-shot compress (zlib.gzip, zlib.zstdCompress) unless a test replaces it. */
   compress?: CompressBlock;
+  /** Told once a written chunk is all copied into blocks: nothing here refers to it any more. */
+  consumed?: (chunk: Buffer) => void;
 }
 
 /** What the instance holds, for tests and the memory budget. */
@@ -81,6 +87,8 @@ export class ParallelCompress extends Transform {
   readonly #blockSize: number;
   readonly #concurrency: number;
   readonly #compress: CompressBlock;
+  readonly #consumed: ((chunk: Buffer) => void) | undefined;
+  readonly #blockOptions: BlockOptions;
   /** Buffers back from the compressor, ready to be filled again. */
   #free: Buffer[] = [];
   #allocated = 0;
@@ -113,6 +121,8 @@ export class ParallelCompress extends Transform {
     this.#blockSize = blockSize;
     this.#concurrency = options.concurrency ?? defaultConcurrency();
     this.#compress = options.compress ?? this.#codec.compressBlock;
+    this.#consumed = options.consumed;
+    this.#blockOptions = this.#codec.blockOptions(this.#level, this.#consumed ? blockOutputSize(blockSize) : ZLIB_CHUNK_SIZE);
     const { min, max } = this.#codec.levels;
     if (!Number.isInteger(this.#level) || this.#level < min || this.#level > max) {
       throw new TypeError(`ParallelCompress ${this.#codec.name} level must be an integer ${min}-${max}${this.#codec.name === 'gzip' ? ' (gzipLevel)' : ''}, got ${String(options.level)}`);
@@ -161,6 +171,7 @@ export class ParallelCompress extends Transform {
       at += copied;
       if (block.length === this.#blockSize) this.#submit();
     }
+    this.#consumed?.(chunk);
     // Hold the input while the consumer is behind. Once _read was called, Readable will not
     // call it again before our next push, so holding then would never be released.
     if (this.readableLength >= this.readableHighWaterMark && !this.#readWanted) this.#awaitingRead = () => callback();
@@ -221,7 +232,7 @@ export class ParallelCompress extends Transform {
       const block = this.#queued.shift() as Block;
       this.#inFlight++;
       this.#peakInFlight = Math.max(this.#peakInFlight, this.#inFlight);
-      this.#compress(block.buffer.subarray(0, block.length), this.#codec.blockOptions(this.#level), (error, member) => this.#compressed(block, error, member));
+      this.#compress(block.buffer.subarray(0, block.length), this.#blockOptions, (error, member) => this.#compressed(block, error, member));
     }
   }
 

@@ -48,6 +48,11 @@ export interface ArtifactSpec {
   completeness?: () => Completeness | undefined | Promise<Completeness | undefined>;
   /** Sees the content (uncompressed) as it streams, e.g. the heap histogram (issue 13). Must not throw. */
   observe?: ContentObserver;
+  /**
+   * Called with a source chunk once nothing in the pass refers to it any more, so the source
+   * may read into it again ('compress' only: the compressor copies chunks into its blocks).
+   */
+  release?: (chunk: Buffer) => void;
 }
 
 export interface Completeness {
@@ -122,7 +127,7 @@ function plan(spec: ArtifactSpec, progress: (content: number | undefined, stored
       const content = new HashTap((n) => progress((contentBytes = n), stored.bytes), spec.observe);
       const codec = codecOf(spec.compression ?? 'gzip');
       const name = spec.name.endsWith(codec.extension) ? spec.name : `${spec.name}${codec.extension}`;
-      const compressor = new ParallelCompress({ codec: codec.name, level: codec.name === 'zstd' ? ZSTD_LEVEL : level });
+      const compressor = new ParallelCompress({ codec: codec.name, level: codec.name === 'zstd' ? ZSTD_LEVEL : level, ...(spec.release ? { consumed: spec.release } : {}) });
       return { name, taps: [content, compressor, stored], content, stored, storedType: codec.storedType, encoding: codec.name };
     }
     case 'already-gzip': {

@@ -112,3 +112,41 @@ t.test('without fallocate on PATH: one notice, every byte still delivered, nothi
   t.equal(followed.disk().punched, 0);
   t.ok(info.blocks * 512 >= info.size, 'the file is whole on disk');
 });
+
+t.test('released chunks are read into again: a few buffers in all, every byte in order', async (t) => {
+  const dir = await tempDir('pm-grow-');
+  const file = path.join(dir, 'java_pid1.hprof');
+  await writeFile(file, '');
+  const chunks = 12; // MiB, while it is being written
+  const writer = execa(process.execPath, ['-e', KNOWN_WRITER, file, String(chunks)]);
+  const followed = followGrowingFile(file, { chunkSize: 64 * 1024 });
+  void writer.then(() => followed.complete());
+  const hash = createHash('sha256');
+  const memories = new Set<ArrayBufferLike>();
+  let reads = 0;
+  for await (const chunk of followed.stream as AsyncIterable<Buffer>) {
+    hash.update(chunk);
+    memories.add(chunk.buffer);
+    reads++;
+    followed.release(chunk);
+    followed.release(chunk); // twice: ignored
+    followed.release(Buffer.alloc(16)); // not ours: ignored
+  }
+  await writer;
+  t.equal(hash.digest('hex'), createHash('sha256').update(knownBytes(chunks)).digest('hex'), 'every byte, in order');
+  t.ok(reads >= chunks * 16, `${reads} reads of 64 KiB`);
+  // Held at once: the chunk in hand, the one Readable.from buffers ahead, the one being read.
+  t.ok(memories.size <= 4, `${memories.size} read buffers for ${reads} reads`);
+});
+
+t.test('without releases every read has its own buffer (nothing is read into a chunk still held)', async (t) => {
+  const dir = await tempDir('pm-grow-');
+  const file = path.join(dir, 'core');
+  await writeFile(file, knownBytes(2));
+  const followed = followGrowingFile(file, { chunkSize: 64 * 1024 });
+  followed.complete();
+  const held: Buffer[] = [];
+  for await (const chunk of followed.stream as AsyncIterable<Buffer>) held.push(chunk);
+  t.equal(new Set(held.map((c) => c.buffer)).size, held.length, `${held.length} chunks, as many buffers`);
+  t.ok(Buffer.concat(held).equals(knownBytes(2)), 'held chunks unchanged by later reads');
+});

@@ -140,6 +140,26 @@ t.test('a slow block holds back the ones after it: no pile of finished members b
   t.equal(sha256(gunzipSync(await out)), sha256(input), 'then everything, in order');
 });
 
+t.test('consumed: each written chunk once its bytes are all in blocks, also when it waited for a buffer', async (t) => {
+  const input = alternating(10);
+  const held = firstHeldBack();
+  const consumed: Buffer[] = [];
+  // Chunks larger than a block, so one chunk waits for a block buffer part-way through.
+  const chunks: Buffer[] = Array.from({ length: 5 }, (_, i) => Buffer.from(input.subarray(i * 2 * BLOCK, (i + 1) * 2 * BLOCK)));
+  const tap = new ParallelCompress({
+    blockSize: BLOCK, concurrency: 2, compress: held.compress,
+    consumed: (chunk) => { consumed.push(chunk); chunk.fill(0xee); }, // overwritten as a reader would
+  });
+  const out = collect(tap);
+  const written = (async () => { for (const chunk of chunks) if (!tap.write(chunk)) await new Promise((r) => tap.once('drain', r)); tap.end(); })();
+  await until(() => held.firstDone() && held.othersBack() === 2, 'block 0 held, blocks 1 and 2 back');
+  t.ok(consumed.length < 2, `chunk 1 is not consumed while it waits for a block buffer (${consumed.length} consumed)`);
+  held.release();
+  await written;
+  t.equal(sha256(gunzipSync(await out)), sha256(input), 'output is the input as written, not the overwritten chunks');
+  t.same(consumed.map((c) => chunks.indexOf(c)), [0, 1, 2, 3, 4], 'every chunk once, in order');
+});
+
 t.test('memory: never more than concurrency + 1 block buffers, output held to about one block', async (t) => {
   const concurrency = 3;
   const tap = new ParallelCompress({ blockSize: BLOCK, concurrency });

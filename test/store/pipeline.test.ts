@@ -5,7 +5,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import t from 'tap';
 import { storeArtifact, storeBytes } from '../../src/store/pipeline.ts';
 import { StoreError, type PutRequest, type PutResult, type Store } from '../../src/store/store.ts';
-import { MiB, collect, dataSha256, dataStream, sha256 } from './fixtures/data.ts';
+import { MiB, collect, dataChunks, dataSha256, dataStream, sha256 } from './fixtures/data.ts';
 
 /** Keeps what was put in memory (small tests only); `behave` can replace put. */
 function memoryStore(behave?: (request: PutRequest) => Promise<PutResult>): Store & { objects: Map<string, { bytes: Buffer; request: PutRequest }> } {
@@ -65,6 +65,42 @@ t.test('compress: .gz name, gzip type, no Content-Encoding, metadata points at t
   t.ok(ticks > 0);
   t.same(last, { contentBytes: MiB, storedBytes: bytes.length });
 });
+
+/** Chunks of their own memory (dataChunks may reuse), for a source that takes them back. */
+function ownChunks(size: number): Buffer[] {
+  return [...dataChunks(size, 'heapish', 3, 10_000)].map((c) => Buffer.from(c));
+}
+
+t.test('compress: each source chunk is released once copied; overwriting it then changes nothing', async (t) => {
+  const store = memoryStore();
+  const chunks = ownChunks(3 * MiB + 5);
+  const released = new Set<Buffer>();
+  const record = await storeArtifact(store, 'crash', {
+    ...spec, source: Readable.from(chunks, { objectMode: false }), encoding: 'compress',
+    release: (chunk) => {
+      t.notOk(released.has(chunk), 'released once');
+      released.add(chunk);
+      chunk.fill(0xee); // as a reader would, reading the next bytes into it
+    },
+  });
+  const expectedSha = dataSha256Of(ownChunks(3 * MiB + 5));
+  t.equal(released.size, chunks.length, `all ${chunks.length} chunks released`);
+  t.equal(record.sha256, expectedSha, 'content hash of the bytes as read');
+  t.equal(sha256(gunzipSync(store.objects.get('crash/heap.hprof.gz')!.bytes)), expectedSha, 'stored bytes are the content as read');
+});
+
+t.test('raw: chunks go to the store as they are, so none is released', async (t) => {
+  const store = memoryStore();
+  let released = 0;
+  await storeArtifact(store, 'crash', { ...spec, source: Readable.from(ownChunks(MiB), { objectMode: false }), encoding: 'raw', release: () => { released++; } });
+  t.equal(released, 0);
+});
+
+function dataSha256Of(chunks: Buffer[]): string {
+  const hash = createHash('sha256');
+  for (const chunk of chunks) hash.update(chunk);
+  return hash.digest('hex');
+}
 
 t.test('compress with gzipLevel 0 stores raw (the config meaning of 0)', async (t) => {
   const store = memoryStore();
