@@ -11,16 +11,11 @@ import * as zlib from 'node:zlib';
 import { execa } from 'execa';
 import type { Compression } from '../config/types.ts';
 import { ZLIB_CHUNK_SIZE } from './taps.ts';
+import { ZSTD_LEVEL } from './compression-choice.ts';
 
 export type { Compression } from '../config/types.ts';
 
-/**
- * zstd level of what we compress. Level 1 by bench/compress.ts on a real heap dump (1 MiB
- * blocks, Node 26, medians of 5 runs): 5.3 CPU s/GiB storing 0.202 of it, where level 3 took
- * 7.4 CPU s/GiB and stored more (0.224; zstd(1) agrees on single blocks), and the crash path
- * is CPU-bound.
- */
-export const ZSTD_LEVEL = 1;
+export { ZSTD_LEVEL, runtimeHasZstd, usableCompression } from './compression-choice.ts';
 
 /** Options for compressing one block: zlib's (gzip) or zstd's parameters. */
 export interface BlockOptions extends zlib.ZlibOptions {
@@ -37,11 +32,6 @@ interface ZstdZlib {
   constants: Record<string, number | undefined>;
 }
 const zstdZlib = zlib as unknown as ZstdZlib;
-
-/** Whether this runtime's zlib compresses and decompresses zstd. */
-export function runtimeHasZstd(): boolean {
-  return typeof zstdZlib.zstdCompress === 'function' && typeof zstdZlib.createZstdDecompress === 'function';
-}
 
 export interface Codec {
   name: Compression;
@@ -99,20 +89,6 @@ export function codecOf(compression: Compression): Codec {
   return compression === 'zstd' ? ZSTD : GZIP;
 }
 
-/**
- * The compression the watchdog will use: what was asked for, unless it is zstd and this
- * runtime has none; then gzip, said in one line (fail open: the evidence is still compressed).
- * zstd in use is said too: its objects need `postmortem get` before MAT or an S3 browser.
- */
-export function usableCompression(requested: Compression, log: { info(line: string): void; warn(line: string): void }, hasZstd = runtimeHasZstd()): Compression {
-  if (requested !== 'zstd') return requested;
-  if (!hasZstd) {
-    log.warn(`POSTMORTEM_COMPRESSION=zstd, but this Node.js ${process.version} has no zstd (it needs >= 22.15): compressing with gzip instead`);
-    return 'gzip';
-  }
-  log.info(`evidence the watchdog compresses is zstd level ${ZSTD_LEVEL} (POSTMORTEM_COMPRESSION=zstd), stored as .zst: postmortem get decompresses it`);
-  return 'zstd';
-}
 
 /**
  * A decompressor for stored bytes of `compression`. gzip: Node's gunzip (a cut-short stream

@@ -5,7 +5,7 @@
 // low-rate tick, and its OOM-kill counters after a SIGKILL.
 import type { Config } from '../config/types.ts';
 import type { CrashSlot } from '../capture/crash.ts';
-import { usableCompression } from '../store/codecs.ts';
+import { usableCompression } from '../store/compression-choice.ts';
 import { EvidenceWatch, REASON_OF } from '../capture/evidence.ts';
 import type { EvidenceFolder, FolderSnapshot } from '../capture/evidence-folders.ts';
 import type { MemoryAtStart } from '../capture/container-memory.ts';
