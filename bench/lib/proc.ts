@@ -174,6 +174,15 @@ export async function cpuNanos(pid: number): Promise<number> {
   return total;
 }
 
+/**
+ * How often a process's main thread went to sleep of its own accord (voluntary_ctxt_switches):
+ * for an idle event loop, one per wake-up.
+ */
+export async function mainThreadSleeps(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/task/${pid}/status`, 'utf8');
+  return Number(/^voluntary_ctxt_switches:\s*(\d+)/m.exec(status)?.[1] ?? NaN);
+}
+
 /** VmRSS, VmHWM (peak) and RssAnon (the process's own memory, no shared text pages) in bytes. */
 export async function memoryOf(pid: number): Promise<{ rss: number; hwm: number; anon: number }> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');

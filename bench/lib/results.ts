@@ -4,7 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { formatBytes, formatRate, formatSeconds, round } from './stats.ts';
 import type { Machine } from './machine.ts';
 
-export type Unit = 'ms' | 'cpu-ms' | 'bytes' | 'bytes/s' | 's/GiB' | 'lines/s' | 'ticks' | 'x';
+export type Unit = 'ms' | 'cpu-ms' | 'bytes' | 'bytes/s' | 's/GiB' | 'lines/s' | 'ticks' | 'per-minute' | 'x';
 
 /** What a row must reach: its ratio (ours / reference) or our own value, at most or at least `value`. */
 export interface Target {
@@ -68,6 +68,7 @@ export function formatValue(value: number, unit: Unit): string {
     case 's/GiB': return `${value.toFixed(2)} s/GiB`;
     case 'lines/s': return `${(value / 1e6).toFixed(2)} M lines/s`;
     case 'ticks': return `${Math.round(value)} ticks`;
+    case 'per-minute': return `${value.toFixed(1)} /min`;
     case 'x': return `${value.toFixed(3)}`;
   }
 }

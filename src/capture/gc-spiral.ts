@@ -43,10 +43,15 @@ export class GcSpiralDetector {
 
   constructor(private readonly windowMs: number, private readonly percent: number) {}
 
+  /** Share of the time in GC between the last two samples (the watch checks more often when it is high). */
+  recentShare: number | undefined;
+
   add(sample: GcSample): GcVerdict | undefined {
     const last = this.samples.at(-1);
     // A restarted JVM with the same pid, or a clock that went back: start over.
     if (last && (sample.ticks <= last.ticks || sample.gcTicks < last.gcTicks)) this.samples.length = 0;
+    const previous = this.samples.at(-1);
+    this.recentShare = previous ? Math.min(1, Number(sample.gcTicks - previous.gcTicks) / Number(sample.ticks - previous.ticks)) : undefined;
     this.samples.push(sample);
     const windowTicks = (BigInt(this.windowMs) * sample.frequency) / 1000n;
     // Drop samples while the next one still covers the window.
@@ -61,6 +66,7 @@ export class GcSpiralDetector {
   /** After a capture: judge the next window afresh. */
   reset(): void {
     this.samples.length = 0;
+    this.recentShare = undefined;
   }
 }
 

@@ -26,7 +26,7 @@ export type OnDemandResult = { kind: 'captured'; report: Report | undefined } | 
 
 export async function dumpOnDemand(input: OnDemandInput): Promise<OnDemandResult> {
   const { pid, config, log } = input;
-  if (!(await isJvm(pid))) {
+  if (!isJvm(pid)) {
     if (!input.kill) throw new Error(`process ${pid} is not a JVM: only a core can be had from it, by aborting it (postmortem dump --kill); the watchdog then stores the core`);
     process.kill(pid, 'SIGABRT');
     log.info(`sent SIGABRT to ${pid}: the watchdog stores its core and report, then the platform restarts the instance`);

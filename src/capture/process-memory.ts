@@ -49,7 +49,7 @@ export class ProcessRssSampler {
   private async readTree(): Promise<void> {
     const at = this.now();
     // Our own memory counts against the same limit: the report shows it beside the app's.
-    for (const pid of [...await descendantsOf(this.root), process.pid]) {
+    for (const pid of [...descendantsOf(this.root), process.pid]) {
       const rss = await readProcessRss(pid, at);
       if (rss) this.last.set(pid, pid === process.pid ? { ...rss, command: 'postmortem watchdog' } : rss);
     }

@@ -1,4 +1,7 @@
 // The app's process tree from /proc, read only when needed (a stop), never polled.
+// The per-process reads are synchronous: /proc files are generated in memory, and a
+// thread-pool hop would wake a worker thread for each (a wake-up is what costs CPU while idle).
+import { readFileSync, readdirSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 
 /** pid and every descendant of it. */
@@ -25,36 +28,44 @@ export async function processTree(root: number): Promise<number[]> {
 }
 
 /** The direct children of a process, from /proc/<pid>/task/<tid>/children: only its own files, never all of /proc. */
-export async function childrenOf(pid: number): Promise<number[]> {
+export function childrenOf(pid: number): number[] {
   const children: number[] = [];
-  for (const tid of await readdir(`/proc/${pid}/task`).catch(() => [] as string[])) {
-    const text = await readFile(`/proc/${pid}/task/${tid}/children`, 'utf8').catch(() => '');
+  for (const tid of readOr(() => readdirSync(`/proc/${pid}/task`), [] as string[])) {
+    const text = readOr(() => readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8'), '');
     for (const child of text.split(' ')) if (child.trim()) children.push(Number(child));
   }
   return children;
 }
 
+/** A process may end between two reads: its files are then simply gone. */
+function readOr<T>(read: () => T, gone: T): T {
+  try {
+    return read();
+  } catch {
+    return gone;
+  }
+}
+
 /** pid and every descendant, walked through the children files (cheap enough to repeat while the app runs). */
-export async function descendantsOf(root: number, max = 1000): Promise<number[]> {
+export function descendantsOf(root: number, max = 1000): number[] {
   const tree: number[] = [];
   const queue = [root];
   while (queue.length > 0 && tree.length < max) {
     const pid = queue.shift()!;
     if (tree.includes(pid)) continue;
     tree.push(pid);
-    queue.push(...(await childrenOf(pid)));
+    queue.push(...childrenOf(pid));
   }
   return tree;
 }
 
 /** A HotSpot JVM has libjvm.so mapped; checked before sending it SIGQUIT (which kills anything else). */
-export async function isJvm(pid: number): Promise<boolean> {
-  const maps = await readFile(`/proc/${pid}/maps`, 'utf8').catch(() => '');
-  return maps.includes('/libjvm.so');
+export function isJvm(pid: number): boolean {
+  return readOr(() => readFileSync(`/proc/${pid}/maps`, 'utf8'), '').includes('/libjvm.so');
 }
 
 export async function jvmsIn(root: number): Promise<number[]> {
   const jvms: number[] = [];
-  for (const pid of await processTree(root)) if (await isJvm(pid)) jvms.push(pid);
+  for (const pid of await processTree(root)) if (isJvm(pid)) jvms.push(pid);
   return jvms;
 }

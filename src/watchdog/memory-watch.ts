@@ -1,9 +1,14 @@
 // The watchdog's one view of the container's memory: the cgroup and its counters at start, one
-// low-frequency tick while the app runs (POSTMORTEM_MEMORY_CHECK_EVERY, default 10 s) that
-// reads one cgroup file (usage, with a pread of a file kept open) and hands it to whoever
-// listens (the pressure and GC spiral watch), the app's process RSS read only when usage nears
-// the limit, when a JVM runs out of memory and after the death, and after a SIGKILL the
-// counters again, to tell a kill by the container's limit from any other SIGKILL.
+// low-frequency check while the app runs that reads one cgroup file (usage, with a pread of a
+// file kept open) and hands it to whoever listens (the pressure and GC spiral watch), the app's
+// process RSS read only when usage nears the limit, when a JVM runs out of memory and after the
+// death, and after a SIGKILL the counters again, to tell a kill by the container's limit from
+// any other SIGKILL.
+// The check's cadence follows the risk: every POSTMORTEM_MEMORY_CHECK_EVERY (default 10 s)
+// while usage is near the limit, rising towards it, or a listener asks (a JVM collecting hard),
+// else RELAXED_FACTOR times less often. Each wake-up of an idle process costs far more CPU than
+// the check itself (its pages have gone cold: bench/README.md, "Watching memory"), so fewer
+// wake-ups is the only lever that counts while nothing happens.
 // No kernel notification is used: cgroup v1 threshold notifications (cgroup.event_control)
 // need an eventfd and v2 PSI triggers need poll(POLLPRI), neither reachable from Node.js
 // without native code; v2 memory.events is inotify-able but moves only once the limit is hit.
@@ -16,6 +21,10 @@ import { memoryFacts, type ContainerMemoryFacts } from '../capture/memory-death.
 
 /** Process RSS is read on a tick once usage reaches this share of the limit (or the pressure threshold, if lower). */
 export const RSS_NEAR_PERCENT = 75;
+/** Far from every trigger, the check runs this many times less often than POSTMORTEM_MEMORY_CHECK_EVERY. */
+export const RELAXED_FACTOR = 6;
+/** For this long after the app started every check comes at the close cadence: memory grows most while an app starts. */
+export const START_CLOSE_MS = 60_000;
 
 export interface MemoryTick {
   /** Bytes charged to the cgroup now; undefined when there is no limit to watch. */
@@ -32,6 +41,10 @@ export interface MemoryWatch {
   follow(appPid: number): void;
   /** Called on every tick, never awaited: a listener that is busy skips ticks itself. */
   onTick(listener: (tick: MemoryTick) => void): void;
+  /** A listener's own reason to check at the close cadence (e.g. a JVM collecting hard), until it says otherwise. */
+  watchClosely(reason: string, on: boolean): void;
+  /** How many checks ran at each cadence so far (the log's last word on the watch's cost). */
+  readonly checks: { close: number; relaxed: number };
   /** Samples the process RSS now (the JVM just ran out of memory: its size is at its peak). */
   sampleNow(): void;
   /** After the app ended: the cgroup's account when it was SIGKILLed, else undefined. */
@@ -40,6 +53,7 @@ export interface MemoryWatch {
 }
 
 export interface MemoryWatchOptions {
+  /** The close cadence (POSTMORTEM_MEMORY_CHECK_EVERY); far from every trigger RELAXED_FACTOR times this. */
   everyMs: number;
   /** The pressure threshold in percent of the limit, when that capture is on. */
   pressurePercent?: number | undefined;
@@ -51,10 +65,31 @@ export interface MemoryWatchOptions {
    * kill in the app's first moments (before this watch loads) still counts.
    */
   atStart?: MemoryAtStart | undefined;
+  /** Close cadence after the app started, default START_CLOSE_MS (tests shorten it). */
+  startCloseMs?: number;
+}
+
+/**
+ * Whether the next check should come at the close cadence: usage is near the limit or, rising
+ * as fast as it did since the previous check, would get there before two relaxed checks passed.
+ */
+export function nearOrRising(input: {
+  usage: number | undefined;
+  at: number;
+  previous: { usage: number; at: number } | undefined;
+  near: number | undefined;
+  relaxedMs: number;
+}): boolean {
+  const { usage, at, previous, near, relaxedMs } = input;
+  if (usage === undefined || near === undefined) return false;
+  if (usage >= near) return true;
+  const rate = previous && at > previous.at ? (usage - previous.usage) / (at - previous.at) : 0;
+  return usage + rate * relaxedMs * 2 >= near;
 }
 
 const NOTHING: MemoryWatch = {
-  cgroup: undefined, limit: undefined, follow: () => undefined, onTick: () => undefined, sampleNow: () => undefined, afterDeath: async () => undefined, stop: () => undefined,
+  cgroup: undefined, limit: undefined, follow: () => undefined, onTick: () => undefined, watchClosely: () => undefined, checks: { close: 0, relaxed: 0 },
+  sampleNow: () => undefined, afterDeath: async () => undefined, stop: () => undefined,
 };
 
 /** Never throws: without it the app runs exactly the same, one line says why. */
@@ -87,26 +122,47 @@ async function startWatch(log: EventLog, options: MemoryWatchOptions): Promise<M
     log.info(`memory: no memory cgroup found (${found.why}); a kill by the container's memory limit will look like any other SIGKILL`);
   }
   const nearPercent = Math.min(RSS_NEAR_PERCENT, options.pressurePercent ?? RSS_NEAR_PERCENT);
+  const near = limit !== undefined ? (limit * nearPercent) / 100 : undefined;
+  const relaxedMs = options.everyMs * RELAXED_FACTOR;
   const listeners: ((tick: MemoryTick) => void)[] = [];
+  const closeReasons = new Set<string>();
+  const checks = { close: 0, relaxed: 0 };
   let sampler: ProcessRssSampler | undefined;
   let timer: NodeJS.Timeout | undefined;
+  let pendingRelaxed = false;
+  let lastCheck = Date.now();
   let stopped = false;
+  let previous: { usage: number; at: number } | undefined;
+  let closeUntil = Infinity; // set when the app is followed
 
-  const tick = () => {
+  const tick = (): number => {
     const now = usage?.read();
-    if (now !== undefined && limit !== undefined && (now * 100) / limit >= nearPercent) void sampler?.sample().catch(() => undefined);
+    const at = Date.now();
+    if (now !== undefined && near !== undefined && now >= near) void sampler?.sample().catch(() => undefined);
     for (const listener of listeners) listener({ usage: now, limit });
+    const close = at < closeUntil || closeReasons.size > 0 || nearOrRising({ usage: now, at, previous, near, relaxedMs });
+    if (now !== undefined) previous = { usage: now, at };
+    return close ? options.everyMs : relaxedMs;
   };
+  const schedule = (ms: number) => {
+    pendingRelaxed = ms > options.everyMs;
+    timer = setTimeout(() => {
+      if (pendingRelaxed) checks.relaxed += 1; else checks.close += 1;
+      lastCheck = Date.now();
+      let next = options.everyMs;
+      try { next = tick(); } catch (error) { log.warn(`memory check failed: ${error instanceof Error ? error.message : String(error)}`); }
+      if (!stopped) schedule(next);
+    }, ms);
+    timer.unref(); // never keeps the watchdog alive on its own
+  };
+  // The first check comes at the close cadence: an app's memory grows most while it starts.
   const run = () => {
     if (timer || stopped || !sampler || (usage === undefined && listeners.length === 0)) return;
-    timer = setInterval(() => {
-      try { tick(); } catch (error) { log.warn(`memory check failed: ${error instanceof Error ? error.message : String(error)}`); }
-    }, options.everyMs);
-    timer.unref(); // never keeps the watchdog alive on its own
+    schedule(options.everyMs);
   };
   const stop = () => {
     stopped = true;
-    if (timer) clearInterval(timer);
+    if (timer) clearTimeout(timer);
     void usage?.close();
     usage = undefined;
   };
@@ -115,12 +171,22 @@ async function startWatch(log: EventLog, options: MemoryWatchOptions): Promise<M
     limit,
     follow(appPid) {
       sampler = new ProcessRssSampler(appPid);
+      closeUntil = Date.now() + (options.startCloseMs ?? START_CLOSE_MS);
       run();
     },
     onTick(listener) {
       listeners.push(listener);
       run();
     },
+    watchClosely(reason, on) {
+      if (on) closeReasons.add(reason); else closeReasons.delete(reason);
+      // Asked while a relaxed check is pending: bring it forward to the close cadence.
+      if (on && pendingRelaxed && timer && !stopped) {
+        clearTimeout(timer);
+        schedule(Math.max(0, lastCheck + options.everyMs - Date.now()));
+      }
+    },
+    checks,
     sampleNow() { void sampler?.sample().catch(() => undefined); },
     async afterDeath(signal) {
       stop();

@@ -14,12 +14,14 @@ import { AppJvms } from '../capture/app-jvms.ts';
 import { captureLive } from '../capture/live-capture.ts';
 import { PressureTrigger, readMemory } from '../capture/memory-pressure.ts';
 import type { EventLog } from '../util/event-log.ts';
-import type { MemoryTick, MemoryWatch as ContainerMemoryWatch } from './memory-watch.ts';
+import { RELAXED_FACTOR, type MemoryTick, type MemoryWatch as ContainerMemoryWatch } from './memory-watch.ts';
 
 /** After a pressure capture, the next one waits at least this long (and for usage to fall first). */
 export const PRESSURE_QUIET_MS = 10 * 60_000;
-/** The app's JVMs are looked up again every this many checks (a JVM may start late). */
-const JVM_LOOKUP_EVERY = 6;
+/** Once a JVM is watched, the app's processes are looked up again this often (another may start). */
+const JVM_LOOKUP_MS = 5 * 60_000;
+/** A JVM that spent this share of the spiral threshold in GC since the last check is checked at the close cadence. */
+const GC_CLOSE_SHARE = 0.5;
 
 export interface MemoryWatchDeps {
   config: Config;
@@ -66,7 +68,7 @@ async function watch(deps: MemoryWatchDeps): Promise<PressureWatch> {
   const jvms = new Map<number, WatchedJvm>();
   const appJvms = new AppJvms(deps.appPid);
   log.info(
-    `watching memory every ${formatDuration(settings.checkEveryMs)}: ` +
+    `watching memory every ${formatDuration(settings.checkEveryMs)} near the limit or while a JVM collects hard, every ${formatDuration(settings.checkEveryMs * RELAXED_FACTOR)} otherwise: ` +
       [
         cgroup ? `capture at ${settings.pressurePercent}% of the ${formatBytes(limit!)} limit in use (POSTMORTEM_MEMORY_PRESSURE)` : undefined,
         settings.gcSpiral !== 'off' ? `GC spiral at ${settings.gcSpiralPercent}% of ${formatDuration(settings.gcSpiralWindowMs)} in GC (${settings.gcSpiral === 'kill' ? 'then heap dump and kill' : 'capture only'})` : undefined,
@@ -97,18 +99,20 @@ async function watch(deps: MemoryWatchDeps): Promise<PressureWatch> {
     if (!trigger.check(reading, Date.now()) || reading.limit === undefined) return;
     const share = Math.round((100 * reading.nonReclaimable) / reading.limit);
     log.warn(`memory pressure: ${formatBytes(reading.nonReclaimable)} (${share}%) of the ${formatBytes(reading.limit)} limit in use and not reclaimable; capturing evidence while the app runs`);
-    const pids = await appJvms.find();
+    const pids = appJvms.find();
     await capture('memory-pressure', (crash) => captureLive({
       crash, appPid: deps.appPid, jvms: pids, config, log, heapDump: true, memoryHeadroom: reading.limit! - reading.nonReclaimable,
     }));
   };
 
-  let checks = 0;
+  let lookedUp = 0;
   const checkGc = async (): Promise<void> => {
     if (settings.gcSpiral === 'off') return;
-    if (checks % JVM_LOOKUP_EVERY === 0) {
+    // Until a JVM is found (it may start late) every check looks; then now and then for another.
+    if (jvms.size === 0 || Date.now() - lookedUp >= JVM_LOOKUP_MS) {
+      lookedUp = Date.now();
       const caller = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
-      for (const pid of await appJvms.find()) {
+      for (const pid of appJvms.find()) {
         if (jvms.has(pid)) continue;
         const target = await inspectTarget(pid, caller).catch(() => undefined);
         const found = target && await findPerfData(target.tmpDir, target.nspid, target.uid);
@@ -116,10 +120,12 @@ async function watch(deps: MemoryWatchDeps): Promise<PressureWatch> {
         if (counters) jvms.set(pid, { counters, detector: new GcSpiralDetector(settings.gcSpiralWindowMs, settings.gcSpiralPercent), done: false });
       }
     }
+    let collecting = false;
     for (const [pid, jvm] of jvms) {
       if (jvm.done) continue;
       if (!alive(pid)) { jvms.delete(pid); await jvm.counters.close(); continue; }
       const verdict = jvm.detector.add(jvm.counters.sample());
+      if ((jvm.detector.recentShare ?? 0) * 100 >= settings.gcSpiralPercent * GC_CLOSE_SHARE) collecting = true;
       if (!verdict?.spiral) continue;
       jvm.done = true; // one capture per JVM: a JVM in a spiral rarely recovers
       const kill = settings.gcSpiral === 'kill';
@@ -135,6 +141,7 @@ async function watch(deps: MemoryWatchDeps): Promise<PressureWatch> {
         }
       });
     }
+    deps.memory.watchClosely('a JVM collecting garbage hard', collecting);
   };
 
   let busy = false;
@@ -145,7 +152,7 @@ async function watch(deps: MemoryWatchDeps): Promise<PressureWatch> {
     void checkPressure(tick)
       .then(checkGc)
       .catch((error: unknown) => log.warn(`memory check failed: ${error instanceof Error ? error.message : String(error)}`))
-      .finally(() => { busy = false; checks += 1; });
+      .finally(() => { busy = false; });
   });
   return {
     stop: () => {
