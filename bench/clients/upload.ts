@@ -7,8 +7,9 @@
 //   heap dump; histogram-only: the parser alone over the file, nothing uploaded)
 //   env BENCH_S3 = {"endpoint","region","accessKeyId","secretAccessKey","bucket"} (JSON)
 //   optional BENCH_PART_SIZE, BENCH_QUEUE_SIZE (default: the product's, src/config/parse.ts)
-// Prints one JSON line: what storeArtifact returned.
-import { createReadStream } from 'node:fs';
+// Prints one JSON line: what storeArtifact returned, and anonPeakBytes: the highest RssAnon
+// (the process's own memory, no shared text pages) seen by sampling itself every 25 ms.
+import { createReadStream, readFileSync } from 'node:fs';
 import { createS3Store } from '../../src/store/s3-store.ts';
 import { storeArtifact } from '../../src/store/pipeline.ts';
 import { HeapHistogramTap } from '../../src/capture/heap-histogram.ts';
@@ -35,6 +36,12 @@ if (mode === 'histogram-only') {
   process.stdout.write(`${JSON.stringify({ bytes: result.totals.bytesRead, parseMs: performance.now() - started, complete: result.complete, objects: result.totals.objects, top: top?.name })}\n`);
   process.exit(0);
 }
+let anonPeakBytes = 0;
+const sampleAnon = () => {
+  const kib = Number(/^RssAnon:\s*(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0);
+  anonPeakBytes = Math.max(anonPeakBytes, kib * 1024);
+};
+setInterval(sampleAnon, 25).unref();
 const s3 = JSON.parse(process.env['BENCH_S3'] ?? '{}') as S3Info;
 const store = createS3Store(
   {
@@ -53,7 +60,8 @@ try {
     ...(histogram ? { observe: histogram.observe } : {}),
   });
   const parsed = await histogram?.finish();
-  process.stdout.write(`${JSON.stringify({ ...record, ...(parsed ? { histogramComplete: parsed.complete, histogramObjects: parsed.totals.objects } : {}) })}\n`);
+  sampleAnon();
+  process.stdout.write(`${JSON.stringify({ ...record, anonPeakBytes, ...(parsed ? { histogramComplete: parsed.complete, histogramObjects: parsed.totals.objects } : {}) })}\n`);
 } finally {
   store.close();
 }

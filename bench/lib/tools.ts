@@ -59,6 +59,8 @@ export interface OurRecord {
   sha256: string;
   storedSha256: string;
   verified: boolean;
+  /** The client's highest RssAnon, sampled by itself every 25 ms. */
+  anonPeakBytes?: number;
 }
 
 export class Uploaders {

@@ -4,7 +4,7 @@ import t from 'tap';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
-import { LAYOUT, renderProfileScript } from '../../src/launch/profile-script.ts';
+import { LAYOUT, NODE_FLAGS, renderProfileScript } from '../../src/launch/profile-script.ts';
 import { tempDir } from '../support/temp.ts';
 
 /**
@@ -57,11 +57,11 @@ t.test('the real launch is rewritten to exec the watchdog with the original comm
   const { depsDir, home, script } = await fakeDeps();
   for (const posix of [false, true]) {
     const { command } = await source(script, { DEPS_DIR: depsDir, CF_INSTANCE_INDEX: '0' }, undefined, posix);
-    t.match(command, `exec ${path.join(home, LAYOUT.node)} --max-semi-space-size=1 ${path.join(home, LAYOUT.watchdog)} -- bash -c `, `posix=${posix}`);
+    t.match(command, `exec ${path.join(home, LAYOUT.node)} ${NODE_FLAGS} ${path.join(home, LAYOUT.watchdog)} -- bash -c `, `posix=${posix}`);
   }
   // Run it: the stand-in node gets the watchdog, `--` and the original command as one argument.
   const r = await launch(script, { DEPS_DIR: depsDir, CF_INSTANCE_INDEX: '0' });
-  t.same(r.out.split('\n').filter((l) => l.startsWith('arg=')), [`arg=--max-semi-space-size=1`, `arg=${path.join(home, LAYOUT.watchdog)}`, 'arg=--', 'arg=bash', 'arg=-c', `arg=${ORIGINAL.split('\n')[0]}`]);
+  t.same(r.out.split('\n').filter((l) => l.startsWith('arg=')), [...NODE_FLAGS.split(' ').map((f) => `arg=${f}`), `arg=${path.join(home, LAYOUT.watchdog)}`, 'arg=--', 'arg=bash', 'arg=-c', `arg=${ORIGINAL.split('\n')[0]}`]);
   t.equal(r.err, '', 'no functions or variables of ours are left in the launcher\'s shell, nothing printed');
   // Two pipes for the app's output (src/watchdog/output-pipes.ts), above the descriptors an app may use itself.
   const outputs = r.out.split('\n').filter((l) => l.startsWith('output fd '));
