@@ -9,7 +9,7 @@ import { formatBytes, formatDuration } from '../config/units.ts';
 import { findPerfData } from '../capture/attach/perfdata.ts';
 import { inspectTarget } from '../capture/attach/target.ts';
 import type { Crash } from '../capture/crash.ts';
-import { GcCounterReader, GcSpiralDetector } from '../capture/gc-spiral.ts';
+import { GcCounterReader, GcSpiralDetector, type GcVerdict } from '../capture/gc-spiral.ts';
 import { AppJvms } from '../capture/app-jvms.ts';
 import { captureLive } from '../capture/live-capture.ts';
 import { PressureTrigger, readMemory } from '../capture/memory-pressure.ts';
@@ -86,14 +86,17 @@ async function watch(deps: MemoryWatchDeps): Promise<PressureWatch> {
     return task;
   };
 
-  const checkPressure = async (tick: MemoryTick): Promise<void> => {
+  /** Below the threshold the check's one file is enough (usage bounds the non-reclaimable part): re-arms, and says no more is needed. */
+  const pressureNear = (tick: MemoryTick): boolean => {
     const usage = tick.usage;
-    if (!cgroup || usage === undefined || limit === undefined) return;
-    // Usage bounds the non-reclaimable part: below the threshold, the tick's one file is enough.
-    if (usage < trigger.thresholdOf(limit)) {
-      trigger.check({ usage, inactiveFile: 0, nonReclaimable: usage, limit }, Date.now()); // may re-arm
-      return;
-    }
+    if (!cgroup || usage === undefined || limit === undefined) return false;
+    if (usage >= trigger.thresholdOf(limit)) return true;
+    trigger.check({ usage, inactiveFile: 0, nonReclaimable: usage, limit }, Date.now()); // may re-arm
+    return false;
+  };
+
+  const checkPressure = async (): Promise<void> => {
+    if (!cgroup) return;
     const reading = await readMemory(cgroup);
     limit = reading.limit ?? limit;
     if (!trigger.check(reading, Date.now()) || reading.limit === undefined) return;
@@ -106,51 +109,71 @@ async function watch(deps: MemoryWatchDeps): Promise<PressureWatch> {
   };
 
   let lookedUp = 0;
-  const checkGc = async (): Promise<void> => {
-    if (settings.gcSpiral === 'off') return;
-    // Until a JVM is found (it may start late) every check looks; then now and then for another.
-    if (jvms.size === 0 || Date.now() - lookedUp >= JVM_LOOKUP_MS) {
-      lookedUp = Date.now();
-      const caller = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
-      for (const pid of appJvms.find()) {
-        if (jvms.has(pid)) continue;
-        const target = await inspectTarget(pid, caller).catch(() => undefined);
-        const found = target && await findPerfData(target.tmpDir, target.nspid, target.uid);
-        const counters = found && await GcCounterReader.open(found.file).catch(() => undefined);
-        if (counters) jvms.set(pid, { counters, detector: new GcSpiralDetector(settings.gcSpiralWindowMs, settings.gcSpiralPercent), done: false });
-      }
+  /** JVMs not watched yet, when a lookup is due: until one is found (it may start late) every check, then now and then. */
+  const unwatchedJvms = (): number[] => {
+    if (settings.gcSpiral === 'off' || (jvms.size > 0 && Date.now() - lookedUp < JVM_LOOKUP_MS)) return [];
+    lookedUp = Date.now();
+    return appJvms.find().filter((pid) => !jvms.has(pid));
+  };
+
+  const watchJvms = async (pids: number[]): Promise<void> => {
+    const caller = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+    for (const pid of pids) {
+      const target = await inspectTarget(pid, caller).catch(() => undefined);
+      const found = target && await findPerfData(target.tmpDir, target.nspid, target.uid);
+      const counters = found && await GcCounterReader.open(found.file).catch(() => undefined);
+      if (counters) jvms.set(pid, { counters, detector: new GcSpiralDetector(settings.gcSpiralWindowMs, settings.gcSpiralPercent), done: false });
     }
+  };
+
+  /** One pread of each watched JVM's GC counters; the JVMs whose window says spiral. */
+  const sampleJvms = (): { pid: number; verdict: GcVerdict }[] => {
+    const spiraling: { pid: number; verdict: GcVerdict }[] = [];
     let collecting = false;
     for (const [pid, jvm] of jvms) {
       if (jvm.done) continue;
-      if (!alive(pid)) { jvms.delete(pid); await jvm.counters.close(); continue; }
+      if (!alive(pid)) { jvms.delete(pid); void jvm.counters.close(); continue; }
       const verdict = jvm.detector.add(jvm.counters.sample());
       if ((jvm.detector.recentShare ?? 0) * 100 >= settings.gcSpiralPercent * GC_CLOSE_SHARE) collecting = true;
       if (!verdict?.spiral) continue;
       jvm.done = true; // one capture per JVM: a JVM in a spiral rarely recovers
-      const kill = settings.gcSpiral === 'kill';
-      log.warn(`GC death spiral: JVM ${pid} spent ${Math.round(verdict.share * 100)}% of the last ${Math.round(verdict.windowSeconds)} s collecting garbage (POSTMORTEM_GC_SPIRAL_THRESHOLD ${settings.gcSpiralPercent}%); capturing evidence${kill ? ', a heap dump, then killing it (POSTMORTEM_GC_SPIRAL=kill)' : ''}`);
-      await capture('gc-spiral', async (crash) => {
-        try {
-          await captureLive({ crash, appPid: deps.appPid, jvms: [pid], config, log, heapDump: kill });
-        } finally {
-          if (kill) {
-            log.warn(`killing JVM ${pid} (GC death spiral, POSTMORTEM_GC_SPIRAL=kill)`);
-            try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
-          }
-        }
-      });
+      spiraling.push({ pid, verdict });
     }
     deps.memory.watchClosely('a JVM collecting garbage hard', collecting);
+    return spiraling;
+  };
+
+  const captureSpiral = async (pid: number, verdict: GcVerdict): Promise<void> => {
+    const kill = settings.gcSpiral === 'kill';
+    log.warn(`GC death spiral: JVM ${pid} spent ${Math.round(verdict.share * 100)}% of the last ${Math.round(verdict.windowSeconds)} s collecting garbage (POSTMORTEM_GC_SPIRAL_THRESHOLD ${settings.gcSpiralPercent}%); capturing evidence${kill ? ', a heap dump, then killing it (POSTMORTEM_GC_SPIRAL=kill)' : ''}`);
+    await capture('gc-spiral', async (crash) => {
+      try {
+        await captureLive({ crash, appPid: deps.appPid, jvms: [pid], config, log, heapDump: kill });
+      } finally {
+        if (kill) {
+          log.warn(`killing JVM ${pid} (GC death spiral, POSTMORTEM_GC_SPIRAL=kill)`);
+          try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+        }
+      }
+    });
   };
 
   let busy = false;
   let stopped = false;
   deps.memory.onTick((tick) => {
     if (busy || stopped) return; // a capture still running: the next check waits for it
+    // The usual check is synchronous to the end: nothing near a threshold, no JVM to set up,
+    // no spiral. Promises only when there is work (an idle check's cost is what it touches).
+    const near = pressureNear(tick);
+    const unwatched = unwatchedJvms();
+    const spiraling = settings.gcSpiral === 'off' ? [] : sampleJvms();
+    if (!near && unwatched.length === 0 && spiraling.length === 0) return;
     busy = true;
-    void checkPressure(tick)
-      .then(checkGc)
+    void (async () => {
+      if (near) await checkPressure();
+      await watchJvms(unwatched);
+      for (const { pid, verdict } of spiraling) await captureSpiral(pid, verdict);
+    })()
       .catch((error: unknown) => log.warn(`memory check failed: ${error instanceof Error ? error.message : String(error)}`))
       .finally(() => { busy = false; });
   });
