@@ -104,7 +104,8 @@ export async function watchContainerMemory(log: EventLog, options: MemoryWatchOp
 
 async function startWatch(log: EventLog, options: MemoryWatchOptions): Promise<MemoryWatch> {
   const files = options.files ?? realFiles;
-  const found = await findMemoryCgroup(files, options.self);
+  // Found once, before the app was spawned, when that worked: the same cgroup is not looked up twice.
+  const found = options.atStart && options.self === undefined ? { cgroup: options.atStart.cgroup } : await findMemoryCgroup(files, options.self);
   let cgroup: MemoryCgroup | undefined;
   let start: MemoryCounters | undefined;
   let limit: number | undefined;
