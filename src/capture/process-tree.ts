@@ -1,4 +1,5 @@
-// The app's process tree from /proc, read only when needed (a stop), never polled.
+// The app's process tree from /proc. The whole of /proc is read only when needed (a stop); the
+// children files of the app's own processes are cheap enough for the memory check to repeat.
 // The per-process reads are synchronous: /proc files are generated in memory, and a
 // thread-pool hop would wake a worker thread for each (a wake-up is what costs CPU while idle).
 import { readFileSync, readdirSync } from 'node:fs';

@@ -7,7 +7,7 @@
 // The check's cadence follows the risk: every POSTMORTEM_MEMORY_CHECK_EVERY (default 10 s)
 // while usage is near the limit, rising towards it, or a listener asks (a JVM collecting hard),
 // else RELAXED_FACTOR times less often. Each wake-up of an idle process costs far more CPU than
-// the check itself (its pages have gone cold: bench/README.md, "Watching memory"), so fewer
+// the check itself (its pages have gone cold: bench/README.md, "Idle and watching CPU"), so fewer
 // wake-ups is the only lever that counts while nothing happens.
 // No kernel notification is used: cgroup v1 threshold notifications (cgroup.event_control)
 // need an eventfd and v2 PSI triggers need poll(POLLPRI), neither reachable from Node.js
@@ -43,7 +43,7 @@ export interface MemoryWatch {
   onTick(listener: (tick: MemoryTick) => void): void;
   /** A listener's own reason to check at the close cadence (e.g. a JVM collecting hard), until it says otherwise. */
   watchClosely(reason: string, on: boolean): void;
-  /** How many checks ran at each cadence so far (the log's last word on the watch's cost). */
+  /** How many checks ran at each cadence so far (what the tests assert the cadence by). */
   readonly checks: { close: number; relaxed: number };
   /** Samples the process RSS now (the JVM just ran out of memory: its size is at its peak). */
   sampleNow(): void;
