@@ -2,6 +2,8 @@
 // folder we own, cores where core_pattern puts them. Each is streamed to the crash while
 // it is still being written and completed when its writer is done (the JVM says so, or
 // the app exits, or the file stops growing). inotify only: nothing runs while idle.
+// A heap dump or core found while the container has no room for the watchdog to grow
+// (stream-room.ts) waits until its writer is done or gone, then streams the finished file.
 import { open, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import chokidar, { type FSWatcher } from 'chokidar';
@@ -15,6 +17,7 @@ import type { ArtifactSpec, Completeness } from '../store/pipeline.ts';
 import type { Compression } from '../store/codecs.ts';
 import type { OutputEvent } from '../watchdog/output-scanner.ts';
 import { snapshotFolders, type EvidenceFolder, type EvidenceKind, type FolderSnapshot } from './evidence-folders.ts';
+import type { RoomVerdict } from './stream-room.ts';
 
 export { JVM_FILES, type EvidenceFolder, type EvidenceKind } from './evidence-folders.ts';
 
@@ -47,6 +50,23 @@ export interface EvidenceDeps {
   now?: () => number;
   /** How long a file may stop growing before it is taken as its writer gone (tests shorten it). */
   quietMs?: Partial<Record<EvidenceKind, number>>;
+  /**
+   * Whether the container has room to stream a heap dump or core while its writer still holds
+   * its memory (stream-room.ts). Without room the file waits until the writer is done or gone.
+   * Default: always room.
+   */
+  roomToStream?: () => RoomVerdict;
+  /** How often a waiting file asks for room again (default 2 s; tests shorten it). */
+  roomRecheckMs?: number;
+  /** A heap dump the JVM already called done was taken late (it waited for room) while the app runs. */
+  onLateHeapDump?: () => void;
+}
+
+interface Waiting {
+  kind: EvidenceKind;
+  claimed: boolean;
+  gzipped: boolean;
+  punch: boolean;
 }
 
 interface Followed {
@@ -78,6 +98,10 @@ export class EvidenceWatch {
   private readonly announced = new Map<string, Completeness | undefined>();
   /** One per watchdog: when fallocate cannot punch, that is said once. */
   private readonly puncher: HolePuncher;
+  /** Big files found while the container had no room to stream them, by path. */
+  private readonly waiting = new Map<string, Waiting>();
+  private recheck: NodeJS.Timeout | undefined;
+  private exited = false;
 
   constructor(private readonly deps: EvidenceDeps) {
     this.startedAt = deps.before?.at ?? (deps.now ?? Date.now)();
@@ -125,12 +149,19 @@ export class EvidenceWatch {
         this.complete(f);
       }
     }
+    for (const [file, w] of this.waiting) {
+      if (w.kind === 'heap' && pending.length === 0) this.announced.set(file, verdict);
+    }
+    this.takeWaiting(false);
   }
 
   /** The app is gone: its writers are done. Files the watcher did not report are collected too. */
   async appExited(): Promise<void> {
+    this.exited = true;
     await this.sweep();
     await Promise.all([...this.claims]);
+    // The writers' memory is given back with them: what waited for room streams now.
+    this.takeWaiting(true);
     // A heap dump the JVM never called created is not known to be whole; cores and fatal
     // error logs are finished by the time their writer is gone.
     for (const f of this.active) {
@@ -140,6 +171,7 @@ export class EvidenceWatch {
   }
 
   async close(): Promise<void> {
+    clearTimeout(this.recheck);
     await this.watcher?.close();
   }
 
@@ -183,9 +215,44 @@ export class EvidenceWatch {
   }
 
   private take(kind: EvidenceKind, file: string, claimed: boolean, gzipped: boolean, punch: boolean): void {
+    this.deps.onEvidence?.(kind, file);
+    if (kind !== 'fatal-error-log' && !this.exited) {
+      const room = this.deps.roomToStream?.() ?? { fits: true };
+      if (!room.fits) {
+        this.waiting.set(file, { kind, claimed, gzipped, punch });
+        this.deps.log.warn(`${describe(kind)} appeared: ${file}; the container has ${formatBytes(room.room)} of its ${formatBytes(room.limit)} memory limit free, less than the ${formatBytes(room.need)} streaming takes while the writer holds its memory: it is stored once the writer is done or gone (POSTMORTEM_MEMORY_RESERVE keeps room for this)`);
+        this.scheduleRecheck();
+        return;
+      }
+    }
+    this.stream(kind, file, claimed, gzipped, punch, false);
+  }
+
+  /** Streams what waited for room, when there is room now or `regardless` (the app is gone). */
+  private takeWaiting(regardless: boolean): void {
+    if (this.waiting.size === 0) return;
+    if (!regardless && !(this.deps.roomToStream?.().fits ?? true)) return;
+    for (const [file, w] of this.waiting) {
+      this.waiting.delete(file);
+      if (!regardless) this.deps.log.info(`the container has room again: streaming ${file}`);
+      this.stream(w.kind, file, w.claimed, w.gzipped, w.punch, true);
+    }
+  }
+
+  /** While files wait (not while idle), room is asked for again every few seconds. */
+  private scheduleRecheck(): void {
+    if (this.recheck || this.waiting.size === 0) return;
+    this.recheck = setTimeout(() => {
+      this.recheck = undefined;
+      if (!this.exited) this.takeWaiting(false);
+      this.scheduleRecheck();
+    }, this.deps.roomRecheckMs ?? 2000);
+    this.recheck.unref();
+  }
+
+  private stream(kind: EvidenceKind, file: string, claimed: boolean, gzipped: boolean, punch: boolean, late: boolean): void {
     const n = (this.counts.get(kind) ?? 0) + 1;
     this.counts.set(kind, n);
-    this.deps.onEvidence?.(kind, file);
     // Going quiet ends the read, so it decides even if the writer speaks up afterwards.
     let wentQuiet = false;
     const quietMs = this.deps.quietMs?.[kind] ?? QUIET_MS[kind];
@@ -199,7 +266,7 @@ export class EvidenceWatch {
     });
     const entry: Followed = { kind, file, followed, written: false };
     this.active.add(entry);
-    this.deps.log.info(`${describe(kind)} appeared: ${file}; streaming it to the store while it is written`);
+    this.deps.log.info(late ? `streaming ${describe(kind)} ${file} to the store` : `${describe(kind)} appeared: ${file}; streaming it to the store while it is written`);
     if (claimed) void followed.stream.once('close', () => void rm(`${file}.postmortem-claim`, { force: true }));
     if (kind === 'heap') followed.stream.once('end', () => this.deps.log.info(diskLine(file, followed)));
     const options: AddArtifactOptions = {
@@ -218,6 +285,8 @@ export class EvidenceWatch {
     if (said) {
       entry.verdict = said;
       this.complete(entry);
+      // The JVM finished it and lives on: its crash is due now that the dump is in it.
+      if (late && !this.exited) this.deps.onLateHeapDump?.();
     }
   }
 

@@ -3,7 +3,7 @@
 // Non-reclaimable usage = usage minus the inactive file cache (page cache the kernel drops
 // before it kills anything). One small file and memory.stat per check; no polling of /proc.
 // The cgroup itself is found by container-memory.ts, the one place that knows where it is.
-import { readSync } from 'node:fs';
+import { readFileSync, readSync } from 'node:fs';
 import { open, readFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { UNLIMITED_FROM, type MemoryCgroup } from './container-memory.ts';
@@ -45,15 +45,28 @@ export class UsageReader {
   }
 }
 
+const FILES = { 1: ['memory.usage_in_bytes', 'memory.limit_in_bytes', 'memory.stat'], 2: ['memory.current', 'memory.max', 'memory.stat'] } as const;
+
 export async function readMemory(cgroup: MemoryCgroup): Promise<MemoryReading> {
-  const [usageText, limitText, stat] = await Promise.all(
-    (cgroup.version === 1 ? ['memory.usage_in_bytes', 'memory.limit_in_bytes', 'memory.stat'] : ['memory.current', 'memory.max', 'memory.stat'])
-      .map((name) => readFile(path.join(cgroup.dir, name), 'utf8')),
-  ) as [string, string, string];
+  const [usage, limit, stat] = await Promise.all(FILES[cgroup.version].map((name) => readFile(path.join(cgroup.dir, name), 'utf8')));
+  return parseMemory(cgroup.version, usage!, limit!, stat!);
+}
+
+/**
+ * The same reading, synchronously: three kernel-generated files, microseconds, no thread pool
+ * hop (a decision that must be taken now, e.g. whether a dump may be streamed). Throws when
+ * the cgroup is gone.
+ */
+export function readMemoryNow(cgroup: MemoryCgroup): MemoryReading {
+  const [usage, limit, stat] = FILES[cgroup.version].map((name) => readFileSync(path.join(cgroup.dir, name), 'utf8'));
+  return parseMemory(cgroup.version, usage!, limit!, stat!);
+}
+
+function parseMemory(version: 1 | 2, usageText: string, limitText: string, stat: string): MemoryReading {
   const usage = Number(usageText.trim());
-  const inactiveFile = statValue(stat, cgroup.version === 1 ? 'total_inactive_file' : 'inactive_file') ?? 0;
+  const inactiveFile = statValue(stat, version === 1 ? 'total_inactive_file' : 'inactive_file') ?? 0;
   let limit: number | undefined = limitText.trim() === 'max' ? undefined : Number(limitText.trim());
-  if (cgroup.version === 1 && (limit === undefined || limit >= UNLIMITED_FROM)) {
+  if (version === 1 && (limit === undefined || limit >= UNLIMITED_FROM)) {
     // The limit may be set on a parent: v1 tells the effective one in memory.stat.
     const hierarchical = statValue(stat, 'hierarchical_memory_limit');
     limit = hierarchical !== undefined && hierarchical < UNLIMITED_FROM ? hierarchical : undefined;

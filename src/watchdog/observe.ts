@@ -10,6 +10,7 @@ import { EvidenceWatch, REASON_OF } from '../capture/evidence.ts';
 import type { EvidenceFolder, FolderSnapshot } from '../capture/evidence-folders.ts';
 import type { MemoryAtStart } from '../capture/container-memory.ts';
 import { LogTail } from '../capture/log-tail.ts';
+import { roomToStream, streamingNeed } from '../capture/stream-room.ts';
 import { ObservedState } from '../capture/observed.ts';
 import type { EventLog } from '../util/event-log.ts';
 import { watchContainerMemory, type MemoryWatch } from './memory-watch.ts';
@@ -50,6 +51,9 @@ export async function observe(input: ObserveInput): Promise<Observation> {
   const observed = input.observed ?? new ObservedState();
   const tail = new LogTail(config.logTailBytes);
   const listeners = new Set<(chunk: Buffer) => void>();
+  // A dump streams while it is written only if the container has room for our growth.
+  const cgroup = input.memoryAtStart?.cgroup;
+  const need = streamingNeed(config.store, config.partSize, config.queueSize);
   const evidence = new EvidenceWatch({
     folders: input.folders,
     ...(input.before ? { before: input.before } : {}),
@@ -61,6 +65,8 @@ export async function observe(input: ObserveInput): Promise<Observation> {
       if (kind === 'heap') observed.outOfMemory = true;
       if (kind === 'fatal-error-log') observed.fatalError = true;
     },
+    ...(cgroup ? { roomToStream: () => roomToStream(cgroup, need) } : {}),
+    onLateHeapDump: () => crashes.finishIfSurvived(input.appAlive, () => tail.snapshot()),
   });
   await evidence.start();
   const memoryWatch = await watchContainerMemory(input.log, { everyMs: config.memoryWatch.checkEveryMs, pressurePercent: config.memoryWatch.pressurePercent, atStart: input.memoryAtStart });
