@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BUILDPACK_DIR, launch } from '../../test/support/cf.ts';
+import { joinCgroups } from '../../test/support/cgroup.ts';
 import type { Bench } from '../lib/context.ts';
 import { oursEnv } from '../lib/ours-env.ts';
 import { NODE_FLAGS } from '../../src/launch/profile-script.ts';
@@ -49,12 +50,11 @@ export async function measureMemoryWatch(b: Bench): Promise<Row[]> {
   const command = 'java -Xmx64m -cp . MemoryHog 8';
   const off = { POSTMORTEM_MEMORY_PRESSURE: 'off', POSTMORTEM_GC_SPIRAL: 'off' };
   const windows = await withCgroup(LIMIT, (dirOn) => withCgroup(undefined, async (dirOff) => {
-    const watched = launch(droplet, { command, env: { ...b.storeEnv('memory-watch'), ...oursEnv() } });
-    const plain = launch(droplet, { command, env: { ...b.storeEnv('memory-watch'), ...off } });
+    // Each joins its cgroup before the launcher runs: the watchdog finds its cgroup at start.
+    const watched = launch(droplet, { command, env: { ...b.storeEnv('memory-watch'), ...oursEnv() }, before: joinCgroups([path.join(dirOn, 'cgroup.procs')]) });
+    const plain = launch(droplet, { command, env: { ...b.storeEnv('memory-watch'), ...off }, before: joinCgroups([path.join(dirOff, 'cgroup.procs')]) });
     const waker = spawnWatched(b.node, [...NODE_FLAGS.split(' '), '-e', `console.log("waker: started"); setInterval(() => {}, ${RELAXED_MS})`], {});
     try {
-      await writeFile(path.join(dirOn, 'cgroup.procs'), String(watched.pid));
-      await writeFile(path.join(dirOff, 'cgroup.procs'), String(plain.pid));
       await watched.waitFor(/memory hog: holding/, 60_000);
       await plain.waitFor(/memory hog: holding/, 60_000);
       await waker.waitFor(/waker: started/, 30_000);
