@@ -31,4 +31,13 @@ t.test('room = limit - (usage - inactive file cache), against the need', async (
   t.same(roomToStream(cached, 64 * MiB), { fits: true }, 'page cache the kernel drops first is room');
   t.same(roomToStream(await v1(280 * MiB, '9223372036854771712', 0), 64 * MiB), { fits: true }, 'no limit: nothing to protect');
   t.same(roomToStream({ version: 2, dir: '/nonexistent/pm-cgroup' }, 64 * MiB), { fits: true }, 'a cgroup that cannot be read: streams as before');
+
+  const v2 = path.join(await tempDir('pm-room-v2-'), 'app.slice');
+  await mkdir(v2, { recursive: true });
+  await writeFile(path.join(v2, 'memory.current'), `${500 * MiB}\n`);
+  await writeFile(path.join(v2, 'memory.max'), `${512 * MiB}\n`);
+  await writeFile(path.join(v2, 'memory.stat'), `anon ${490 * MiB}\ninactive_file ${4 * MiB}\n`);
+  t.same(roomToStream({ version: 2, dir: v2 }, 32 * MiB), { fits: false, room: 16 * MiB, need: 32 * MiB, limit: 512 * MiB }, 'cgroup v2: memory.current, memory.max, inactive_file');
+  await writeFile(path.join(v2, 'memory.max'), 'max\n');
+  t.same(roomToStream({ version: 2, dir: v2 }, 32 * MiB), { fits: true }, 'cgroup v2 without a limit');
 });
