@@ -14,8 +14,13 @@ import { heapDump, jcmd, threadDump } from './attach/hotspot.ts';
 import type { Crash } from './crash.ts';
 import { freeBytes } from './disk.ts';
 import { processTree } from './process-tree.ts';
+import { streamingNeed } from './stream-room.ts';
 
-/** Below this much memory left under the limit, a heap dump's page cache could tip the container over. */
+/**
+ * Below this much memory left under the limit, a heap dump's page cache could tip the container
+ * over. Streaming the dump then grows the watchdog too, while the JVM still holds its memory:
+ * that growth (stream-room.ts) is needed on top.
+ */
 export const HEAP_DUMP_MIN_HEADROOM = 32 * 1024 * 1024;
 const ATTACH_TIMEOUT_MS = 30_000;
 
@@ -69,8 +74,9 @@ export function histogramTotalBytes(histogram: string | undefined): number | und
 }
 
 async function heapDumpFits(config: Config, liveBytes: number | undefined, headroom: number | undefined): Promise<{ ok: true } | { ok: false; why: string }> {
-  if (headroom !== undefined && headroom < HEAP_DUMP_MIN_HEADROOM) {
-    return { ok: false, why: `only ${formatBytes(headroom)} left below the memory limit (a dump's page cache needs ${formatBytes(HEAP_DUMP_MIN_HEADROOM)})` };
+  const streaming = streamingNeed(config.store, config.partSize, config.queueSize);
+  if (headroom !== undefined && headroom < HEAP_DUMP_MIN_HEADROOM + streaming) {
+    return { ok: false, why: `only ${formatBytes(headroom)} left below the memory limit (a dump's page cache needs ${formatBytes(HEAP_DUMP_MIN_HEADROOM)} and streaming it ${formatBytes(streaming)} more while the JVM runs)` };
   }
   if (liveBytes === undefined) return { ok: false, why: 'the heap size is unknown (no class histogram), so whether its dump fits on disk is too' };
   const free = await freeBytes(config.dumpDir);

@@ -4,10 +4,10 @@
 // land in the store; a JVM whose heap is full of live objects spends its time in GC, is
 // recognised from its own hsperfdata counters, and with POSTMORTEM_GC_SPIRAL=kill leaves a
 // heap dump before it is killed.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { launch, stage, type Launched } from '../support/cf.ts';
-import { joinCgroups, needCgroup, testCgroup } from '../support/cgroup.ts';
+import { joinCgroups, needCgroup, testCgroup, type TestCgroup } from '../support/cgroup.ts';
 import { javaApp } from '../support/java.ts';
 import { testStore } from '../support/test-store.ts';
 
@@ -35,20 +35,23 @@ async function stop(app: Launched): Promise<void> {
   await app.process;
 }
 
-t.test('memory pressure in a real cgroup: histogram, threads, NMT and smaps in the store while the JVM runs', async (t) => {
-  if (!(await needCgroup(t, 'memory'))) return;
+/** A JVM holding `mib` of native memory in a real 400 MiB memory cgroup, watched every second. */
+async function hogIn400MiB(t: Test, prefix: string, mib: number, env: Record<string, string>): Promise<{ app: Launched; limit: TestCgroup }> {
   const limit = await testCgroup(t, 'memory', { 'memory.limit_in_bytes': String(400 * MiB) });
-  const droplet = await stage({ appDir: await javaApp('MemoryHog'), env: store.env('pressure') });
+  const droplet = await stage({ appDir: await javaApp('MemoryHog'), env: store.env(prefix) });
   const app = launch(droplet, {
     // The launcher joins the cgroup before anything starts: all it starts is inside the limit.
     before: joinCgroups([limit.procs]),
-    // 240 MiB of touched direct buffers + the JVM itself: well past 50% of 400 MiB, well below the limit.
-    command: 'java -Xmx32m -XX:MaxDirectMemorySize=512m -cp . MemoryHog 240',
-    env: {
-      ...store.env('pressure'), POSTMORTEM_GRACE: '0s', POSTMORTEM_MEMORY_PRESSURE: '50%',
-      POSTMORTEM_MEMORY_CHECK_EVERY: '1s', POSTMORTEM_GC_SPIRAL: 'off', POSTMORTEM_NMT: 'summary',
-    },
+    command: `java -Xmx32m -XX:MaxDirectMemorySize=512m -cp . MemoryHog ${mib}`,
+    env: { ...store.env(prefix), POSTMORTEM_GRACE: '0s', POSTMORTEM_MEMORY_CHECK_EVERY: '1s', POSTMORTEM_GC_SPIRAL: 'off', ...env },
   });
+  return { app, limit };
+}
+
+t.test('memory pressure in a real cgroup: histogram, threads, NMT and smaps in the store while the JVM runs', async (t) => {
+  if (!(await needCgroup(t, 'memory'))) return;
+  // 240 MiB of touched direct buffers + the JVM itself: well past 50% of 400 MiB, well below the limit.
+  const { app } = await hogIn400MiB(t, 'pressure', 240, { POSTMORTEM_MEMORY_PRESSURE: '50%', POSTMORTEM_NMT: 'summary' });
   let ended = false;
   void app.process.then(() => { ended = true; });
   try {
@@ -70,6 +73,31 @@ t.test('memory pressure in a real cgroup: histogram, threads, NMT and smaps in t
     const smaps = await folder.text(/smaps_rollup\.txt$/);
     t.match(smaps, /== pid \d+: .*java[\s\S]*Rss:\s+\d+ kB/, 'smaps_rollup of the JVM');
     t.ok(folder.keys.some((k) => /\/heap\.hprof(\.gz)?$/.test(k)), 'a heap dump: the small heap fits on disk and in the headroom');
+  } finally {
+    await stop(app);
+  }
+});
+
+// Closer to the limit the evidence still goes up, but not a heap dump: its page cache (32 MiB)
+// and the watchdog's growth while streaming it into S3 (64 MiB with the default part buffers)
+// would have to fit beside a JVM that keeps its memory, or we would be the OOM kill's cause.
+t.test('memory pressure with less headroom than a dump and its streaming need: evidence without a heap dump, no OOM kill', async (t) => {
+  if (!(await needCgroup(t, 'memory'))) return;
+  // 300 MiB of touched direct buffers + the JVM + the watchdog: ~330 MiB of 400 (312 measured
+  // with 280 MiB). At 78% the capture fires with at most 88 MiB left, whenever it fires: more
+  // than the page cache alone needs (32), less than the page cache and streaming (96).
+  const { app, limit } = await hogIn400MiB(t, 'tight', 300, { POSTMORTEM_MEMORY_PRESSURE: '78%' });
+  let ended = false;
+  void app.process.then(() => { ended = true; });
+  try {
+    await app.waitFor(/memory hog: holding 300 MiB/, 90_000);
+    const evidence = await app.waitFor(/\[postmortem\] memory-pressure evidence:/, 120_000);
+    t.notOk(ended, `the app still runs after the capture (${evidence})`);
+    t.match(app.output(), /\[postmortem\] WARNING: no heap dump of JVM \d+: only [\d.]+ \S+ left below the memory limit \(a dump's page cache needs 32 MiB and streaming it 64 MiB more while the JVM runs\)/);
+    const folder = await crashFolder('tight/', 'memory-pressure');
+    t.match(await folder.text(/class-histogram-\d+\.txt$/), /^Total\s+\d+\s+\d+/m, 'the class histogram still goes up');
+    t.notOk(folder.keys.some((k) => /heap\.hprof/.test(k)), `no heap dump (${folder.keys.join(', ')})`);
+    t.match(await limit.read('memory.oom_control'), /^oom_kill 0$/m, 'no OOM kill');
   } finally {
     await stop(app);
   }
