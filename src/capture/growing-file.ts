@@ -8,10 +8,17 @@
 // A consumer that copies chunks away (the parallel compressor) hands them back (`release`)
 // and the next reads go into them: no read makes garbage then (issues 10/12: dead read chunks
 // were most of the crash path's peak memory). Without releases every read takes a new buffer.
+// While the reader is behind the writer, the next chunk's read is already on its way while the
+// consumer works on the current one, and the file's allocated blocks are sampled every few MiB,
+// not at every read: on a busy machine the trips through the thread pool, not the copies, were
+// what held the crash path back (bench/README.md).
 import { watch, type FSWatcher } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { PUNCH_ALIGN, type HolePuncher } from './hole-punch.ts';
+
+/** The file's allocated blocks are sampled once per this many bytes read (and when caught up). */
+export const DISK_SAMPLE_EVERY = 8 * 1024 * 1024;
 
 export interface FollowOptions {
   chunkSize?: number;
@@ -25,7 +32,7 @@ export interface FollowOptions {
 }
 
 export interface DiskUse {
-  /** Most disk the file took while followed (its allocated blocks, sampled at every read). */
+  /** Most disk the file took while followed (its allocated blocks, sampled every DISK_SAMPLE_EVERY bytes read and whenever the reader caught up). */
   peakAllocated: number;
   /** Bytes punched out behind the reader: bytes [0, punched) are gone from the file. */
   punched: number;
@@ -86,38 +93,54 @@ export function followGrowingFile(file: string, options: FollowOptions = {}): Fo
   async function* chunks(): AsyncGenerator<Buffer> {
     const handle = await open(file, 'r');
     let watcher: FSWatcher | undefined;
+    /** The next chunk's read, started while the consumer works on the one before. */
+    let ahead: { buffer: Buffer; read: Promise<number> } | undefined;
     try {
       watcher = watch(file, { persistent: false }, nudge);
       watcher.on('error', nudge);
       let position = 0;
       let lastGrowth = Date.now();
-      /** Read into, not yet handed out (kept across reads that found nothing). */
-      let buffer: Buffer | undefined;
-      const handOut = (bytes: number): Buffer => {
-        const whole = buffer as Buffer;
-        buffer = undefined;
-        position += bytes;
-        return bytes === chunkSize ? whole : whole.subarray(0, bytes);
+      const startRead = (at: number): { buffer: Buffer; read: Promise<number> } => {
+        // Own memory (not the shared slab), so a released chunk is known by its ArrayBuffer.
+        const buffer = spare.pop() ?? Buffer.allocUnsafeSlow(chunkSize);
+        lent.set(buffer.buffer, buffer);
+        const read = handle.read(buffer, 0, chunkSize, at).then((r) => r.bytesRead);
+        read.catch(() => undefined); // a read ahead that fails is thrown when awaited, not as unhandled
+        return { buffer, read };
+      };
+      const giveBack = (buffer: Buffer): void => {
+        lent.delete(buffer.buffer);
+        if (spare.length < MAX_SPARE) spare.push(buffer);
       };
       for (;;) {
         punchBehind(position);
-        if (!buffer) {
-          // Own memory (not the shared slab), so a released chunk is known by its ArrayBuffer.
-          buffer = spare.pop() ?? Buffer.allocUnsafeSlow(chunkSize);
-          lent.set(buffer.buffer, buffer);
-        }
-        const { bytesRead } = await handle.read(buffer, 0, chunkSize, position);
-        await sample(handle);
+        const current = ahead ?? startRead(position);
+        ahead = undefined;
+        const bytesRead = await current.read;
+        // A stat per read was a second trip through the thread pool for every chunk.
+        if (bytesRead === 0 || Math.floor((position + bytesRead) / DISK_SAMPLE_EVERY) > Math.floor(position / DISK_SAMPLE_EVERY)) await sample(handle);
         if (bytesRead > 0) {
           lastGrowth = Date.now();
-          yield handOut(bytesRead);
+          position += bytesRead;
+          // A full chunk: the writer is ahead of us, so the next read runs while the consumer
+          // works on this one. Each read waits its turn on the thread pool, which on a busy
+          // machine takes longer than the copy itself (bench/README.md). Only one: a read past
+          // a short one could find bytes written after it, behind a gap.
+          if (bytesRead === chunkSize) ahead = startRead(position);
+          yield bytesRead === chunkSize ? current.buffer : current.buffer.subarray(0, bytesRead);
           continue;
         }
+        giveBack(current.buffer);
         if (completed) {
           // One more read after the signal: bytes written just before it are not lost.
-          const tail = await handle.read(buffer, 0, chunkSize, position);
-          if (tail.bytesRead === 0) return;
-          yield handOut(tail.bytesRead);
+          const tail = startRead(position);
+          const bytes = await tail.read;
+          if (bytes === 0) {
+            giveBack(tail.buffer);
+            return;
+          }
+          position += bytes;
+          yield bytes === chunkSize ? tail.buffer : tail.buffer.subarray(0, bytes);
           continue;
         }
         if (Date.now() - lastGrowth >= quietMs) {
@@ -132,6 +155,7 @@ export function followGrowingFile(file: string, options: FollowOptions = {}): Fo
       }
     } finally {
       watcher?.close();
+      await ahead?.read.catch(() => 0); // no read may outlive the handle
       await punching; // before the file may be removed under it
       await handle.close();
     }

@@ -22,12 +22,16 @@ export interface BlockOptions extends zlib.ZlibOptions {
   params?: Record<number, number | boolean>;
 }
 
-/** Compresses one block into one complete gzip member or zstd frame. */
-export type CompressBlock = (block: Buffer, options: BlockOptions, done: (error: Error | null, compressed: Buffer) => void) => void;
+/** Compresses one block into one complete gzip member or zstd frame (in one or more pieces). */
+export type CompressBlock = (block: Buffer, options: BlockOptions, done: (error: Error | null, compressed: Buffer | readonly Buffer[]) => void) => void;
+
+/** A compressing stream as zlib makes them: flush(kind) and reset() are what a BlockEngine needs. */
+export type EngineStream = Transform & { flush(kind: number, callback: () => void): void; reset(): void };
 
 /** What Node >= 22.15 adds to zlib; absent (undefined) on Node 20. */
 interface ZstdZlib {
   zstdCompress?: CompressBlock;
+  createZstdCompress?: (options?: BlockOptions) => EngineStream;
   createZstdDecompress?: (options?: BlockOptions) => Transform;
   constants: Record<string, number | undefined>;
 }
@@ -42,6 +46,9 @@ export interface Codec {
   /** Levels the codec takes. */
   levels: { min: number; max: number };
   compressBlock: CompressBlock;
+  /** A long-lived compressing stream for BlockEngine, and the flush kind that ends a member or frame. */
+  createStream(options: BlockOptions): EngineStream;
+  finishFlush: number;
   /** Options for one block; `outputChunk`: zlib's output buffer size (chunkSize). */
   blockOptions(level: number, outputChunk: number): BlockOptions;
 }
@@ -63,6 +70,8 @@ const GZIP: Codec = {
   storedType: 'application/gzip',
   levels: { min: 1, max: 9 },
   compressBlock: zlib.gzip,
+  createStream: (options) => zlib.createGzip(options) as unknown as EngineStream,
+  finishFlush: zlib.constants.Z_FINISH,
   blockOptions: (level, outputChunk) => ({ level, chunkSize: outputChunk }),
 };
 
@@ -78,6 +87,11 @@ const ZSTD: Codec = {
     }
     zstdZlib.zstdCompress(block, options, done);
   },
+  createStream: (options) => {
+    if (!zstdZlib.createZstdCompress) throw new Error(`this Node.js ${process.version} has no zstd (zlib.createZstdCompress needs >= 22.15)`);
+    return zstdZlib.createZstdCompress(options);
+  },
+  finishFlush: zstdZlib.constants['ZSTD_e_end'] ?? 2,
   blockOptions: (level, outputChunk) => ({
     chunkSize: outputChunk,
     // Each frame carries its own checksum (xxh64), as zstd(1) writes by default: zstd -t checks it.

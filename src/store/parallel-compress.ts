@@ -16,12 +16,15 @@
 // held stay under one block + (concurrency + 1) units (test/store/parallel-gzip.test.ts
 // asserts both bounds). In all: (concurrency + 1) blocks + that output, about
 // (2 x concurrency + 3) blocks for incompressible data, far less for a heap dump (~0.27x).
-// Each compress also has the codec's own state (~256 KiB for zlib at level 1) while it runs,
-// and its output buffers. A `consumed` callback hears when a written chunk is all copied into blocks, so
-// its source can read into it again (src/capture/growing-file.ts): no read garbage; then each
-// block is also compressed into one output buffer (codecs.ts blockOutputSize), no concatenation.
+// Blocks are compressed by at most `concurrency` engines (block-engine.ts), made on first need
+// and reused block after block, each with the codec's state (~270 KiB for zlib at level 1) and
+// one output buffer of a block's worst case (codecs.ts blockOutputSize) that it fills member
+// after member: per block, only the compressed bytes are new memory. A `consumed` callback
+// hears when a written chunk is all copied into blocks, so its source can read into it again
+// (src/capture/growing-file.ts): no read garbage either.
 import { availableParallelism } from 'node:os';
 import { Transform, type TransformCallback } from 'node:stream';
+import { BlockEngine } from './block-engine.ts';
 import { blockOutputSize, codecOf, type BlockOptions, type Codec, type CompressBlock, type Compression } from './codecs.ts';
 import { ZLIB_CHUNK_SIZE } from './taps.ts';
 
@@ -57,7 +60,7 @@ export interface ParallelCompressOptions {
   blockSize?: number;
   /** Blocks compressed at once; default defaultConcurrency(). */
   concurrency?: number;
-  /** The codec's own one-shot compress (zlib.gzip, zlib.zstdCompress) unless a test replaces it. */
+  /** One engine per block in flight (block-engine.ts) unless a test gives its own compress. */
   compress?: CompressBlock;
   /** Told once a written chunk is all copied into blocks: nothing here refers to it any more. */
   consumed?: (chunk: Buffer) => void;
@@ -73,6 +76,10 @@ export interface ParallelCompressUsage {
   peakInFlight: number;
   /** Most compressed bytes ever held: members waiting for their turn + the readable buffer. */
   peakOutputBytes: number;
+  /** Compression engines made (never more than concurrency; reused block after block). */
+  engines: number;
+  /** Engines still open (all are closed once the stream ends or is destroyed). */
+  openEngines: number;
 }
 
 interface Block {
@@ -99,7 +106,11 @@ export class ParallelCompress extends Transform {
   #nextSeq = 0;
   #nextToEmit = 0;
   /** Compressed members that finished before an earlier one, with their block's buffer. */
-  #finished = new Map<number, { member: Buffer; buffer: Buffer }>();
+  #finished = new Map<number, { member: readonly Buffer[]; bytes: number; buffer: Buffer }>();
+  /** Engines not compressing right now; at most `concurrency` exist, all in #engines. */
+  #idleEngines: BlockEngine[] = [];
+  #engines: BlockEngine[] = [];
+  #enginesMade = 0;
   #finishedBytes = 0;
   /** Input held back until a block buffer is free again. */
   #awaitingBuffer: (() => void) | undefined;
@@ -120,9 +131,12 @@ export class ParallelCompress extends Transform {
     this.#level = options.level ?? 1;
     this.#blockSize = blockSize;
     this.#concurrency = options.concurrency ?? defaultConcurrency();
-    this.#compress = options.compress ?? this.#codec.compressBlock;
+    this.#compress = options.compress ?? this.#compressOnEngine;
     this.#consumed = options.consumed;
-    this.#blockOptions = this.#codec.blockOptions(this.#level, this.#consumed ? blockOutputSize(blockSize) : ZLIB_CHUNK_SIZE);
+    // An engine's output buffer is reused until full: one the size of a block's worst case holds
+    // a member or several. A one-shot compress allocates it per block: that size only when the
+    // reads make no garbage either (codecs.ts blockOutputSize).
+    this.#blockOptions = this.#codec.blockOptions(this.#level, !options.compress || this.#consumed ? blockOutputSize(blockSize) : ZLIB_CHUNK_SIZE);
     const { min, max } = this.#codec.levels;
     if (!Number.isInteger(this.#level) || this.#level < min || this.#level > max) {
       throw new TypeError(`ParallelCompress ${this.#codec.name} level must be an integer ${min}-${max}${this.#codec.name === 'gzip' ? ' (gzipLevel)' : ''}, got ${String(options.level)}`);
@@ -146,6 +160,8 @@ export class ParallelCompress extends Transform {
       peakBlocksInUse: this.#peakBlocksInUse,
       peakInFlight: this.#peakInFlight,
       peakOutputBytes: this.#peakOutputBytes,
+      engines: this.#enginesMade,
+      openEngines: this.#engines.length,
     };
   }
 
@@ -206,7 +222,33 @@ export class ParallelCompress extends Transform {
     this.#awaitingBuffer = undefined;
     this.#awaitingRead = undefined;
     this.#flushing = undefined;
+    this.#closeEngines();
     callback(error);
+  }
+
+  readonly #compressOnEngine: CompressBlock = (block, options, done) => {
+    let engine = this.#idleEngines.pop();
+    if (!engine) {
+      try {
+        engine = new BlockEngine(this.#codec, options);
+      } catch (error) {
+        done(error instanceof Error ? error : new Error(String(error)), []);
+        return;
+      }
+      this.#engines.push(engine);
+      this.#enginesMade++;
+    }
+    const taken = engine;
+    taken.compress(block, (error, compressed) => {
+      if (!error) this.#idleEngines.push(taken);
+      done(error, compressed);
+    });
+  };
+
+  #closeEngines(): void {
+    for (const engine of this.#engines) engine.close();
+    this.#engines = [];
+    this.#idleEngines = [];
   }
 
   #takeBuffer(): Buffer | undefined {
@@ -236,15 +278,17 @@ export class ParallelCompress extends Transform {
     }
   }
 
-  #compressed(block: Block, error: Error | null, member: Buffer): void {
+  #compressed(block: Block, error: Error | null, compressed: Buffer | readonly Buffer[]): void {
     this.#inFlight--;
     if (this.destroyed) return;
     if (error) {
       this.destroy(new Error(`${this.#codec.name} of block ${block.seq} (${block.length} bytes at offset ${block.seq * this.#blockSize}) failed: ${error.message}`, { cause: error }));
       return;
     }
-    this.#finished.set(block.seq, { member, buffer: block.buffer });
-    this.#finishedBytes += member.length;
+    const member = Buffer.isBuffer(compressed) ? [compressed] : compressed;
+    const bytes = member.reduce((sum, piece) => sum + piece.length, 0);
+    this.#finished.set(block.seq, { member, bytes, buffer: block.buffer });
+    this.#finishedBytes += bytes;
     this.#peakOutputBytes = Math.max(this.#peakOutputBytes, this.#finishedBytes + this.readableLength);
     this.#emitInOrder();
     this.#startQueued();
@@ -256,13 +300,15 @@ export class ParallelCompress extends Transform {
 
   #emitInOrder(): void {
     for (let done = this.#finished.get(this.#nextToEmit); done; done = this.#finished.get(this.#nextToEmit)) {
-      const { member, buffer } = done;
+      const { member, bytes, buffer } = done;
       this.#finished.delete(this.#nextToEmit);
       if (buffer.length > 0) this.#free.push(buffer); // the empty member's placeholder is not a block
-      this.#finishedBytes -= member.length;
+      this.#finishedBytes -= bytes;
       this.#nextToEmit++;
-      this.#readWanted = false; // before push: the consumer may call _read from inside it
-      this.push(member);
+      for (const piece of member) {
+        this.#readWanted = false; // before push: the consumer may call _read from inside it
+        this.push(piece);
+      }
     }
   }
 
@@ -270,6 +316,7 @@ export class ParallelCompress extends Transform {
     if (!this.#flushing || this.#nextToEmit < this.#nextSeq) return;
     const flushed = this.#flushing;
     this.#flushing = undefined;
+    this.#closeEngines();
     flushed();
   }
 }

@@ -49,6 +49,9 @@ for (const kind of ['random', 'heapish'] as const) {
       const gz = await collect(source(size, kind).pipe(tap));
       t.same(await byGzip(gz, `${kind}-${size}`), { sha256: expected(size, kind), bytes: size });
       t.ok(tap.usage.blockBuffers <= tap.maxBlockBuffers, `${tap.usage.blockBuffers} block buffers <= ${tap.maxBlockBuffers}`);
+      // One engine per block in flight, reused: never more than the concurrency, all closed at the end.
+      t.ok(tap.usage.engines >= 1 && tap.usage.engines <= 3, `${tap.usage.engines} engines for ${Math.max(1, Math.ceil(size / BLOCK))} blocks`);
+      t.equal(tap.usage.openEngines, 0, 'every engine closed once the stream ended');
       if (kind === 'heapish' && size > BLOCK) t.ok(gz.length < size / 2, `compressed to ${gz.length} of ${size}`);
     });
   }
@@ -245,6 +248,20 @@ t.test('destroy mid-way: no more output, no end, late results dropped', async (t
   t.equal(members.length, 1, 'nothing emitted after destroy');
   t.equal(ended, false, 'never ends as if complete');
   t.equal(calls, 3, 'the block freed by the first member was taken up; nothing after destroy');
+});
+
+t.test('destroyed half way, the real engines are closed too', async (t) => {
+  const tap = new ParallelCompress({ blockSize: BLOCK, concurrency: 2 });
+  const members: Buffer[] = [];
+  tap.on('data', (m: Buffer) => members.push(m));
+  tap.on('error', () => {});
+  tap.write(alternating(6));
+  await until(() => members.length >= 1, 'a member came out');
+  t.equal(tap.usage.openEngines, tap.usage.engines, `${tap.usage.engines} engines open while it runs`);
+  const closed = new Promise((resolve) => tap.on('close', resolve));
+  tap.destroy(new Error('consumer gone'));
+  await closed;
+  t.equal(tap.usage.openEngines, 0, 'none left open after destroy');
 });
 
 /** Polls `done` each turn of the event loop, up to 10 s. */
