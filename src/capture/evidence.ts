@@ -4,6 +4,7 @@
 // the app exits, or the file stops growing). inotify only: nothing runs while idle.
 // A heap dump or core found while the container has no room for the watchdog to grow
 // (stream-room.ts) waits until its writer is done or gone, then streams the finished file.
+import { existsSync } from 'node:fs';
 import { open, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import chokidar, { type FSWatcher } from 'chokidar';
@@ -18,6 +19,7 @@ import type { Compression } from '../store/codecs.ts';
 import type { OutputEvent } from '../watchdog/output-scanner.ts';
 import { snapshotFolders, type EvidenceFolder, type EvidenceKind, type FolderSnapshot } from './evidence-folders.ts';
 import type { RoomVerdict } from './stream-room.ts';
+import { WriterPacing, findDumpWriter, type PacingSummary } from './writer-pacing.ts';
 
 export { JVM_FILES, type EvidenceFolder, type EvidenceKind } from './evidence-folders.ts';
 
@@ -60,6 +62,11 @@ export interface EvidenceDeps {
   roomRecheckMs?: number;
   /** A heap dump the JVM already called done was taken late (it waited for room) while the app runs. */
   onLateHeapDump?: () => void;
+  /**
+   * POSTMORTEM_DUMP_DISK_LIMIT: a plain dump being punched out behind the upload may take this
+   * much disk before its writer waits for the upload (writer-pacing.ts); 0 or undefined: never.
+   */
+  dumpDiskLimit?: number;
 }
 
 interface Waiting {
@@ -74,6 +81,8 @@ interface Followed {
   file: string;
   followed: FollowedFile;
   written: boolean;
+  /** Lets the dump's writer go on for good, if it was being paced (writer-pacing.ts). */
+  endPacing?: () => void;
   /** Whether the file is whole, once its writer is known to be done (or gone). */
   verdict?: Completeness;
 }
@@ -133,6 +142,10 @@ export class EvidenceWatch {
   jvmSaid(event: OutputEvent): void {
     if (event.kind === 'heap-dump-started') {
       this.announced.set(event.path, undefined);
+      // The JVM says so as it opens the file, often before the folder watch reports it; a JVM
+      // writing into the page cache puts down ~1 GB/s, and pacing starts only once we follow.
+      const file = path.resolve(event.path);
+      if (existsSync(file)) this.found(file);
       return;
     }
     if (event.kind !== 'heap-dump-written' && event.kind !== 'heap-dump-failed') return;
@@ -172,6 +185,7 @@ export class EvidenceWatch {
 
   async close(): Promise<void> {
     clearTimeout(this.recheck);
+    for (const f of this.active) f.endPacing?.();
     await this.watcher?.close();
   }
 
@@ -256,6 +270,8 @@ export class EvidenceWatch {
     // Going quiet ends the read, so it decides even if the writer speaks up afterwards.
     let wentQuiet = false;
     const quietMs = this.deps.quietMs?.[kind] ?? QUIET_MS[kind];
+    const paced = kind === 'heap' && punch && !late && (this.deps.dumpDiskLimit ?? 0) > 0;
+    let pacing: WriterPacing | undefined;
     const followed = followGrowingFile(file, {
       quietMs,
       onQuiet: () => {
@@ -264,11 +280,18 @@ export class EvidenceWatch {
       },
       ...(punch ? { punch: this.puncher } : {}),
     });
-    const entry: Followed = { kind, file, followed, written: false };
+    const entry: Followed = { kind, file, followed, written: false, endPacing: () => pacing?.end() };
     this.active.add(entry);
+    if (paced) {
+      const pid = findDumpWriter(file);
+      if (pid !== undefined) {
+        pacing = new WriterPacing({ pid, file, limitBytes: this.deps.dumpDiskLimit!, progress: () => followed.handedOn(), log: this.deps.log }).watch();
+        followed.stream.once('close', () => pacing?.end());
+      }
+    }
     this.deps.log.info(late ? `streaming ${describe(kind)} ${file} to the store` : `${describe(kind)} appeared: ${file}; streaming it to the store while it is written`);
     if (claimed) void followed.stream.once('close', () => void rm(`${file}.postmortem-claim`, { force: true }));
-    if (kind === 'heap') followed.stream.once('end', () => this.deps.log.info(diskLine(file, followed)));
+    if (kind === 'heap') followed.stream.once('end', () => this.deps.log.info(diskLine(file, followed, pacing?.summary)));
     const options: AddArtifactOptions = {
       localPath: file,
       ...(punch ? { punched: () => followed.disk() } : {}),
@@ -308,15 +331,17 @@ export class EvidenceWatch {
 
   private complete(entry: Followed): void {
     entry.written = true;
+    entry.endPacing?.(); // its writer is done (or gone): nothing to wait for any more
     entry.followed.complete();
     this.active.delete(entry);
   }
 }
 
 /** What a heap dump took on disk, for the peak-disk figure of a crash. */
-function diskLine(file: string, followed: FollowedFile): string {
+function diskLine(file: string, followed: FollowedFile, pacing: PacingSummary | undefined): string {
   const { peakAllocated, punched } = followed.disk();
-  return `${file}: took up to ${formatBytes(peakAllocated)} of disk (allocated blocks)${punched > 0 ? `; ${formatBytes(punched)} punched out behind the upload` : ''}`;
+  const paused = pacing && pacing.pauses > 0 ? `; its writer waited for the upload ${pacing.pauses} time${pacing.pauses === 1 ? '' : 's'}, ${(pacing.pausedMs / 1000).toFixed(1)} s in all` : '';
+  return `${file}: took up to ${formatBytes(peakAllocated)} of disk (allocated blocks)${punched > 0 ? `; ${formatBytes(punched)} punched out behind the upload` : ''}${paused}`;
 }
 
 function quietVerdict(quietMs: number): Completeness {

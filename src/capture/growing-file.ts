@@ -45,6 +45,8 @@ export interface FollowedFile {
   /** The writer is done: read what is left and end. */
   complete(): void;
   disk(): DiskUse;
+  /** Bytes handed to the consumer so far. */
+  handedOn(): number;
   /**
    * The consumer is done with this chunk (copied it, keeps no reference): its memory may be
    * read into again. Only for chunks of this stream; a second call for the same chunk is ignored.
@@ -90,6 +92,7 @@ export function followGrowingFile(file: string, options: FollowOptions = {}): Fo
     });
   }
 
+  let handedOn = 0;
   async function* chunks(): AsyncGenerator<Buffer> {
     const handle = await open(file, 'r');
     let watcher: FSWatcher | undefined;
@@ -127,6 +130,7 @@ export function followGrowingFile(file: string, options: FollowOptions = {}): Fo
           // machine takes longer than the copy itself (bench/README.md). Only one: a read past
           // a short one could find bytes written after it, behind a gap.
           if (bytesRead === chunkSize) ahead = startRead(position);
+          handedOn = position;
           yield bytesRead === chunkSize ? current.buffer : current.buffer.subarray(0, bytesRead);
           continue;
         }
@@ -140,6 +144,7 @@ export function followGrowingFile(file: string, options: FollowOptions = {}): Fo
             return;
           }
           position += bytes;
+          handedOn = position;
           yield bytes === chunkSize ? tail.buffer : tail.buffer.subarray(0, bytes);
           continue;
         }
@@ -165,6 +170,7 @@ export function followGrowingFile(file: string, options: FollowOptions = {}): Fo
     stream: Readable.from(chunks(), { objectMode: false, highWaterMark: chunkSize }),
     complete: () => { completed = true; nudge(); },
     disk: () => ({ ...disk, ...(punchingTo !== undefined ? { punchingTo } : {}) }),
+    handedOn: () => handedOn,
     release: (chunk) => {
       const buffer = lent.get(chunk.buffer);
       if (!buffer) return;

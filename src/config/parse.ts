@@ -21,6 +21,7 @@
  * | POSTMORTEM_JAVA | true | add heap-dump flags to JAVA_TOOL_OPTIONS |
  * | POSTMORTEM_DUMP_COMPRESSION | auto | who gzips a heap dump: `watchdog` (JVM writes it plain), `jvm` (JDK 17+ HeapDumpGzipLevel), `auto` (watchdog when the free disk holds a plain dump, see dump-strategy.ts) |
  * | POSTMORTEM_PUNCH_HOLES | true | free a plain dump's disk blocks behind the upload (fallocate --punch-hole); see growing-file.ts |
+ * | POSTMORTEM_DUMP_DISK_LIMIT | 256MiB | disk a punched plain dump may take before its writer waits for the upload (writer-pacing.ts); 0 = never wait, else 64MiB to 1TiB |
  * | POSTMORTEM_DUMP_DIR | `<TMPDIR, opts.defaultTmp or /tmp>/postmortem` | absolute folder for dumps and artifacts |
  * | POSTMORTEM_PART_SIZE | 8MiB | multipart part size; 5MiB (the S3 minimum) to 512MiB |
  * | POSTMORTEM_QUEUE_SIZE | 4 | parts uploaded in parallel; 1 to 16 (memory ≈ part size × queue size) |
@@ -49,7 +50,7 @@
  */
 import { isAbsolute, join } from 'node:path';
 import { COMPRESSIONS, ConfigError, DUMP_COMPRESSIONS, type Config, type Env } from './types.ts';
-import { newFindings, type Findings } from './problems.ts';
+import { newFindings, problem, shown, type Findings } from './problems.ts';
 import {
   parseBoolean,
   readAbsolutePath,
@@ -86,6 +87,8 @@ export const DEFAULTS = {
   java: true,
   dumpCompression: 'auto',
   punchHoles: true,
+  /** 0.7x the bench's gzip'd 1.32 GiB dump: peak disk about the stored size; see writer-pacing.ts. */
+  dumpDiskLimit: 256 * MiB,
   histogramThread: false,
   partSize: 8 * MiB,
   queueSize: 4,
@@ -129,6 +132,7 @@ export function parseConfig(env: Env, opts: ParseOptions = {}): ParsedConfig {
     java: readBoolean(env, 'POSTMORTEM_JAVA', DEFAULTS.java, findings),
     dumpCompression: readChoice(env, 'POSTMORTEM_DUMP_COMPRESSION', DUMP_COMPRESSIONS, findings) ?? DEFAULTS.dumpCompression,
     punchHoles: readBoolean(env, 'POSTMORTEM_PUNCH_HOLES', DEFAULTS.punchHoles, findings),
+    dumpDiskLimit: readDumpDiskLimit(env, findings),
     histogramThread: readBoolean(env, 'POSTMORTEM_HISTOGRAM_THREAD', DEFAULTS.histogramThread, findings),
     dumpDir,
     partSize: readBytes(env, 'POSTMORTEM_PART_SIZE', { min: 5 * MiB, max: 512 * MiB, fallback: DEFAULTS.partSize }, findings),
@@ -213,4 +217,15 @@ function deepFreeze<T>(value: T): T {
     for (const item of Object.values(value)) deepFreeze(item);
   }
   return value;
+}
+
+/** 0 (never pace) or 64 MiB and up: below that the punch batches (16 MiB) and reads would pause it at every step. */
+function readDumpDiskLimit(env: Env, findings: Findings): number {
+  const name = 'POSTMORTEM_DUMP_DISK_LIMIT';
+  const bytes = readBytes(env, name, { min: 0, max: 1024 * 1024 * MiB, fallback: DEFAULTS.dumpDiskLimit }, findings);
+  if (bytes > 0 && bytes < 64 * MiB) {
+    findings.problems.push(problem({ setting: name, received: shown(readSetting(env, name) ?? ''), expected: '0 (never pause the dump\'s writer) or at least 64MiB', fix: `set ${name} to 0 or to 64MiB or more, or remove it for the default ${formatBytes(DEFAULTS.dumpDiskLimit)}` }));
+    return DEFAULTS.dumpDiskLimit;
+  }
+  return bytes;
 }

@@ -80,6 +80,8 @@ export interface Config {
   dumpCompression: DumpCompression;
   /** Free a plain dump's disk blocks behind the upload (src/capture/growing-file.ts). */
   punchHoles: boolean;
+  /** Disk a punched plain dump may take before its writer waits for the upload; 0 = never (src/capture/writer-pacing.ts). */
+  dumpDiskLimit: number;
   /** Parse heap dumps for the histogram in a worker thread (+20-35 MiB peak RSS, frees the main thread). */
   histogramThread: boolean;
   /** Folder we own for heap dumps and other artifacts. */

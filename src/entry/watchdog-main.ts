@@ -17,6 +17,7 @@ import { startApp } from '../watchdog/supervise.ts';
 import { unwrappedEnvironment } from '../watchdog/app-env.ts';
 import { execInstead } from '../watchdog/unwrap.ts';
 import { takeOutputPipes } from '../watchdog/output-pipes.ts';
+import { releasePausedWriters } from '../util/paused-writers.ts';
 
 /** Runs the watchdog to its end: the process exits with the app's status. version: the buildpack's. */
 export async function runWatchdogProcess(version: string): Promise<void> {
@@ -53,6 +54,7 @@ export async function runWatchdogProcess(version: string): Promise<void> {
   let app: AppProcess | undefined;
   // Last gasp: if the watchdog itself goes down, do not leave the app orphaned and unseen.
   onExit(() => {
+    releasePausedWriters(); // never leave a dump writer paused behind us
     if (app?.alive) {
       writeLine('[postmortem] watchdog exiting while the app runs; sending it SIGTERM\n');
       app.signal('SIGTERM');

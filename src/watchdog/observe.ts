@@ -59,6 +59,7 @@ export async function observe(input: ObserveInput): Promise<Observation> {
     ...(input.before ? { before: input.before } : {}),
     log: input.log,
     gzipLevel: config.gzipLevel,
+    dumpDiskLimit: config.dumpDiskLimit,
     compression: usableCompression(config.compression, input.log),
     crashFor: (kind) => crashes.for(REASON_OF[kind]),
     onEvidence: (kind) => {

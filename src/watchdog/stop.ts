@@ -11,6 +11,7 @@
 //           ── deadline:                  exit, no matter what is still running
 import type { EventLog } from '../util/event-log.ts';
 import type { AppProcess } from './supervise.ts';
+import { releasePausedWriters } from '../util/paused-writers.ts';
 
 export const FORWARDED: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'];
 const STOP_SIGNALS = new Set<NodeJS.Signals>(['SIGTERM', 'SIGINT']);
@@ -58,6 +59,9 @@ export function controlStops(deps: StopDeps): StopController {
 
   function firstStop(signal: NodeJS.Signals): void {
     requested = true;
+    // A dump writer paused for the upload (writer-pacing.ts) runs again, and stays running:
+    // the thread dump before forwarding and the app's own shutdown need it.
+    releasePausedWriters();
     deps.onStop();
     at(deadlineMs - KILL_APP_MS, () => {
       if (!app.alive) return;

@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, writeSync } from 'node:fs';
 import type { Env } from '../config/types.ts';
 import type { OutputPipe } from './output-pipes.ts';
+import { resumeAllPaused } from '../util/paused-writers.ts';
 
 export interface AppProcess {
   pid: number;
@@ -99,6 +100,8 @@ export function startApp(options: SuperviseOptions): AppProcess {
   return {
     pid,
     signal(signal) {
+      // A dump writer we paused (writer-pacing.ts) must run to act on what it is sent.
+      resumeAllPaused();
       try {
         process.kill(-pid, signal);
       } catch {

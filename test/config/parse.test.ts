@@ -53,6 +53,7 @@ t.test('defaults: nothing configured keeps evidence in the container, loudly', a
       java: config.java,
       dumpCompression: config.dumpCompression,
       punchHoles: config.punchHoles,
+      dumpDiskLimit: config.dumpDiskLimit,
       histogramThread: config.histogramThread,
       partSize: config.partSize,
       queueSize: config.queueSize,
@@ -370,6 +371,17 @@ t.test('POSTMORTEM_COMPRESSION: gzip unless set, zstd in any case, anything else
   t.equal(parseConfig({ ...LAUNCH_ENV, POSTMORTEM_COMPRESSION: 'gzip' }).config.compression, 'gzip');
   const error = t.throws(() => parseConfig({ ...LAUNCH_ENV, POSTMORTEM_COMPRESSION: 'zstd:19' })) as ConfigError;
   t.same(error.problems, ['POSTMORTEM_COMPRESSION is "zstd:19": expected one of gzip, zstd. Fix: set POSTMORTEM_COMPRESSION to one of those values, or remove it for the default gzip.']);
+});
+
+t.test('POSTMORTEM_DUMP_DISK_LIMIT: 256 MiB unless set, 0 turns pacing off, under 64 MiB an error naming the fix', async (t) => {
+  t.equal(parse({}).config.dumpDiskLimit, 256 * 1024 * 1024, 'default 256 MiB');
+  t.equal(parse({ POSTMORTEM_DUMP_DISK_LIMIT: '0' }).config.dumpDiskLimit, 0, '0: never pause the writer');
+  t.equal(parse({ POSTMORTEM_DUMP_DISK_LIMIT: '1GiB' }).config.dumpDiskLimit, 1024 ** 3);
+  t.equal(parse({ POSTMORTEM_DUMP_DISK_LIMIT: '64MiB' }).config.dumpDiskLimit, 64 * 1024 * 1024, 'the smallest allowed');
+  t.same(problemsOf({ POSTMORTEM_DUMP_DISK_LIMIT: '16MiB' }), [
+    'POSTMORTEM_DUMP_DISK_LIMIT is "16MiB": expected 0 (never pause the dump\'s writer) or at least 64MiB. Fix: set POSTMORTEM_DUMP_DISK_LIMIT to 0 or to 64MiB or more, or remove it for the default 256 MiB.',
+  ]);
+  t.match(problemsOf({ POSTMORTEM_DUMP_DISK_LIMIT: 'lots' }), [/^POSTMORTEM_DUMP_DISK_LIMIT is "lots": expected a size/]);
 });
 
 t.test('every bad value is reported, all at once, each naming setting, value and fix', async (t) => {

@@ -1,0 +1,223 @@
+// WriterPacing against a real writer: a child process that appends to java_pid<its pid>.hprof
+// as fast as a timer lets it. Pausing must really stop it (its state in /proc is T and the file
+// stops growing), and every way out must let it go on: the upload catching up, the dump being
+// done, a stalled upload, the pause budget, and the watchdog's last resort (resumeAllPaused,
+// which runs before any signal to the app and at exit). Most cases feed the disk figures in
+// themselves; the last lets watch() sample the real file.
+import t, { type Test } from 'tap';
+import { execa, type ResultPromise } from 'execa';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { WriterPacing, findDumpWriter } from '../../src/capture/writer-pacing.ts';
+import { mayPause, pausedCount, releasePausedWriters, resumeAllPaused } from '../../src/util/paused-writers.ts';
+import type { EventLog } from '../../src/util/event-log.ts';
+import { tempDir } from '../support/temp.ts';
+
+const MiB = 1024 * 1024;
+
+const WRITER = `
+const fs = require('node:fs');
+const file = require('node:path').join(process.argv[1], 'java_pid' + process.pid + '.hprof');
+const fd = fs.openSync(file, 'w');
+process.stdout.write(file + '\\n');
+const chunk = Buffer.alloc(Number(process.argv[2] || 65536), 7);
+setInterval(() => fs.writeSync(fd, chunk), 5);
+`;
+
+interface Writer { file: string; pid: number; child: ResultPromise }
+
+async function startWriter(t: Test, bytesPer5ms = 64 * 1024): Promise<Writer> {
+  const dir = await tempDir('pm-pacing-');
+  const child = execa(process.execPath, ['-e', WRITER, dir, String(bytesPer5ms)], { reject: false });
+  t.teardown(() => { try { process.kill(child.pid!, 'SIGCONT'); } catch { /* gone */ } child.kill('SIGKILL'); });
+  const file = await new Promise<string>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim())));
+  return { file, pid: child.pid!, child };
+}
+
+async function stateNow(pid: number): Promise<string> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+}
+
+/**
+ * The process's state once a signal just sent has landed: a signal is delivered when its
+ * target next runs, so a stop shows as T (and a continue as not T) a moment after kill().
+ * Resolves with the state seen after at most 2 s of waiting for `expectStopped`.
+ */
+async function state(pid: number, expectStopped?: boolean): Promise<string> {
+  const deadline = Date.now() + 2000;
+  for (;;) {
+    const now = await stateNow(pid);
+    if (expectStopped === undefined || (now === 'T') === expectStopped || Date.now() > deadline) return now;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Whether the file grows over `ms`. */
+async function grows(file: string, ms = 150): Promise<boolean> {
+  const before = (await stat(file)).size;
+  await new Promise((r) => setTimeout(r, ms));
+  return (await stat(file)).size > before;
+}
+
+function lines(): EventLog & { said: string[] } {
+  const said: string[] = [];
+  const log = { said, info: (l: string) => said.push(`info ${l}`), warn: (l: string) => said.push(`warn ${l}`), error: (l: string) => said.push(`error ${l}`) };
+  return log as unknown as EventLog & { said: string[] };
+}
+
+t.test('the writer is the process that has the dump open, and only that one', async (t) => {
+  const w = await startWriter(t);
+  t.equal(findDumpWriter(w.file), w.pid, 'java_pid<N>.hprof held open by N');
+  const other = path.join(path.dirname(w.file), `java_pid${process.pid}.hprof`);
+  await writeFile(other, 'x');
+  t.equal(findDumpWriter(other), undefined, 'our own pid: never');
+  const notHeld = path.join(path.dirname(w.file), 'java_pid1.hprof');
+  await writeFile(notHeld, 'x');
+  t.equal(findDumpWriter(notHeld), undefined, 'pid 1: never');
+  const wrongName = path.join(path.dirname(w.file), 'heap.hprof');
+  await writeFile(wrongName, 'x');
+  t.equal(findDumpWriter(wrongName), undefined, 'no pid in the name');
+  const stranger = execa('sleep', ['30'], { reject: false });
+  t.teardown(() => stranger.kill('SIGKILL'));
+  const strangers = path.join(path.dirname(w.file), `java_pid${stranger.pid}.hprof`);
+  await writeFile(strangers, 'x');
+  t.equal(findDumpWriter(strangers), undefined, 'a live process that does not have the file open');
+});
+
+t.test('paused at the limit, let go once the upload has caught up', async (t) => {
+  const w = await startWriter(t);
+  const log = lines();
+  const pacing = new WriterPacing({ pid: w.pid, file: w.file, limitBytes: 64 * MiB, progress: () => 0, log });
+  pacing.onDisk(63 * MiB);
+  t.equal(pacing.paused, false, 'under the limit: runs');
+  pacing.onDisk(64 * MiB);
+  t.equal(pacing.paused, true);
+  t.equal(await state(w.pid, true), 'T', 'SIGSTOPped');
+  t.equal(await grows(w.file), false, 'the dump stops growing');
+  t.equal(pausedCount(), 1, 'known to the last resort');
+  pacing.onDisk(40 * MiB);
+  t.equal(pacing.paused, true, 'above the resume mark (half the limit): still waits');
+  pacing.onDisk(32 * MiB);
+  t.equal(pacing.paused, false, 'caught up: goes on');
+  t.not(await state(w.pid, false), 'T');
+  t.equal(await grows(w.file), true, 'the dump grows again');
+  t.equal(pausedCount(), 0);
+  pacing.onDisk(70 * MiB);
+  pacing.end();
+  t.not(await state(w.pid, false), 'T', 'end() lets a paused writer go');
+  pacing.onDisk(100 * MiB);
+  t.equal(pacing.paused, false, 'and it is never paused again');
+  t.match(pacing.summary, { pauses: 2 });
+  t.equal(log.said.length, 1, 'one line, at the first pause');
+  t.match(log.said[0], /^info .*java_pid\d+\.hprof is 64 MiB ahead of the upload: its writer \(pid \d+\) waits while the upload catches up, so the dump takes about 64 MiB of disk at most \(POSTMORTEM_DUMP_DISK_LIMIT\)/);
+});
+
+t.test('an upload that makes no progress does not hold the writer', async (t) => {
+  const w = await startWriter(t);
+  const log = lines();
+  let handedOn = 0;
+  const pacing = new WriterPacing({ pid: w.pid, file: w.file, limitBytes: 64 * MiB, stallMs: 1000, progress: () => handedOn, log });
+  const at = async (ms: number, since: number) => { await new Promise((r) => setTimeout(r, Math.max(0, since + ms - Date.now()))); };
+  const began = Date.now();
+  pacing.onDisk(80 * MiB);
+  t.equal(await state(w.pid, true), 'T');
+  await at(600, began);
+  handedOn += MiB; // the reader moved on
+  pacing.onDisk(79 * MiB);
+  await at(1200, began);
+  pacing.onDisk(79 * MiB);
+  t.equal(pacing.paused, true, 'progress 600 ms ago keeps the pause (1.2 s after it began)');
+  await at(1700, began);
+  pacing.onDisk(79 * MiB);
+  t.equal(pacing.paused, false, 'no progress for over 1 s: let go');
+  t.not(await state(w.pid, false), 'T');
+  t.match(log.said.at(-1), /^warn .*its writer \(pid \d+\) is no longer paused for the upload \(the upload made no progress for 1 s\); the rest of the dump may take more disk/);
+  pacing.onDisk(200 * MiB);
+  t.equal(pacing.paused, false, 'given up for good');
+  t.match(pacing.summary, { pauses: 1, gaveUp: 'the upload made no progress for 1 s' });
+});
+
+t.test('pauses add up to the budget at most', async (t) => {
+  const w = await startWriter(t);
+  const log = lines();
+  let handedOn = 0;
+  const progress = () => (handedOn += MiB); // always moving: only the budget ends it
+  const pacing = new WriterPacing({ pid: w.pid, file: w.file, limitBytes: 64 * MiB, maxPausedMs: 400, stallMs: 10_000, progress, log });
+  pacing.onDisk(64 * MiB);
+  await new Promise((r) => setTimeout(r, 250));
+  pacing.onDisk(10 * MiB); // ~250 ms spent
+  pacing.onDisk(64 * MiB); // ~150 ms left
+  t.equal(pacing.paused, true);
+  await new Promise((r) => setTimeout(r, 300));
+  pacing.onDisk(64 * MiB);
+  t.equal(pacing.paused, false, 'the budget ran out mid-pause: let go');
+  t.not(await state(w.pid, false), 'T');
+  t.match(log.said.at(-1), /its pauses reached 0\.4 s, the most a dump is held up/);
+  const { pausedMs } = pacing.summary;
+  t.ok(pausedMs >= 400 && pausedMs < 900, `${pausedMs} ms paused in all`);
+  pacing.onDisk(64 * MiB);
+  t.equal(pacing.paused, false, 'and not paused again');
+});
+
+t.test('watch(): the real file sampled on a clock, the writer paused near the limit', async (t) => {
+  const w = await startWriter(t, MiB); // ~200 MB/s: the limit is reached within a second
+  const log = lines();
+  const pacing = new WriterPacing({ pid: w.pid, file: w.file, limitBytes: 64 * MiB, stallMs: 800, progress: () => 0, log }).watch();
+  t.teardown(() => pacing.end());
+  const deadline = Date.now() + 5000;
+  while (!pacing.paused && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  t.equal(pacing.paused, true, 'paused without anyone feeding it figures');
+  t.equal(await state(w.pid, true), 'T');
+  const held = (await stat(w.file)).blocks * 512;
+  t.ok(held >= 64 * MiB && held < 64 * MiB + 32 * MiB, `${(held / MiB).toFixed(1)} MiB on disk when paused (limit 64 MiB, one ~20 ms sample late at most)`);
+  // Nothing is read here, so the upload "stalls" and the writer goes on by itself.
+  const until = Date.now() + 5000;
+  while (pacing.paused && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  t.equal(pacing.paused, false, 'let go once nothing moved for 800 ms');
+  t.not(await state(w.pid, false), 'T');
+  t.equal(await grows(w.file), true, 'the writer writes on');
+});
+
+t.test('the last resort lets every paused writer go', async (t) => {
+  const w = await startWriter(t);
+  const pacing = new WriterPacing({ pid: w.pid, file: w.file, limitBytes: 64 * MiB, progress: () => 0, log: lines() });
+  pacing.onDisk(64 * MiB);
+  t.equal(await state(w.pid, true), 'T');
+  resumeAllPaused(); // what the app's signal() and the watchdog's exit call first
+  t.not(await state(w.pid, false), 'T');
+  t.equal(pausedCount(), 0);
+  pacing.end();
+});
+
+t.test('a writer that cannot be paused (gone): one line, nothing else tried', async (t) => {
+  const w = await startWriter(t);
+  w.child.kill('SIGKILL');
+  await w.child;
+  const log = lines();
+  const pacing = new WriterPacing({ pid: w.pid, file: w.file, limitBytes: 64 * MiB, progress: () => 0, log });
+  pacing.onDisk(64 * MiB);
+  t.equal(pacing.paused, false);
+  t.match(log.said, [/^warn .*is no longer paused for the upload \(pid \d+ cannot be paused: ESRCH\)/]);
+  pacing.onDisk(64 * MiB);
+  t.equal(log.said.length, 1, 'said once');
+});
+
+// Last: it changes the process-wide state for good, as a stop does in the watchdog.
+t.test('once the app is being stopped, paused writers go on and nothing is paused again', async (t) => {
+  const w = await startWriter(t);
+  const log = lines();
+  const pacing = new WriterPacing({ pid: w.pid, file: w.file, limitBytes: 64 * MiB, progress: () => 0, log });
+  pacing.onDisk(64 * MiB);
+  t.equal(await state(w.pid, true), 'T');
+  releasePausedWriters(); // what the first stop signal and the watchdog's exit call
+  t.not(await state(w.pid, false), 'T');
+  t.equal(mayPause(), false);
+  const later = new WriterPacing({ pid: w.pid, file: w.file, limitBytes: 64 * MiB, progress: () => 0, log });
+  later.onDisk(100 * MiB);
+  t.equal(later.paused, false, 'a new pacing does not pause');
+  t.not(await state(w.pid, false), 'T');
+  t.match(log.said.at(-1), /is no longer paused for the upload \(the app is being stopped\)/);
+  pacing.onDisk(100 * MiB);
+  t.equal(pacing.paused, false);
+});

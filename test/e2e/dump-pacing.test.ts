@@ -1,0 +1,128 @@
+// POSTMORTEM_DUMP_DISK_LIMIT: a plain heap dump being punched out behind the upload takes at
+// most about that much disk, because its writer (the JVM) waits (SIGSTOP) while the dump is
+// that far ahead of the upload. All real: the staged buildpack launched as Cloud Foundry does,
+// a real JVM filling its heap with random data (a dump gzip cannot shrink, so the upload is
+// the slow side), the real fallocate and the run's RGW. The disk the dump takes is sampled
+// from outside, on a hard link to the dump file (the same inode). Its true bytes come from the
+// link plus what a recording fallocate copied out before each punch (test/support/punched-dump.ts).
+// And a stop while the JVM waits: Diego's SIGTERM must reach a JVM that runs again, and the
+// container must be gone within Diego's 10 s.
+import t from 'tap';
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { launch, stage, type Droplet } from '../support/cf.ts';
+import { javaApp } from '../support/java.ts';
+import { testStore } from '../support/test-store.ts';
+import { startFaultProxy } from '../support/fault-proxy.ts';
+import { tempDir } from '../support/temp.ts';
+import { jvmFolder, keepDump, recordingFallocate, sha256 } from '../support/punched-dump.ts';
+
+const MiB = 1024 * 1024;
+const LIMIT = 64 * MiB;
+const store = await testStore(t, 'dump-pacing');
+const appDir = await javaApp('NoisyOom');
+let droplet: Droplet;
+t.before(async () => { droplet = await stage({ appDir, env: store.env('x') }); });
+
+/** Highest allocated size of `file` (a link to the dump) until `stop` resolves, sampled every 5 ms. */
+async function diskPeak(file: string, stop: Promise<unknown>): Promise<number> {
+  let peak = 0;
+  let done = false;
+  void stop.finally(() => { done = true; });
+  while (!done) {
+    const info = await stat(file).catch(() => undefined);
+    if (info) peak = Math.max(peak, info.blocks * 512);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return peak;
+}
+
+async function runNoisy(prefix: string, env: Record<string, string>) {
+  const recorder = await recordingFallocate();
+  const app = launch(droplet, {
+    command: 'java -Xmx512m -XX:-UsePerfData -cp . NoisyOom',
+    env: { ...store.env(prefix), POSTMORTEM_GRACE: '0s', PATH: `${recorder.bin}:${process.env.PATH}`, ...env },
+  });
+  await app.waitFor(/noisy oom app: started/);
+  const keep = path.join(await tempDir('pm-kept-'), 'dump.hprof');
+  await keepDump(jvmFolder(path.join(droplet.home, 'tmp/postmortem'), app), keep);
+  const peak = await diskPeak(keep, app.process);
+  const result = await app.process;
+  return { app, result, keep, peak, recorder };
+}
+
+t.test(`with a ${LIMIT / MiB} MiB limit the dump takes about that much disk, and every byte is stored`, async (t) => {
+  const { app, result, keep, peak, recorder } = await runNoisy('paced', { POSTMORTEM_DUMP_DISK_LIMIT: `${LIMIT / MiB}MiB` });
+  t.equal(result.exitCode, 1, 'the JVM exits as it would (OutOfMemoryError)');
+  const out = app.output();
+  t.match(out, /java_pid\d+\.hprof is [\d.]+ MiB ahead of the upload: its writer \(pid \d+\) waits while the upload catches up, so the dump takes about 64 MiB of disk at most \(POSTMORTEM_DUMP_DISK_LIMIT\)/);
+  const waited = /its writer waited for the upload (\d+) times?, ([\d.]+) s in all/.exec(out);
+  t.ok(waited, 'the disk line says how often and how long it waited');
+  const size = (await stat(keep)).size;
+  t.ok(size > 4 * LIMIT, `the dump (${(size / MiB).toFixed(0)} MiB) is far larger than the limit`);
+  // This JVM writes its dump of plain arrays into the page cache at over 1 GB/s, so by the time
+  // the dump is followed it may be past the limit: the first pause comes then. From there on
+  // the dump takes at most the larger of the two, plus what the JVM writes between one 20 ms
+  // sample and its SIGSTOP landing (a write() under way finishes first): at that rate, some
+  // tens of MiB.
+  const firstPause = Number(/is ([\d.]+) MiB ahead of the upload/.exec(out)?.[1]) * MiB;
+  t.ok(firstPause < size / 2, `first paused at ${(firstPause / MiB).toFixed(0)} MiB, early in the ${(size / MiB).toFixed(0)} MiB dump`);
+  t.ok(peak <= Math.max(firstPause, LIMIT) + 64 * MiB, `peak disk of the dump, sampled from outside: ${(peak / MiB).toFixed(1)} MiB (limit ${LIMIT / MiB} MiB, first pause at ${(firstPause / MiB).toFixed(0)} MiB)`);
+
+  const report = JSON.parse((await store.get((await store.list('paced/')).find((k) => k.endsWith('/report.json'))!)).toString('utf8'));
+  const heap = report.artifacts.find((a: { name: string }) => a.name === 'heap.hprof.gz');
+  t.match(heap, { complete: true, verified: true, size });
+  const { dump } = await recorder.restore(keep);
+  t.equal(sha256(dump), heap.sha256, 'the dump\'s true bytes (copied before each punch + left on disk) hash to the report\'s sha256');
+});
+
+t.test('without the limit the same dump takes far more disk (what the test above rules out)', async (t) => {
+  const { result, peak } = await runNoisy('unpaced', { POSTMORTEM_DUMP_DISK_LIMIT: '0' });
+  t.equal(result.exitCode, 1);
+  t.ok(peak > 2 * (LIMIT + 64 * MiB), `peak disk unpaced: ${(peak / MiB).toFixed(1)} MiB`);
+});
+
+t.test('a stop while the JVM waits: it runs again for the SIGTERM, and all is gone within 10 s', async (t) => {
+  const proxy = await startFaultProxy(store.s3.endpoint, store.bucket);
+  t.teardown(() => proxy.stop());
+  proxy.bytesPerSecond = 4 * MiB; // the upload crawls: the JVM waits for it
+  const app = launch(droplet, {
+    command: 'java -Xmx256m -XX:-UsePerfData -cp . NoisyOom',
+    env: { ...store.env('stopped'), AWS_ENDPOINT_URL: proxy.endpoint, POSTMORTEM_GRACE: '0s', POSTMORTEM_DUMP_DISK_LIMIT: '64MiB' },
+  });
+  const line = await app.waitFor(/waits while the upload catches up/, 60_000);
+  const jvm = Number(/its writer \(pid (\d+)\)/.exec(line)![1]);
+  const stateOf = async () => {
+    const s = await readFile(`/proc/${jvm}/stat`, 'utf8').catch(() => '');
+    return s.slice(s.lastIndexOf(')') + 2, s.lastIndexOf(')') + 3);
+  };
+  let stopped = false;
+  for (let i = 0; i < 200 && !stopped; i++) {
+    stopped = (await stateOf()) === 'T';
+    if (!stopped) await new Promise((r) => setTimeout(r, 10));
+  }
+  t.ok(stopped, 'the JVM is paused (state T) while the upload crawls');
+  const sigterm = Date.now();
+  process.kill(app.pid, 'SIGTERM'); // Diego stops the container
+  let ranAgain = false;
+  for (let i = 0; i < 100 && !ranAgain; i++) {
+    const s = await stateOf();
+    ranAgain = s !== 'T';
+    if (!ranAgain) await new Promise((r) => setTimeout(r, 10));
+  }
+  t.ok(ranAgain, 'the JVM runs again (or is gone) within 1 s of the stop');
+  // And stays running while it stops: a stop ends pacing for good.
+  let pausedAgain = 0;
+  let exited = false;
+  void app.process.then(() => { exited = true; });
+  while (!exited) {
+    if ((await stateOf()) === 'T') pausedAgain++;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  t.equal(pausedAgain, 0, 'never paused again after the stop');
+  t.match(app.output(), /is no longer paused for the upload \(the app is being stopped\)|took up to/, 'pacing ended with the stop');
+  await app.process;
+  const took = Date.now() - sigterm;
+  t.ok(took < 10_000, `the watchdog exited ${took} ms after SIGTERM (Diego kills at 10 s)`);
+  t.notOk(await stat(`/proc/${jvm}`).then(() => true, () => false), 'no JVM left behind');
+});
