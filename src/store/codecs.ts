@@ -25,12 +25,11 @@ export interface BlockOptions extends zlib.ZlibOptions {
 /** Compresses one block into one complete gzip member or zstd frame (in one or more pieces). */
 export type CompressBlock = (block: Buffer, options: BlockOptions, done: (error: Error | null, compressed: Buffer | readonly Buffer[]) => void) => void;
 
-/** A compressing stream as zlib makes them: flush(kind) and reset() are what a BlockEngine needs. */
-export type EngineStream = Transform & { flush(kind: number, callback: () => void): void; reset(): void };
+/** A compressing stream as zlib makes them: reset() is what a BlockEngine needs besides write(). */
+export type EngineStream = Transform & { reset(): void };
 
 /** What Node >= 22.15 adds to zlib; absent (undefined) on Node 20. */
 interface ZstdZlib {
-  zstdCompress?: CompressBlock;
   createZstdCompress?: (options?: BlockOptions) => EngineStream;
   createZstdDecompress?: (options?: BlockOptions) => Transform;
   constants: Record<string, number | undefined>;
@@ -45,7 +44,6 @@ export interface Codec {
   storedType: string;
   /** Levels the codec takes. */
   levels: { min: number; max: number };
-  compressBlock: CompressBlock;
   /** A long-lived compressing stream for BlockEngine, and the flush kind that ends a member or frame. */
   createStream(options: BlockOptions): EngineStream;
   finishFlush: number;
@@ -54,11 +52,9 @@ export interface Codec {
 }
 
 /**
- * An output buffer larger than a block's worst case (deflate's and zstd's bounds add well under
- * 1/64), so each member or frame comes out as one chunk: no second chunk and no concatenation
- * become garbage, and the pages past the compressed length are never written, so never
- * resident. Only where the reads make no garbage either (a source that takes its chunks back):
- * with a new read buffer per chunk it measured worse than ZLIB_CHUNK_SIZE (bench/README.md).
+ * An engine's output buffer: larger than a block's worst case (deflate's and zstd's bounds add
+ * well under 1/64), so a member or frame needs at most two pieces of it, and zlib fills it
+ * member after member before it takes a new one (block-engine.ts).
  */
 export function blockOutputSize(blockSize: number): number {
   return blockSize + (blockSize >> 6) + 1024;
@@ -69,7 +65,6 @@ const GZIP: Codec = {
   extension: '.gz',
   storedType: 'application/gzip',
   levels: { min: 1, max: 9 },
-  compressBlock: zlib.gzip,
   createStream: (options) => zlib.createGzip(options) as unknown as EngineStream,
   finishFlush: zlib.constants.Z_FINISH,
   blockOptions: (level, outputChunk) => ({ level, chunkSize: outputChunk }),
@@ -80,13 +75,6 @@ const ZSTD: Codec = {
   extension: '.zst',
   storedType: 'application/zstd',
   levels: { min: 1, max: 19 },
-  compressBlock: (block, options, done) => {
-    if (!zstdZlib.zstdCompress) {
-      done(new Error(`this Node.js ${process.version} has no zstd (zlib.zstdCompress needs >= 22.15)`), Buffer.alloc(0));
-      return;
-    }
-    zstdZlib.zstdCompress(block, options, done);
-  },
   createStream: (options) => {
     if (!zstdZlib.createZstdCompress) throw new Error(`this Node.js ${process.version} has no zstd (zlib.createZstdCompress needs >= 22.15)`);
     return zstdZlib.createZstdCompress(options);

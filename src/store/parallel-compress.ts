@@ -26,7 +26,6 @@ import { availableParallelism } from 'node:os';
 import { Transform, type TransformCallback } from 'node:stream';
 import { BlockEngine } from './block-engine.ts';
 import { blockOutputSize, codecOf, type BlockOptions, type Codec, type CompressBlock, type Compression } from './codecs.ts';
-import { ZLIB_CHUNK_SIZE } from './taps.ts';
 
 export type { CompressBlock } from './codecs.ts';
 
@@ -134,9 +133,8 @@ export class ParallelCompress extends Transform {
     this.#compress = options.compress ?? this.#compressOnEngine;
     this.#consumed = options.consumed;
     // An engine's output buffer is reused until full: one the size of a block's worst case holds
-    // a member or several. A one-shot compress allocates it per block: that size only when the
-    // reads make no garbage either (codecs.ts blockOutputSize).
-    this.#blockOptions = this.#codec.blockOptions(this.#level, !options.compress || this.#consumed ? blockOutputSize(blockSize) : ZLIB_CHUNK_SIZE);
+    // a member or several (codecs.ts blockOutputSize).
+    this.#blockOptions = this.#codec.blockOptions(this.#level, blockOutputSize(blockSize));
     const { min, max } = this.#codec.levels;
     if (!Number.isInteger(this.#level) || this.#level < min || this.#level > max) {
       throw new TypeError(`ParallelCompress ${this.#codec.name} level must be an integer ${min}-${max}${this.#codec.name === 'gzip' ? ' (gzipLevel)' : ''}, got ${String(options.level)}`);
