@@ -126,3 +126,25 @@ t.test('a stop while the JVM waits: it runs again for the SIGTERM, and all is go
   t.ok(took < 10_000, `the watchdog exited ${took} ms after SIGTERM (Diego kills at 10 s)`);
   t.notOk(await stat(`/proc/${jvm}`).then(() => true, () => false), 'no JVM left behind');
 });
+
+t.test('a store that never answers: the JVM waits 3 s at most, then writes on; the crash still ends', async (t) => {
+  const proxy = await startFaultProxy(store.s3.endpoint, store.bucket);
+  t.teardown(() => proxy.stop());
+  // The dump's upload hangs; everything else passes.
+  proxy.rule = (request) => (request.key.endsWith('heap.hprof.gz') ? { kind: 'black-hole' } : undefined);
+  const app = launch(droplet, {
+    command: 'java -Xmx512m -XX:-UsePerfData -cp . NoisyOom',
+    env: { ...store.env('hung'), AWS_ENDPOINT_URL: proxy.endpoint, POSTMORTEM_GRACE: '0s', POSTMORTEM_DUMP_DISK_LIMIT: '64MiB', POSTMORTEM_UPLOAD_TIMEOUT: '10s' },
+  });
+  const paused = await app.waitFor(/waits while the upload catches up/, 60_000);
+  const pausedAt = Date.now();
+  t.match(paused, /its writer \(pid \d+\) waits/);
+  const gaveUp = await app.waitFor(/is no longer paused for the upload/, 30_000);
+  const heldMs = Date.now() - pausedAt;
+  t.match(gaveUp, /\(the upload made no progress for 3 s\); the rest of the dump may take more disk/);
+  t.ok(heldMs >= 2500 && heldMs < 6000, `let go ${heldMs} ms after the first pause (3 s without progress)`);
+  const result = await app.process;
+  t.equal(result.exitCode, 1, 'the JVM finished its dump and exited as it would (OutOfMemoryError)');
+  t.match(app.output(), /Heap dump file created/, 'the JVM wrote its whole dump once let go');
+  t.match(app.output(), /could not store heap\.hprof/, 'the hung upload is named as failed');
+});
