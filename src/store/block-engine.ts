@@ -6,10 +6,14 @@
 // bench/README.md). Here the engine and its output buffer live as long as the stream: every
 // write is processed with the finishing flush (one trip to the pool per block), which closes
 // the member (trailer, or the frame's checksum), and reset() starts the next one on the same
-// state, so each member is byte for byte what a fresh engine makes of that block. The output comes out as slices of zlib's
-// own output buffer, which zlib replaces only once it is full, so the only new memory per
-// block is what the block compressed to.
+// state, so each member is byte for byte what a fresh engine makes of that block. Given an
+// output slab (output-slabs.ts), the member is written into it and lent out from it; without
+// one, it comes out as slices of zlib's own output buffer, which zlib replaces once full.
 import type { BlockOptions, Codec, EngineStream } from './codecs.ts';
+import type { Slab } from './output-slabs.ts';
+
+/** The fields of Node's zlib stream (lib/zlib.js, Node 20-26) that say where the next output goes. */
+interface OutputFields { _outBuffer?: unknown; _outOffset?: unknown; _chunkSize?: unknown }
 
 export type EngineDone = (error: Error | null, compressed: readonly Buffer[]) => void;
 
@@ -19,6 +23,8 @@ export class BlockEngine {
   #done: EngineDone | undefined;
   #failed: Error | undefined;
   #closed = false;
+  /** zlib's own output buffer and how far it is filled, while a slab is being written into. */
+  #own: { buffer: Buffer; offset: number } | undefined;
 
   constructor(codec: Codec, options: BlockOptions) {
     // Every write ends its member: one trip to the thread pool per block, not a write and then a flush.
@@ -31,14 +37,22 @@ export class BlockEngine {
     });
   }
 
-  /** Compresses `block` into one complete member or frame; one block at a time per engine. */
-  compress(block: Buffer, done: EngineDone): void {
+  /**
+   * Compresses `block` into one complete member or frame; one block at a time per engine. With
+   * a `slab` (output-slabs.ts) of the stream's output size, the member is written into it and
+   * its pieces are lent out from it; without, into zlib's own output buffer.
+   */
+  compress(block: Buffer, done: EngineDone, slab?: Slab): void {
     if (this.#done) throw new Error('BlockEngine: a block is already being compressed');
     if (this.#failed || this.#closed) {
+      slab?.lend([]);
       done(this.#failed ?? new Error('the compression engine is closed (its stream was destroyed)'), []);
       return;
     }
     this.#done = done;
+    const pointed = this.#pointOutputAt(slab);
+    const into = slab && pointed ? slab : undefined;
+    if (slab && !into) slab.lend([]); // not usable here: free again at once
     this.#stream.write(block, (error?: Error | null) => {
       // Closed while this block was on the thread pool: zlib still calls back, with its handle gone.
       if (this.#failed || this.#closed) return;
@@ -52,8 +66,33 @@ export class BlockEngine {
       // (before the stream's first read) comes out as 'data' through read().
       while (this.#stream.readableLength > 0) this.#stream.read();
       this.#stream.reset();
+      // Lend out what landed on the slab (all of it, unless the member outgrew it and zlib
+      // went on in a buffer of its own); the slab comes back once every piece is given back.
+      if (into) into.lend(this.#chunks.filter((piece) => into.holds(piece)));
       this.#finish(null);
     });
+  }
+
+  /**
+   * Points zlib's next output at `slab` and keeps its own buffer for the next block without one.
+   * Also points it back at its own buffer when the last block used a slab: the slab is lent out
+   * and zlib must never write into it again. False when the stream is not laid out as expected
+   * (a Node.js that changed lib/zlib.js): then the engine keeps zlib's own buffers throughout.
+   */
+  #pointOutputAt(slab: Slab | undefined): boolean {
+    const fields = this.#stream as unknown as OutputFields;
+    if (!Buffer.isBuffer(fields._outBuffer) || typeof fields._outOffset !== 'number' || typeof fields._chunkSize !== 'number') return false;
+    if (slab && slab.buffer.length !== fields._chunkSize) return false;
+    if (slab) {
+      this.#own ??= { buffer: fields._outBuffer, offset: fields._outOffset };
+      fields._outBuffer = slab.buffer;
+      fields._outOffset = 0;
+    } else if (this.#own) {
+      fields._outBuffer = this.#own.buffer;
+      fields._outOffset = this.#own.offset;
+      this.#own = undefined;
+    }
+    return true;
   }
 
   close(): void {

@@ -23,6 +23,7 @@ import {
 } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
 import type { PartPool } from './part-pool.ts';
+import { giveBack } from './output-slabs.ts';
 
 /** S3's limit on parts per upload. */
 export const MAX_PARTS = 10_000;
@@ -99,6 +100,7 @@ export async function writeObject(request: WriteRequest): Promise<number> {
           buffer = undefined;
         }
       }
+      giveBack(chunk); // all of it is in a part now: the compressor may write into it again
     }
     if (uploadId === undefined) {
       // All of it fits in one part: one request, like lib-storage.

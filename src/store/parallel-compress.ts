@@ -19,12 +19,15 @@
 // Blocks are compressed by at most `concurrency` engines (block-engine.ts), made on first need
 // and reused block after block, each with the codec's state (~270 KiB for zlib at level 1) and
 // one output buffer of a block's worst case (codecs.ts blockOutputSize) that it fills member
-// after member: per block, only the compressed bytes are new memory. A `consumed` callback
+// after member. The member itself goes into an output slab (output-slabs.ts) lent to the
+// writer and given back once copied into a part, so with the S3 store a block makes no new
+// memory at all; with a consumer that does not give back, only its compressed bytes. A `consumed` callback
 // hears when a written chunk is all copied into blocks, so its source can read into it again
 // (src/capture/growing-file.ts): no read garbage either.
 import { availableParallelism } from 'node:os';
 import { Transform, type TransformCallback } from 'node:stream';
 import { BlockEngine } from './block-engine.ts';
+import { SlabSet } from './output-slabs.ts';
 import { blockOutputSize, codecOf, type BlockOptions, type Codec, type CompressBlock, type Compression } from './codecs.ts';
 
 export type { CompressBlock } from './codecs.ts';
@@ -79,6 +82,9 @@ export interface ParallelCompressUsage {
   engines: number;
   /** Engines still open (all are closed once the stream ends or is destroyed). */
   openEngines: number;
+  /** Output slabs made (never more than maxOutputSlabs) and most of them out at once. */
+  outputSlabs: number;
+  peakOutputSlabsOut: number;
 }
 
 interface Block {
@@ -110,6 +116,8 @@ export class ParallelCompress extends Transform {
   #idleEngines: BlockEngine[] = [];
   #engines: BlockEngine[] = [];
   #enginesMade = 0;
+  /** Output memory for the engines, lent downstream and given back (output-slabs.ts). */
+  readonly #slabs: SlabSet;
   #finishedBytes = 0;
   /** Input held back until a block buffer is free again. */
   #awaitingBuffer: (() => void) | undefined;
@@ -135,6 +143,7 @@ export class ParallelCompress extends Transform {
     // An engine's output buffer is reused until full: one the size of a block's worst case holds
     // a member or several (codecs.ts blockOutputSize).
     this.#blockOptions = this.#codec.blockOptions(this.#level, blockOutputSize(blockSize));
+    this.#slabs = new SlabSet(blockOutputSize(blockSize), this.maxOutputSlabs);
     const { min, max } = this.#codec.levels;
     if (!Number.isInteger(this.#level) || this.#level < min || this.#level > max) {
       throw new TypeError(`ParallelCompress ${this.#codec.name} level must be an integer ${min}-${max}${this.#codec.name === 'gzip' ? ' (gzipLevel)' : ''}, got ${String(options.level)}`);
@@ -152,6 +161,16 @@ export class ParallelCompress extends Transform {
     return this.#concurrency + 1;
   }
 
+  /**
+   * Output slabs at most: one per block being compressed, the members waiting for their turn
+   * (concurrency), and what the readable buffer (a block's worth: ~4 members of a heap dump),
+   * the last tap and the writer hold. Measured in the bench's crash: 3-8 out at once with 2
+   * engines; beyond the bound the engines fall back to zlib's own buffers.
+   */
+  get maxOutputSlabs(): number {
+    return 2 * this.#concurrency + 6;
+  }
+
   get usage(): ParallelCompressUsage {
     return {
       blockBuffers: this.#allocated,
@@ -160,6 +179,8 @@ export class ParallelCompress extends Transform {
       peakOutputBytes: this.#peakOutputBytes,
       engines: this.#enginesMade,
       openEngines: this.#engines.length,
+      outputSlabs: this.#slabs.made,
+      peakOutputSlabsOut: this.#slabs.peakOut,
     };
   }
 
@@ -240,7 +261,7 @@ export class ParallelCompress extends Transform {
     taken.compress(block, (error, compressed) => {
       if (!error) this.#idleEngines.push(taken);
       done(error, compressed);
-    });
+    }, this.#slabs.take());
   };
 
   #closeEngines(): void {

@@ -123,7 +123,8 @@ function plan(spec: ArtifactSpec, progress: (content: number | undefined, stored
     }
     case 'compress': {
       // Progress on content as well: a block's compressed bytes come out only once it is full.
-      const stored = new HashTap((n) => progress(contentBytes, n));
+      // Last before the store: passes the compressor's pieces on one by one, so the writer can give them back.
+      const stored = new HashTap((n) => progress(contentBytes, n), undefined, { keepPieces: true });
       const content = new HashTap((n) => progress((contentBytes = n), stored.bytes), spec.observe);
       const codec = codecOf(spec.compression ?? 'gzip');
       const name = spec.name.endsWith(codec.extension) ? spec.name : `${spec.name}${codec.extension}`;

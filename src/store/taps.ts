@@ -24,8 +24,13 @@ export class HashTap extends Transform {
   #bytes = 0;
   #sha256: string | undefined;
 
-  constructor(onBytes?: (total: number) => void, observe?: ContentObserver) {
-    super();
+  /**
+   * `keepPieces`: hand each chunk on as the object it came in. A byte stream's reader gets all
+   * that is buffered joined into one new Buffer, which would lose compressed pieces lent from
+   * output slabs (output-slabs.ts) on their way to the multipart writer; one piece is held.
+   */
+  constructor(onBytes?: (total: number) => void, observe?: ContentObserver, options: { keepPieces?: boolean } = {}) {
+    super(options.keepPieces ? { readableObjectMode: true, readableHighWaterMark: 1 } : {});
     this.#onBytes = onBytes;
     this.#observe = observe;
   }
