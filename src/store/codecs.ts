@@ -67,7 +67,10 @@ const GZIP: Codec = {
   levels: { min: 1, max: 9 },
   createStream: (options) => zlib.createGzip(options) as unknown as EngineStream,
   finishFlush: zlib.constants.Z_FINISH,
-  blockOptions: (level, outputChunk) => ({ level, chunkSize: outputChunk }),
+  // memLevel 9 (a 256 KiB hash table instead of 128 KiB, +128 KiB per engine): on a real heap
+  // dump at level 1, 4-10% less deflate CPU (fewer hash collisions to walk) for the same ratio
+  // (0.2678 vs 0.2674); the output is still plain gzip, the reader never sees memLevel.
+  blockOptions: (level, outputChunk) => ({ level, memLevel: 9, chunkSize: outputChunk }),
 };
 
 const ZSTD: Codec = {
