@@ -1,26 +1,33 @@
 // Store in a local folder with the same key layout as S3. Each object is written to
 // `<path>.partial` and renamed when complete, so a half-written file (the container was
 // killed mid-copy) never looks like finished evidence.
-import { createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
 import type { FileTarget } from '../config/types.ts';
+import { giveBack } from './output-slabs.ts';
 import { StoreError, type PutRequest, type PutResult, type Store, type StoredObject } from './store.ts';
 
 export const PARTIAL_SUFFIX = '.partial';
 
-class ByteCounter extends Transform {
+/** Writes an object's bytes to its open file, counting them; each piece is given back once written (output-slabs.ts). */
+class FileSink extends Writable {
   bytes = 0;
-  constructor(private readonly onBytes?: (total: number) => void) {
+  constructor(private readonly file: FileHandle, private readonly onBytes?: (total: number) => void) {
     super();
   }
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.bytes += chunk.length;
-    this.onBytes?.(this.bytes);
-    callback(null, chunk);
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.#writeAll(chunk).then(() => {
+      giveBack(chunk);
+      this.bytes += chunk.length;
+      this.onBytes?.(this.bytes);
+      callback();
+    }, callback);
+  }
+  async #writeAll(chunk: Buffer): Promise<void> {
+    for (let at = 0; at < chunk.length;) at += (await this.file.write(chunk, at, chunk.length - at)).bytesWritten;
   }
 }
 
@@ -52,16 +59,17 @@ export function createFileStore(target: FileTarget): Store {
   async function put(request: PutRequest): Promise<PutResult> {
     const finalPath = pathOf(request.key);
     const partialPath = finalPath + PARTIAL_SUFFIX;
-    const counter = new ByteCounter(request.onProgress);
+    let counter: FileSink | undefined;
     try {
       await mkdir(path.dirname(finalPath), { recursive: true });
-      await pipeline(request.body, counter, createWriteStream(partialPath), request.signal ? { signal: request.signal } : {});
-      // On disk before it is renamed complete: the container may be torn down right after.
-      const handle = await open(partialPath, 'r+');
+      const file = await open(partialPath, 'w');
       try {
-        await handle.datasync();
+        counter = new FileSink(file, request.onProgress);
+        await pipeline(request.body, counter, request.signal ? { signal: request.signal } : {});
+        // On disk before it is renamed complete: the container may be torn down right after.
+        await file.datasync();
       } finally {
-        await handle.close();
+        await file.close();
       }
       await rename(partialPath, finalPath);
     } catch (error) {

@@ -8,14 +8,17 @@
 // And a stop while the JVM waits: Diego's SIGTERM must reach a JVM that runs again, and the
 // container must be gone within Diego's 10 s.
 import t from 'tap';
-import { readFile, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { execa } from 'execa';
 import { launch, stage, type Droplet } from '../support/cf.ts';
 import { javaApp } from '../support/java.ts';
 import { testStore } from '../support/test-store.ts';
 import { startFaultProxy } from '../support/fault-proxy.ts';
 import { tempDir } from '../support/temp.ts';
 import { jvmFolder, keepDump, recordingFallocate, sha256 } from '../support/punched-dump.ts';
+import { unmountOnExit } from '../support/cleanup.ts';
+import { unlessMissing } from '../support/requirements.ts';
 
 const MiB = 1024 * 1024;
 const LIMIT = 64 * MiB;
@@ -44,8 +47,12 @@ async function runNoisy(prefix: string, env: Record<string, string>) {
     env: { ...store.env(prefix), POSTMORTEM_GRACE: '0s', PATH: `${recorder.bin}:${process.env.PATH}`, ...env },
   });
   await app.waitFor(/noisy oom app: started/);
-  const keep = path.join(await tempDir('pm-kept-'), 'dump.hprof');
-  await keepDump(jvmFolder(path.join(droplet.home, 'tmp/postmortem'), app), keep);
+  // The link must be on the dump's filesystem: beside it when that is a test's tmpfs.
+  const dumpDir = env['POSTMORTEM_DUMP_DIR'];
+  const keepDir = dumpDir ? path.join(dumpDir, 'test-kept') : await tempDir('pm-kept-');
+  await mkdir(keepDir, { recursive: true });
+  const keep = path.join(keepDir, 'dump.hprof');
+  await keepDump(jvmFolder(dumpDir ?? path.join(droplet.home, 'tmp/postmortem'), app), keep);
   const peak = await diskPeak(keep, app.process);
   const result = await app.process;
   return { app, result, keep, peak, recorder };
@@ -75,6 +82,36 @@ t.test(`with a ${LIMIT / MiB} MiB limit the dump takes about that much disk, and
   t.match(heap, { complete: true, verified: true, size });
   const { dump } = await recorder.restore(keep);
   t.equal(sha256(dump), heap.sha256, 'the dump\'s true bytes (copied before each punch + left on disk) hash to the report\'s sha256');
+});
+
+const noTmpfs = process.getuid?.() !== 0 ? 'mounting a tmpfs needs root' : undefined;
+
+t.test('a dump larger than the whole disk it is written to is stored whole, paced', unlessMissing(noTmpfs), async (t) => {
+  // 320 MiB of disk for a 449 MiB dump. Unpaced, the JVM would fill it and stop at ENOSPC
+  // (plain-dump-faults.test.ts); paced at 64 MiB the dump never takes more than the first
+  // pause + what lands before the SIGSTOP (232 MiB at worst under CI's load, above).
+  const dumpDir = await tempDir('pm-small-disk-');
+  await execa('mount', ['-t', 'tmpfs', '-o', 'size=320m', 'tmpfs', dumpDir]);
+  unmountOnExit(dumpDir);
+  t.teardown(() => execa('umount', ['-l', dumpDir], { reject: false }).then(() => undefined));
+  const { app, result, keep, peak, recorder } = await runNoisy('small-disk', {
+    POSTMORTEM_DUMP_DIR: dumpDir,
+    POSTMORTEM_DUMP_DISK_LIMIT: `${LIMIT / MiB}MiB`,
+    // The free-disk rule would have the JVM gzip this dump (it cannot fit plain): asked for here.
+    POSTMORTEM_DUMP_COMPRESSION: 'watchdog',
+  });
+  const out = app.output();
+  t.equal(result.exitCode, 1, 'the JVM exits as it would (OutOfMemoryError)');
+  t.match(out, /Heap dump file created/, 'the JVM wrote its whole dump');
+  t.notMatch(out, /No space left on device|is incomplete/, 'the disk never filled');
+  const size = (await stat(keep)).size;
+  t.ok(size > 320 * MiB, `the dump (${(size / MiB).toFixed(0)} MiB) is larger than the disk (320 MiB)`);
+  t.ok(peak < 320 * MiB, `its peak on disk, sampled from outside: ${(peak / MiB).toFixed(1)} MiB`);
+  const report = JSON.parse((await store.get((await store.list('small-disk/')).find((k) => k.endsWith('/report.json'))!)).toString('utf8'));
+  const heap = report.artifacts.find((a: { name: string }) => a.name === 'heap.hprof.gz');
+  t.match(heap, { complete: true, verified: true, size });
+  const { dump } = await recorder.restore(keep);
+  t.equal(sha256(dump), heap.sha256, 'every byte of the dump hashes to the report\'s sha256');
 });
 
 t.test('without the limit the same dump takes far more disk (what the test above rules out)', async (t) => {

@@ -144,3 +144,18 @@ t.test('the S3 multipart writer gives each piece back once it is in a part (real
   const usage = compressor.usage;
   t.ok(usage.outputSlabs < compressor.maxOutputSlabs, `${usage.outputSlabs} slabs made for 24 blocks, fewer than the ${compressor.maxOutputSlabs} a consumer that never gives back would use up`);
 });
+
+t.test('the folder store gives each piece back once it is written', async (t) => {
+  const { mkdtemp, rm, readFile } = await import('node:fs/promises');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const { createFileStore } = await import('../../src/store/file-store.ts');
+  const root = await mkdtemp(path.join(os.tmpdir(), 'postmortem-slabs-'));
+  t.teardown(() => rm(root, { recursive: true, force: true }));
+  const store = createFileStore({ kind: 'file', root, prefix: '', source: 'test' });
+  const compressor = new ParallelCompress({ concurrency: 2 });
+  const body = Readable.from(chunksOf(input, 256 * 1024)).pipe(compressor).pipe(new HashTap(undefined, undefined, { keepPieces: true }));
+  const put = await store.put({ key: 'slabs/heap.hprof.gz', contentType: 'application/gzip', body });
+  t.ok(gunzipSync(await readFile(put.location)).equals(input), 'the file decompresses to the exact input');
+  t.ok(compressor.usage.outputSlabs < compressor.maxOutputSlabs, `${compressor.usage.outputSlabs} slabs made for 24 blocks, fewer than the ${compressor.maxOutputSlabs} a consumer that never gives back would use up`);
+});
