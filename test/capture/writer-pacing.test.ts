@@ -179,6 +179,41 @@ t.test('watch(): the real file sampled on a clock, the writer paused near the li
   t.equal(await grows(w.file), true, 'the writer writes on');
 });
 
+t.test('held from the start until the upload reads, then paced at the limit; a hold that never ends in a read is let go', async (t) => {
+  const w = await startWriter(t, MiB);
+  const log = lines();
+  let handedOn = 0;
+  const pacing = new WriterPacing({ pid: w.pid, file: w.file, limitBytes: 64 * MiB, stallMs: 800, progress: () => handedOn, holdUntilFollowing: true, log }).watch();
+  t.teardown(() => pacing.end());
+  t.equal(await state(w.pid, true), 'T', 'stopped at once, before it wrote anything near the limit');
+  t.match(log.said[0], /^info .*java_pid\d+\.hprof: its writer \(pid \d+\) waits for the upload to start, then no more than 64 MiB ahead of it \(POSTMORTEM_DUMP_DISK_LIMIT\)$/);
+  t.equal(await grows(w.file, 300), false, 'the file does not grow while the upload has not started (the disk is far under the limit)');
+  t.equal(pacing.paused, true, 'still held: a small file alone does not let it go');
+  handedOn = 256 * 1024; // the reader's first chunk
+  const until = Date.now() + 2000;
+  while (pacing.paused && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+  t.equal(pacing.paused, false, 'let go once the upload has read');
+  t.not(await state(w.pid, false), 'T');
+  // From here it is the limit that pauses it (nothing more is read: the stall rule ends that pause).
+  const deadline = Date.now() + 5000;
+  while (!pacing.paused && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  t.equal(pacing.paused, true, 'paused again at the limit');
+  t.match(log.said[1], /is [\d.]+ MiB ahead of the upload: its writer \(pid \d+\) waits while the upload catches up/, 'with the usual line');
+  t.equal(pacing.summary.pauses, 2);
+
+  // A hold whose upload never reads: the stall rule lets the writer go.
+  const w2 = await startWriter(t, MiB);
+  const log2 = lines();
+  const began = Date.now();
+  const stuck = new WriterPacing({ pid: w2.pid, file: w2.file, limitBytes: 64 * MiB, stallMs: 500, progress: () => 0, holdUntilFollowing: true, log: log2 }).watch();
+  t.teardown(() => stuck.end());
+  t.equal(await state(w2.pid, true), 'T');
+  while (stuck.paused && Date.now() < began + 3000) await new Promise((r) => setTimeout(r, 10));
+  t.equal(stuck.paused, false, `let go after ${Date.now() - began} ms without a read (stall 500 ms)`);
+  t.not(await state(w2.pid, false), 'T');
+  t.match(log2.said.at(-1), /^warn .*is no longer paused for the upload \(the upload made no progress for 0\.5 s\)/);
+});
+
 t.test('the last resort lets every paused writer go', async (t) => {
   const w = await startWriter(t);
   const pacing = new WriterPacing({ pid: w.pid, file: w.file, limitBytes: 64 * MiB, progress: () => 0, log: lines() });
