@@ -22,6 +22,12 @@ import { isPaused, mayPause, notePaused, noteResumed } from '../util/paused-writ
 export const MAX_PAUSED_MS = 30_000;
 /** A pause ends when the reader has reported nothing for this long. */
 export const STALL_MS = 3_000;
+/**
+ * The hold at the start (holdUntilFollowing) lasts until the upload reads or this long, then
+ * the limit paces as usual. Not the stall rule: on a busy machine the upload's first start took
+ * over 3 s in CI, and giving up there left the dump unpaced (433 MiB of a 449 MiB dump on disk).
+ */
+export const HOLD_MS = 2_000;
 
 /**
  * The JVM process writing `file` (java_pid<N>.hprof, and N has it open), or undefined.
@@ -56,6 +62,8 @@ export interface WriterPacingOptions {
    * cache had its whole 449 MiB dump down in 0.24 s of that, before the first pause.
    */
   holdUntilFollowing?: boolean;
+  /** The hold's bound (default HOLD_MS). */
+  holdMs?: number;
   maxPausedMs?: number;
   stallMs?: number;
   log: EventLog;
@@ -83,8 +91,9 @@ export class WriterPacing {
   #lastProgress = 0;
   #lastProgressAt = 0;
   #sampler: NodeJS.Timeout | undefined;
-  /** Paused until the reader's first bytes (holdUntilFollowing), not for the limit. */
+  /** Paused until the reader's first bytes or holdMs (holdUntilFollowing), not for the limit. */
   #holding = false;
+  #holdEnds = 0;
   #saidAhead = false;
 
   constructor(options: WriterPacingOptions) {
@@ -98,6 +107,7 @@ export class WriterPacing {
       log: options.log,
       progress: options.progress,
       holdUntilFollowing: options.holdUntilFollowing,
+      holdMs: options.holdMs ?? HOLD_MS,
     };
     this.#now = options.now ?? Date.now;
   }
@@ -150,13 +160,17 @@ export class WriterPacing {
       if (allocatedBytes >= this.#o.limitBytes) this.#pause(allocatedBytes, now);
       return;
     }
-    if (this.#holding && this.#o.progress() !== 0) {
-      // The upload has started: from here the limit decides.
+    if (this.#holding) {
+      if (this.#o.progress() === 0 && now < this.#holdEnds) return; // the upload has not started yet
+      // It has (or the hold's time is up): from here the limit decides, and a pause it makes
+      // ends as any other (the stall rule counts from now).
       this.#holding = false;
       if (allocatedBytes < this.#o.limitBytes) return this.#resume();
       this.#sayAhead(allocatedBytes);
+      this.#lastProgress = this.#o.progress();
+      this.#lastProgressAt = now;
     }
-    if (!this.#holding && allocatedBytes <= this.#o.resumeBytes) return this.#resume();
+    if (allocatedBytes <= this.#o.resumeBytes) return this.#resume();
     const progress = this.#o.progress();
     if (progress !== this.#lastProgress) {
       this.#lastProgress = progress;
@@ -181,9 +195,11 @@ export class WriterPacing {
 
   /** Paused at the start until the upload reads (holdUntilFollowing). */
   #hold(): void {
-    if (!this.#stop(this.#now())) return;
+    const now = this.#now();
+    if (!this.#stop(now)) return;
     this.#holding = true;
-    this.#o.log.info(`${this.#o.file}: its writer (pid ${this.#o.pid}) waits for the upload to start, then no more than ${formatBytes(this.#o.limitBytes)} ahead of it (POSTMORTEM_DUMP_DISK_LIMIT)`);
+    this.#holdEnds = now + this.#o.holdMs;
+    this.#o.log.info(`${this.#o.file}: its writer (pid ${this.#o.pid}) waits for the upload to start (${this.#o.holdMs / 1000} s at most), then no more than ${formatBytes(this.#o.limitBytes)} ahead of it (POSTMORTEM_DUMP_DISK_LIMIT)`);
   }
 
   /** SIGSTOPs the writer; false (and pacing over) when it may not or cannot be paused. */
