@@ -91,9 +91,8 @@ export class WriterPacing {
   #lastProgress = 0;
   #lastProgressAt = 0;
   #sampler: NodeJS.Timeout | undefined;
-  /** Paused until the reader's first bytes or holdMs (holdUntilFollowing), not for the limit. */
-  #holding = false;
-  #holdEnds = 0;
+  /** While paused at the start (holdUntilFollowing), not for the limit: when that hold ends at the latest. */
+  #holdEnds: number | undefined;
   #saidAhead = false;
 
   constructor(options: WriterPacingOptions) {
@@ -153,18 +152,18 @@ export class WriterPacing {
       // Let go from outside (a signal to the app, a stop): it counts as a resume.
       this.#pausedMs += now - this.#pausedSince;
       this.#pausedSince = undefined;
-      this.#holding = false;
+      this.#holdEnds = undefined;
       if (!mayPause()) return this.#giveUp('the app is being stopped');
     }
     if (this.#pausedSince === undefined) {
       if (allocatedBytes >= this.#o.limitBytes) this.#pause(allocatedBytes, now);
       return;
     }
-    if (this.#holding) {
+    if (this.#holdEnds !== undefined) {
       if (this.#o.progress() === 0 && now < this.#holdEnds) return; // the upload has not started yet
       // It has (or the hold's time is up): from here the limit decides, and a pause it makes
       // ends as any other (the stall rule counts from now).
-      this.#holding = false;
+      this.#holdEnds = undefined;
       if (allocatedBytes < this.#o.limitBytes) return this.#resume();
       this.#sayAhead(allocatedBytes);
       this.#lastProgress = this.#o.progress();
@@ -197,7 +196,6 @@ export class WriterPacing {
   #hold(): void {
     const now = this.#now();
     if (!this.#stop(now)) return;
-    this.#holding = true;
     this.#holdEnds = now + this.#o.holdMs;
     this.#o.log.info(`${this.#o.file}: its writer (pid ${this.#o.pid}) waits for the upload to start (${this.#o.holdMs / 1000} s at most), then no more than ${formatBytes(this.#o.limitBytes)} ahead of it (POSTMORTEM_DUMP_DISK_LIMIT)`);
   }
@@ -236,7 +234,7 @@ export class WriterPacing {
     noteResumed(this.#o.pid);
     this.#pausedMs += this.#now() - this.#pausedSince;
     this.#pausedSince = undefined;
-    this.#holding = false;
+    this.#holdEnds = undefined;
   }
 
   #giveUp(why: string): void {

@@ -50,8 +50,7 @@ export class BlockEngine {
       return;
     }
     this.#done = done;
-    const pointed = this.#pointOutputAt(slab);
-    const into = slab && pointed ? slab : undefined;
+    const into = this.#pointOutputAt(slab) ? slab : undefined;
     if (slab && !into) slab.lend([]); // not usable here: free again at once
     this.#stream.write(block, (error?: Error | null) => {
       // Closed while this block was on the thread pool: zlib still calls back, with its handle gone.
@@ -74,25 +73,27 @@ export class BlockEngine {
   }
 
   /**
-   * Points zlib's next output at `slab` and keeps its own buffer for the next block without one.
-   * Also points it back at its own buffer when the last block used a slab: the slab is lent out
-   * and zlib must never write into it again. False when the stream is not laid out as expected
-   * (a Node.js that changed lib/zlib.js): then the engine keeps zlib's own buffers throughout.
+   * Points zlib's next output at `slab` (true), keeping its own buffer for a later block without
+   * one. Whenever the slab is not used (none, or not of the stream's output size), points it
+   * back at its own buffer if the last block used a slab: that slab is lent out and zlib must
+   * never write into it again. Always false when the stream is not laid out as expected (a
+   * Node.js that changed lib/zlib.js): then the engine keeps zlib's own buffers throughout.
    */
   #pointOutputAt(slab: Slab | undefined): boolean {
     const fields = this.#stream as unknown as OutputFields;
     if (!Buffer.isBuffer(fields._outBuffer) || typeof fields._outOffset !== 'number' || typeof fields._chunkSize !== 'number') return false;
-    if (slab && slab.buffer.length !== fields._chunkSize) return false;
-    if (slab) {
+    if (slab && slab.buffer.length === fields._chunkSize) {
       this.#own ??= { buffer: fields._outBuffer, offset: fields._outOffset };
       fields._outBuffer = slab.buffer;
       fields._outOffset = 0;
-    } else if (this.#own) {
+      return true;
+    }
+    if (this.#own) {
       fields._outBuffer = this.#own.buffer;
       fields._outOffset = this.#own.offset;
       this.#own = undefined;
     }
-    return true;
+    return false;
   }
 
   close(): void {

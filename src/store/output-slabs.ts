@@ -8,13 +8,13 @@
 //
 // Here each block is compressed into a slab taken from a small fixed set; the pieces pushed are
 // views of that slab, and the end of the pipeline (the S3 multipart writer, once it has copied a
-// piece into a part) hands each piece back with `giveBack`. A slab whose pieces are all back is
-// used again. The handing back is optional: a consumer that does not (a folder store, a test,
-// a tap that copies) only means slabs do not come back, and once all are out the engine writes
+// piece into a part; the folder store, once it is written) hands each piece back with
+// `giveBack`. A slab whose pieces are all back is used again. The handing back is optional: a
+// consumer that does not (a test, a tap that copies) only means slabs do not come back, and once all are out the engine writes
 // into zlib's own buffers as before. Nothing here can change the bytes: a slab is reused only
 // after every view of it was given back, and a piece given back twice or never lent is ignored.
 
-/** Who lent a piece: its slab and whether it is still out. */
+/** The slab each piece still out was lent from. */
 const lentPieces = new WeakMap<Buffer, Slab>();
 
 /** Tells the compressor that made `piece` that nothing will read it any more. */

@@ -221,6 +221,7 @@ t.test('held from the start until the upload reads, then paced at the limit; a h
   t.equal(stuck.paused, false, 'and that pause ends by the stall rule');
   t.not(await state(w2.pid, false), 'T');
   t.match(log2.said.at(-1), /^warn .*is no longer paused for the upload \(the upload made no progress for 0\.5 s\)/);
+
 });
 
 t.test('the last resort lets every paused writer go', async (t) => {
@@ -254,9 +255,17 @@ t.test('once the app is being stopped, paused writers go on and nothing is pause
   const pacing = new WriterPacing({ pid: w.pid, file: w.file, limitBytes: 64 * MiB, progress: () => 0, log });
   pacing.onDisk(64 * MiB);
   t.equal(await state(w.pid, true), 'T');
+  // And one held at its dump's start, waiting for the upload (holdUntilFollowing).
+  const w2 = await startWriter(t, MiB);
+  const held = new WriterPacing({ pid: w2.pid, file: w2.file, limitBytes: 64 * MiB, progress: () => 0, holdUntilFollowing: true, holdMs: 10_000, log: lines() }).watch();
+  t.teardown(() => held.end());
+  t.equal(await state(w2.pid, true), 'T', 'held at the start');
   releasePausedWriters(); // what the first stop signal and the watchdog's exit call
   t.not(await state(w.pid, false), 'T');
+  t.not(await state(w2.pid, false), 'T', 'the held writer is let go too');
   t.equal(mayPause(), false);
+  held.onDisk(200 * MiB);
+  t.equal(held.paused, false, 'the held one is not paused again, not even at the limit');
   const later = new WriterPacing({ pid: w.pid, file: w.file, limitBytes: 64 * MiB, progress: () => 0, log });
   later.onDisk(100 * MiB);
   t.equal(later.paused, false, 'a new pacing does not pause');

@@ -6,6 +6,9 @@
 // never gives back only costs the reuse, never a byte; the S3 multipart writer gives back
 // what it copied (real RGW).
 import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -15,6 +18,9 @@ import { blockOutputSize, codecOf } from '../../src/store/codecs.ts';
 import { Slab, SlabSet, giveBack } from '../../src/store/output-slabs.ts';
 import { ParallelCompress } from '../../src/store/parallel-compress.ts';
 import { HashTap } from '../../src/store/taps.ts';
+import { createFileStore } from '../../src/store/file-store.ts';
+import { createS3Store } from '../../src/store/s3-store.ts';
+import { startS3Server, uniqueBucketName } from '../support/s3-server.ts';
 import { MiB, dataChunks } from './fixtures/data.ts';
 
 const gzip = codecOf('gzip');
@@ -97,6 +103,15 @@ t.test('BlockEngine with and without a slab, in any order: each member is gzipSy
   t.equal(freed.length, 1, 'only the slab whose pieces were all given back came free');
   giveBack(held[0]![0]!); // a second give-back of the same piece is ignored
   t.equal(freed.length, 1, 'a piece given back twice frees nothing more');
+  // Right after a slab block, a slab of the wrong size is refused (freed at once) and zlib
+  // goes back to its own buffer: the lent slab 0 is never written into again.
+  const odd = new Slab(Buffer.allocUnsafeSlow(size - 1), (s) => freed.push(s));
+  const extra = Buffer.concat([...dataChunks(MiB, 'heapish', 11)]);
+  const pieces = await new Promise<readonly Buffer[]>((resolve, reject) => engine.compress(extra, (e, p) => (e ? reject(e) : resolve(p)), odd));
+  t.ok(Buffer.concat(pieces).equals(gzipSync(extra, gzip.blockOptions(1, size))), 'that block is still exact');
+  t.equal(freed.at(-1), odd, 'the odd-sized slab came free at once');
+  t.ok(pieces.every((p) => !slabs.some((s) => s.holds(p)) && !odd.holds(p)), 'written into zlib\'s own buffer');
+  t.ok(Buffer.concat(held[5]!).equals(gzipSync(blocks[5]!, gzip.blockOptions(1, size))), 'block 5, still out on slab 0, is intact');
   engine.close();
 });
 
@@ -126,8 +141,6 @@ t.test('SlabSet: made on need, at most count, a slab comes back once all its pie
 });
 
 t.test('the S3 multipart writer gives each piece back once it is in a part (real RGW)', async (t) => {
-  const { startS3Server, uniqueBucketName } = await import('../support/s3-server.ts');
-  const { createS3Store } = await import('../../src/store/s3-store.ts');
   const server = await startS3Server({ kind: 'best' });
   t.teardown(() => server.stop());
   const bucket = uniqueBucketName('postmortem-slabs');
@@ -146,10 +159,6 @@ t.test('the S3 multipart writer gives each piece back once it is in a part (real
 });
 
 t.test('the folder store gives each piece back once it is written', async (t) => {
-  const { mkdtemp, rm, readFile } = await import('node:fs/promises');
-  const os = await import('node:os');
-  const path = await import('node:path');
-  const { createFileStore } = await import('../../src/store/file-store.ts');
   const root = await mkdtemp(path.join(os.tmpdir(), 'postmortem-slabs-'));
   t.teardown(() => rm(root, { recursive: true, force: true }));
   const store = createFileStore({ kind: 'file', root, prefix: '', source: 'test' });
