@@ -285,7 +285,7 @@ export class EvidenceWatch {
     if (paced) {
       const pid = findDumpWriter(file);
       if (pid !== undefined) {
-        pacing = new WriterPacing({ pid, file, limitBytes: this.deps.dumpDiskLimit!, progress: () => followed.handedOn(), holdUntilFollowing: true, log: this.deps.log }).watch();
+        pacing = new WriterPacing({ pid, file, limitBytes: this.deps.dumpDiskLimit!, progress: () => followed.handedOn(), holdUntilFollowing: true, uploadReading: () => followed.started(), log: this.deps.log }).watch();
         followed.stream.once('close', () => pacing?.end());
       }
     }

@@ -48,6 +48,11 @@ export interface FollowedFile {
   /** Bytes handed to the consumer so far. */
   handedOn(): number;
   /**
+   * The consumer has started reading: a read it asked for has returned, with bytes or with
+   * none yet (it then waits for the writer). What a held writer waits for (writer-pacing.ts).
+   */
+  started(): boolean;
+  /**
    * The consumer is done with this chunk (copied it, keeps no reference): its memory may be
    * read into again. Only for chunks of this stream; a second call for the same chunk is ignored.
    */
@@ -93,6 +98,7 @@ export function followGrowingFile(file: string, options: FollowOptions = {}): Fo
   }
 
   let handedOn = 0;
+  let started = false;
   async function* chunks(): AsyncGenerator<Buffer> {
     const handle = await open(file, 'r');
     let watcher: FSWatcher | undefined;
@@ -120,6 +126,7 @@ export function followGrowingFile(file: string, options: FollowOptions = {}): Fo
         const current = ahead ?? startRead(position);
         ahead = undefined;
         const bytesRead = await current.read;
+        started = true;
         // A stat per read was a second trip through the thread pool for every chunk.
         if (bytesRead === 0 || Math.floor((position + bytesRead) / DISK_SAMPLE_EVERY) > Math.floor(position / DISK_SAMPLE_EVERY)) await sample(handle);
         if (bytesRead > 0) {
@@ -171,6 +178,7 @@ export function followGrowingFile(file: string, options: FollowOptions = {}): Fo
     complete: () => { completed = true; nudge(); },
     disk: () => ({ ...disk, ...(punchingTo !== undefined ? { punchingTo } : {}) }),
     handedOn: () => handedOn,
+    started: () => started,
     release: (chunk) => {
       const buffer = lent.get(chunk.buffer);
       if (!buffer) return;

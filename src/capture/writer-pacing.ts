@@ -56,12 +56,19 @@ export interface WriterPacingOptions {
   /** Bytes the reader has handed on so far: a pause lasts only while this moves. */
   progress: () => number;
   /**
-   * Pause the writer from the start until the reader has handed on its first bytes (the
-   * upload has started), then pace as usual. The upload's first start loads the S3 client on
-   * the main thread, and no sample runs meanwhile: a JVM writing plain arrays into the page
-   * cache had its whole 449 MiB dump down in 0.24 s of that, before the first pause.
+   * Pause the writer from the start until the upload has started reading (`uploadReading`),
+   * then pace as usual. The upload's first start loads the S3 client on the main thread, and no
+   * sample runs meanwhile: a JVM writing plain arrays into the page cache had its whole 449 MiB
+   * dump down in 0.24 s of that, before the first pause.
    */
   holdUntilFollowing?: boolean;
+  /**
+   * The upload has started reading the dump: its first read returned, even with nothing in it
+   * (default: `progress()` moved). Not bytes handed on: a writer stopped before its first
+   * write leaves nothing to hand on, and the hold then lasted its whole bound (2 s idle in
+   * about one crash in three, bench/README.md).
+   */
+  uploadReading?: () => boolean;
   /** The hold's bound (default HOLD_MS). */
   holdMs?: number;
   maxPausedMs?: number;
@@ -81,7 +88,8 @@ export interface PacingSummary {
 export const SAMPLE_MS = 20;
 
 export class WriterPacing {
-  readonly #o: Required<Omit<WriterPacingOptions, 'log' | 'now' | 'progress' | 'holdUntilFollowing'>> & Pick<WriterPacingOptions, 'log' | 'progress' | 'holdUntilFollowing'>;
+  readonly #o: Required<Omit<WriterPacingOptions, 'log' | 'now' | 'progress' | 'holdUntilFollowing' | 'uploadReading'>> & Pick<WriterPacingOptions, 'log' | 'progress' | 'holdUntilFollowing'>;
+  readonly #uploadReading: () => boolean;
   readonly #now: () => number;
   #pausedSince: number | undefined;
   #pausedMs = 0;
@@ -109,6 +117,7 @@ export class WriterPacing {
       holdMs: options.holdMs ?? HOLD_MS,
     };
     this.#now = options.now ?? Date.now;
+    this.#uploadReading = options.uploadReading ?? (() => options.progress() > 0);
   }
 
   /**
@@ -127,7 +136,7 @@ export class WriterPacing {
       }
       this.onDisk(allocated);
     };
-    if (this.#o.holdUntilFollowing && this.#o.progress() === 0) this.#hold();
+    if (this.#o.holdUntilFollowing && !this.#uploadReading()) this.#hold();
     look();
     if (this.#over) return this;
     this.#sampler = setInterval(look, SAMPLE_MS);
@@ -160,7 +169,7 @@ export class WriterPacing {
       return;
     }
     if (this.#holdEnds !== undefined) {
-      if (this.#o.progress() === 0 && now < this.#holdEnds) return; // the upload has not started yet
+      if (!this.#uploadReading() && now < this.#holdEnds) return; // the upload has not started yet
       // It has (or the hold's time is up): from here the limit decides, and a pause it makes
       // ends as any other (the stall rule counts from now).
       this.#holdEnds = undefined;

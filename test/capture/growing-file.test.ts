@@ -150,3 +150,23 @@ t.test('without releases every read has its own buffer (nothing is read into a c
   t.equal(new Set(held.map((c) => c.buffer)).size, held.length, `${held.length} chunks, as many buffers`);
   t.ok(Buffer.concat(held).equals(knownBytes(2)), 'held chunks unchanged by later reads');
 });
+
+t.test('started(): false until the consumer asks, true once a read returned even with nothing in the file', async (t) => {
+  const dir = await tempDir('pm-grow-');
+  const file = path.join(dir, 'java_pid1.hprof');
+  await writeFile(file, '');
+  const followed = followGrowingFile(file, { recheckMs: 50 });
+  t.teardown(() => followed.stream.destroy());
+  await new Promise((r) => setTimeout(r, 100));
+  t.equal(followed.started(), false, 'nobody read: nothing started (the stream does not read ahead of its consumer)');
+  const chunks: Buffer[] = [];
+  followed.stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+  const until = Date.now() + 2000;
+  while (!followed.started() && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+  t.equal(followed.started(), true, 'the first read returned');
+  t.equal(followed.handedOn(), 0, 'with nothing to hand on: the file is empty');
+  await writeFile(file, 'abc');
+  followed.complete();
+  await new Promise((r) => followed.stream.once('end', r));
+  t.equal(Buffer.concat(chunks).toString(), 'abc', 'and what came later is read');
+});

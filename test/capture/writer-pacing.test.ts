@@ -224,6 +224,28 @@ t.test('held from the start until the upload reads, then paced at the limit; a h
 
 });
 
+t.test('a hold ends once the upload reads, even when the writer was stopped before its first byte', async (t) => {
+  // The JVM is stopped the moment its dump appears, often before it wrote anything: the
+  // upload's first read then returns nothing, and waiting for bytes handed on held it the
+  // whole bound. The upload reading is what ends the hold.
+  const w = await startWriter(t, MiB);
+  const log = lines();
+  let reading = false;
+  const began = Date.now();
+  const pacing = new WriterPacing({ pid: w.pid, file: w.file, limitBytes: 64 * MiB, progress: () => 0, uploadReading: () => reading, holdUntilFollowing: true, holdMs: 10_000, log }).watch();
+  t.teardown(() => pacing.end());
+  t.equal(await state(w.pid, true), 'T', 'held at the start');
+  await new Promise((r) => setTimeout(r, 200));
+  t.equal(pacing.paused, true, 'still held while the upload has not read');
+  reading = true; // its first read returned, with nothing in it
+  const readAt = Date.now();
+  while (pacing.paused && Date.now() < began + 5000) await new Promise((r) => setTimeout(r, 5));
+  t.equal(pacing.paused, false, 'let go');
+  t.ok(Date.now() - readAt < 1000, `within ${Date.now() - readAt} ms of the read, nowhere near the 10 s bound, with nothing handed on`);
+  t.not(await state(w.pid, false), 'T');
+  t.equal(await grows(w.file), true, 'and it writes again');
+});
+
 t.test('the last resort lets every paused writer go', async (t) => {
   const w = await startWriter(t);
   const pacing = new WriterPacing({ pid: w.pid, file: w.file, limitBytes: 64 * MiB, progress: () => 0, log: lines() });
