@@ -90,7 +90,7 @@ async function pass(droplet: Droplet, env: Record<string, string>, seconds: numb
     // A stop, as the platform sends it; the relay's shell pipeline has no one to pass it on.
     if (via === 'relay') await killTree(pid);
     else process.kill(pid, 'SIGTERM');
-    await within(closed, 15_000, 'the instance stopping');
+    await within(closed, 15_000, `the instance stopping (${mode} via ${via}; stderr's end: ${JSON.stringify(stderr.slice(-600))})`);
   } catch (error) {
     await killTree(pid);
     throw error;
