@@ -90,8 +90,10 @@ async function pass(droplet: Droplet, env: Record<string, string>, seconds: numb
     // A stop, as the platform sends it; the relay's shell pipeline has no one to pass it on.
     if (via === 'relay') await killTree(pid);
     else process.kill(pid, 'SIGTERM');
-    await within(closed, 15_000, `the instance stopping (${mode} via ${via}; stderr's end: ${JSON.stringify(stderr.slice(-600))})`);
+    await within(closed, 15_000, `the instance stopping (${mode} via ${via})`);
   } catch (error) {
+    // What the instance said up to the timeout (the watchdog's stop lines, if it was one).
+    if (error instanceof Error && !error.message.includes('stderr')) error.message += `; stderr's end: ${JSON.stringify(stderr.slice(-600))}`;
     await killTree(pid);
     throw error;
   }

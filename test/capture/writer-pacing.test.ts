@@ -221,7 +221,6 @@ t.test('held from the start until the upload reads, then paced at the limit; a h
   t.equal(stuck.paused, false, 'and that pause ends by the stall rule');
   t.not(await state(w2.pid, false), 'T');
   t.match(log2.said.at(-1), /^warn .*is no longer paused for the upload \(the upload made no progress for 0\.5 s\)/);
-
 });
 
 t.test('a hold ends once the upload reads, even when the writer was stopped before its first byte', async (t) => {
