@@ -144,6 +144,9 @@ t.test('the dump folder\'s disk fills while the JVM writes its plain dump: store
   t.equal(result.exitCode, 1, 'the watchdog survives ENOSPC and exits with the app\'s status');
   t.match(output, /heap dumps: written plain by the JVM and compressed by the watchdog \(POSTMORTEM_DUMP_COMPRESSION=watchdog; free disk 2[34](\.\d)? MiB/);
   t.match(output, /only 2[34](\.\d)? MiB free disk for heap dumps; a plain dump of this app can need 89\.6 MiB/, 'warned at start, with the strategy line\'s figure');
+  // Pacing is on (the default limit, far above this disk): the JVM was held until the upload
+  // read, then let go; the disk fills after that, and the hold must not turn that into a hang.
+  t.match(output, /java_pid\d+\.hprof: its writer \(pid \d+\) waits for the upload to start/, 'the JVM was held at its dump\'s start');
   t.match(output, /Dump file is incomplete: No space left on device/, 'the JVM ran out of disk');
   t.match(output, /\[postmortem\] WARNING: stored INCOMPLETE heap\.hprof\.gz \(the JVM said "Dump file is incomplete: No space left on device"/);
   t.notMatch(output, /\[postmortem\] stored heap\.hprof/, 'never logged as plainly stored');
