@@ -29,8 +29,12 @@ export class Slab {
   /** Pieces lent and not yet given back. */
   #out = 0;
   #onFree: (slab: Slab) => void;
+  readonly buffer: Buffer;
 
-  constructor(readonly buffer: Buffer, onFree: (slab: Slab) => void) {
+  // Fields declared, not parameter properties: bench/compress.ts runs this file on the vendored
+  // runtime's type stripping, which takes no parameter properties.
+  constructor(buffer: Buffer, onFree: (slab: Slab) => void) {
+    this.buffer = buffer;
     this.#onFree = onFree;
   }
 
@@ -60,7 +64,13 @@ export class SlabSet {
   #made = 0;
   #peakOut = 0;
 
-  constructor(readonly size: number, readonly count: number) {}
+  readonly size: number;
+  readonly count: number;
+
+  constructor(size: number, count: number) {
+    this.size = size;
+    this.count = count;
+  }
 
   /** A free slab, or undefined once `count` are out (the caller then uses zlib's own buffers). */
   take(): Slab | undefined {
