@@ -9,20 +9,26 @@
 // Also: stored bytes against the dump's size, and the peak disk the dump took in the
 // container's tmp (sampled from outside while it runs). Each round also runs ours with
 // POSTMORTEM_COMPRESSION=zstd (issue 12), rows beside the default gzip's: the same path, and the
-// watchdog's CPU seconds per GiB of dump for both.
+// watchdog's CPU seconds per GiB of dump for both. The limit these rows run into: the whole
+// machine's CPU from "Dumping heap to" to stored (every process), as time at 100% of its cores,
+// and what the compression pass alone costs on this dump (bench/compress.ts, one process).
 import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
+import { execa } from 'execa';
 import { launch, BUILDPACK_DIR } from '../../test/support/cf.ts';
 import type { Bench } from '../lib/context.ts';
 import { oursEnv } from '../lib/ours-env.ts';
 import { sampleDiskPeak } from '../lib/disk.ts';
+import { sampleMachineCpu, type MachineCpu } from '../lib/machine-cpu.ts';
 import { killTree, sampleMemoryPeak, spawnWatched, within } from '../lib/proc.ts';
 import { row, type Row } from '../lib/results.ts';
 import { formatBytes, formatSeconds, median, MiB } from '../lib/stats.ts';
 
 const JVM_TIMEOUT_MS = 300_000;
+const COMPRESS_SCRIPT = path.join(import.meta.dirname, '../compress.ts');
 
-interface OursRun { crashMs: number; reportMs: number; jvmDumpMs: number; dumpBytes: number; storedBytes: number; diskPeak: number; anonPeak: number; rssPeak: number; cpuTicks: number; strategy: string; fileDisk: string }
+interface OursRun { crashMs: number; reportMs: number; jvmDumpMs: number; dumpBytes: number; storedBytes: number; diskPeak: number; anonPeak: number; rssPeak: number; cpuTicks: number; strategy: string; fileDisk: string; floorMs: number; busyShare: number }
 
 /** Clock ticks per second of /proc/<pid>/stat (USER_HZ, 100 on Linux x86-64). */
 const TICKS_PER_SECOND = 100;
@@ -38,11 +44,13 @@ export async function measureCrash(b: Bench): Promise<Row[]> {
   async function runOurs(round: number, compression: 'gzip' | 'zstd' = 'gzip'): Promise<void> {
     const prefix = `crash/ours-${compression}-${round}`;
     const disk = sampleDiskPeak([path.join(droplet.home, 'tmp')]);
+    const machine = sampleMachineCpu();
     const app = launch(droplet, { command: `java -Xmx${b.sizes.heap} -cp . Inventory`, env: { ...b.storeEnv(prefix), POSTMORTEM_GRACE: '0s', ...oursEnv(), ...(compression === 'zstd' ? { POSTMORTEM_COMPRESSION: 'zstd' } : {}) } });
     // app.pid is the watchdog (the launcher exec'd it): its memory while it follows the dump.
     const memory = sampleMemoryPeak(app.pid);
     let diskPeak = 0;
     let memoryPeak = { anon: 0, rss: 0, cpuTicks: 0 };
+    let cpu: MachineCpu | undefined;
     try {
       await within(app.process, JVM_TIMEOUT_MS, 'the staged JVM running out of heap');
     } catch (error) {
@@ -51,6 +59,7 @@ export async function measureCrash(b: Bench): Promise<Row[]> {
     } finally {
       diskPeak = (await disk.stop()).peakBytes;
       memoryPeak = memory.stop();
+      cpu = machine.stop();
     }
     const out = app.output();
     const dumpAt = app.timeOf(/Dumping heap to/);
@@ -76,8 +85,11 @@ export async function measureCrash(b: Bench): Promise<Row[]> {
     const strategy = /heap dumps: (.*)/.exec(out)?.[1] ?? 'not logged';
     const fileDisk = /hprof: (took up to .*)/.exec(out)?.[1] ?? 'not logged';
     if (compression === 'zstd' && !heap.name.endsWith('.zst')) throw new Error(`ours (zstd), round ${round}: stored ${heap.name}, not a .zst`);
-    const run = { crashMs: storedAt - dumpAt, reportMs: reportAt - dumpAt, jvmDumpMs: createdAt - dumpAt, dumpBytes: heap.size, storedBytes: heap.storedSize, diskPeak, anonPeak: memoryPeak.anon, rssPeak: memoryPeak.rss, cpuTicks: memoryPeak.cpuTicks, strategy, fileDisk };
-    b.log(`  ours${compression === 'zstd' ? ' (zstd)' : ''} #${round + 1}: dump started -> stored ${formatSeconds(run.crashMs)}, report ${formatSeconds(run.reportMs)} (JVM wrote it in ${formatSeconds(run.jvmDumpMs)}), ${formatBytes(run.dumpBytes)} as ${formatBytes(run.storedBytes)}, disk peak ${formatBytes(diskPeak)} (${(diskPeak / heap.storedSize).toFixed(2)}x stored; dump file ${fileDisk}), watchdog peak RSS ${formatBytes(run.rssPeak)} (anonymous ${formatBytes(run.anonPeak)}), CPU ${memoryPeak.cpuTicks} ticks in all`);
+    // The machine's CPU in the crash window, as time at 100% of every core.
+    if (!cpu) throw new Error('no machine CPU samples');
+    const floorMs = (cpu.busySecondsBetween(dumpAt, storedAt) / cpu.cores) * 1000;
+    const run = { crashMs: storedAt - dumpAt, reportMs: reportAt - dumpAt, jvmDumpMs: createdAt - dumpAt, dumpBytes: heap.size, storedBytes: heap.storedSize, diskPeak, anonPeak: memoryPeak.anon, rssPeak: memoryPeak.rss, cpuTicks: memoryPeak.cpuTicks, strategy, fileDisk, floorMs, busyShare: floorMs / (storedAt - dumpAt) };
+    b.log(`  ours${compression === 'zstd' ? ' (zstd)' : ''} #${round + 1}: dump started -> stored ${formatSeconds(run.crashMs)}, report ${formatSeconds(run.reportMs)} (JVM wrote it in ${formatSeconds(run.jvmDumpMs)}), ${formatBytes(run.dumpBytes)} as ${formatBytes(run.storedBytes)}, disk peak ${formatBytes(diskPeak)} (${(diskPeak / heap.storedSize).toFixed(2)}x stored; dump file ${fileDisk}), watchdog peak RSS ${formatBytes(run.rssPeak)} (anonymous ${formatBytes(run.anonPeak)}), CPU ${memoryPeak.cpuTicks} ticks in all; machine ${(run.busyShare * 100).toFixed(0)}% busy from dump start to stored (${formatSeconds(floorMs)} at 100% of ${cpu.cores} cores)`);
     (compression === 'zstd' ? oursZstd : ours).push(run);
     await b.purge(prefix);
   }
@@ -132,6 +144,20 @@ export async function measureCrash(b: Bench): Promise<Row[]> {
     else { await runOurs(round, 'zstd'); await runReference(round, last); await runOurs(round); }
   }
 
+  // The compression pass alone over the kept dump (content sha256, level-1 blocks on the pool,
+  // stored sha256: the watchdog's pass minus following the file and the upload), one process
+  // on the watchdog's runtime, nothing else running: CPU seconds the codec costs on this dump.
+  const passCpu = async (variant: string): Promise<number> => {
+    const dump = b.shared.heapDump;
+    if (!dump) return NaN;
+    const size = (await stat(dump)).size;
+    const { stdout } = await execa(b.node, [COMPRESS_SCRIPT, '--one', variant, dump, String(size)], { timeout: JVM_TIMEOUT_MS });
+    return (JSON.parse(stdout) as { cpuSeconds: number }).cpuSeconds;
+  };
+  const gzipPass = await passCpu('parallel 1 MiB');
+  const zstdPass = await passCpu('zstd-1 parallel 1 MiB');
+  b.log(`  compression pass alone over the kept dump: gzip level 1 ${gzipPass.toFixed(1)} CPU s, zstd level 1 ${zstdPass.toFixed(1)} CPU s`);
+
   const g = '1. crash to verified evidence in the store';
   const m = (xs: number[]) => median(xs);
   const oursCrash = ours.map((r) => r.crashMs);
@@ -146,6 +172,23 @@ export async function measureCrash(b: Bench): Promise<Row[]> {
   // What POSTMORTEM_MEMORY_RESERVE should ask for: the measured peak, rounded up to 8 MiB.
   const reserve = Math.ceil(Math.max(...rssPeaks) / (8 * MiB)) * 8 * MiB;
   const zstdCrash = oursZstd.map((r) => r.crashMs);
+  const cores = availableParallelism();
+  // The limit of the crash rows: the machine's CPU in the crash window as time at 100% of every
+  // core, against the same reference, so its ratio reads next to the target's.
+  const floorRow = (id: string, codec: string, runs: OursRun[], passSeconds: number): Row => {
+    const floors = runs.map((r) => r.floorMs);
+    const targetMs = 0.45 * m(rcloneTotal);
+    const floor = m(floors);
+    return row({
+      id, group: g, unit: 'ms',
+      measurement: `limit of the row above (${codec}): the machine's CPU from "Dumping heap to" to stored (JVM, watchdog, RGW: every process), as time at 100% of its ${cores} cores`,
+      ours: floor, reference: m(rcloneTotal), referenceLabel: 'plain dump, then rclone copy 64M x4',
+      runs: { ours: floors, reference: rcloneTotal },
+      note: `the machine was ${(m(runs.map((r) => r.busyShare)) * 100).toFixed(0)}% busy in that window (median); ` +
+        `0.45x is ${formatSeconds(targetMs)}, ${floor > targetMs ? `below this floor: not reachable on ${cores} cores without less work` : 'above this floor'}; ` +
+        `0.6x of the aws path is ${formatSeconds(0.6 * m(awsTotal))}; the compression pass alone (content and stored sha256, ${codec} in 1 MiB blocks, nothing else running) costs ${passSeconds.toFixed(1)} CPU s on this dump, ${formatSeconds((passSeconds / cores) * 1000)} of all ${cores} cores`,
+    });
+  };
   const cpuPerGiB = (runs: OursRun[]) => runs.map((r) => r.cpuTicks / TICKS_PER_SECOND / (r.dumpBytes / 1024 ** 3));
   return [
     row({
@@ -168,6 +211,7 @@ export async function measureCrash(b: Bench): Promise<Row[]> {
       ours: m(oursCrash), reference: m(awsTotal), referenceLabel: 'plain dump, then aws s3 cp',
       target: { on: 'ratio', op: '<=', value: 0.6 }, runs: { ours: oursCrash, reference: awsTotal },
     }),
+    floorRow('crash.floor', 'gzip level 1 (default)', ours, gzipPass),
     row({
       id: 'crash.report', group: g, measurement: '"Dumping heap to" -> report.json stored (ours) vs rclone path', unit: 'ms',
       ours: m(ours.map((r) => r.reportMs)), reference: m(rcloneTotal), referenceLabel: 'rclone path',
@@ -178,6 +222,7 @@ export async function measureCrash(b: Bench): Promise<Row[]> {
       ours: m(zstdCrash), reference: m(rcloneTotal), referenceLabel: 'plain dump, then rclone copy 64M x4',
       target: { on: 'ratio', op: '<=', value: 0.45 }, runs: { ours: zstdCrash, reference: rcloneTotal },
     }),
+    floorRow('crash.zstd-floor', 'zstd level 1', oursZstd, zstdPass),
     row({
       id: 'crash.zstd-vs-gzip', group: g, measurement: 'POSTMORTEM_COMPRESSION=zstd against the default gzip: "Dumping heap to" -> stored and verified', unit: 'ms',
       ours: m(zstdCrash), reference: m(oursCrash), referenceLabel: 'ours, gzip level 1 (default)',

@@ -1,5 +1,6 @@
 // Part payloads are signed over plain http and sent UNSIGNED-PAYLOAD over https (TLS protects
-// them; awscli does the same). The server here is a recording https/http endpoint, not S3:
+// them; awscli does the same). Over http a hash the writer took while filling the part goes in
+// the header as is, and the signer does not read the body for one. The server here is a recording https/http endpoint, not S3:
 // RGW in these tests serves plain http only, and what is checked is the request the real SDK
 // stack (signer included) puts on the wire, which needs no S3 behind it.
 import { S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
@@ -12,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { unsignedPayload } from '../../src/store/multipart-writer.ts';
+import { partPayload, signsPayloads } from '../../src/store/multipart-writer.ts';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'pm-tls-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -23,7 +24,7 @@ const key = readFileSync(path.join(dir, 'key.pem'));
 
 interface Seen { headers: http.IncomingHttpHeaders; body: Buffer }
 
-async function recordOnePart(protocol: 'http' | 'https', body: Buffer): Promise<Seen> {
+async function recordOnePart(protocol: 'http' | 'https', body: Buffer, sha256?: string): Promise<Seen> {
   let seen: Seen | undefined;
   const handler = (request: http.IncomingMessage, response: http.ServerResponse) => {
     const chunks: Buffer[] = [];
@@ -43,7 +44,7 @@ async function recordOnePart(protocol: 'http' | 'https', body: Buffer): Promise<
     requestHandler: { httpsAgent: new https.Agent({ ca: cert }) },
   });
   try {
-    await client.send(unsignedPayload(new UploadPartCommand({ Bucket: 'b', Key: 'k', UploadId: 'u', PartNumber: 1, Body: body, ContentLength: body.length })));
+    await client.send(partPayload(new UploadPartCommand({ Bucket: 'b', Key: 'k', UploadId: 'u', PartNumber: 1, Body: body, ContentLength: body.length }), sha256));
   } finally {
     client.destroy();
     await new Promise((resolve) => server.close(resolve));
@@ -65,4 +66,25 @@ t.test('plain http: the part payload is signed with its sha256', async (t) => {
   const seen = await recordOnePart('http', part);
   t.equal(seen.headers['x-amz-content-sha256'], createHash('sha256').update(part).digest('hex'));
   t.ok(seen.body.equals(part), 'the body arrived whole');
+});
+
+t.test('plain http with the hash taken while the part filled: the header carries that hash as is', async (t) => {
+  const taken = createHash('sha256').update(part).digest('hex');
+  const seen = await recordOnePart('http', part, taken);
+  t.equal(seen.headers['x-amz-content-sha256'], taken);
+  // A stand-in hash shows it is used as given, not recomputed from the body (the server here checks nothing).
+  const standIn = 'a'.repeat(64);
+  t.equal((await recordOnePart('http', part, standIn)).headers['x-amz-content-sha256'], standIn);
+});
+
+t.test('https ignores a hash taken while filling: still UNSIGNED-PAYLOAD', async (t) => {
+  const seen = await recordOnePart('https', part, 'a'.repeat(64));
+  t.equal(seen.headers['x-amz-content-sha256'], 'UNSIGNED-PAYLOAD');
+});
+
+t.test('the writer hashes parts itself only for an http:// endpoint', async (t) => {
+  const clientFor = (endpoint?: string) => new S3Client({ region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' }, ...(endpoint ? { endpoint } : {}) });
+  t.equal(await signsPayloads(clientFor('http://127.0.0.1:9000')), true);
+  t.equal(await signsPayloads(clientFor('https://s3.example.com')), false);
+  t.equal(await signsPayloads(clientFor()), false, "AWS's own endpoints are https");
 });
