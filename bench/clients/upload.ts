@@ -14,8 +14,9 @@ import { createS3Store } from '../../src/store/s3-store.ts';
 import { storeArtifact } from '../../src/store/pipeline.ts';
 import { HeapHistogramTap } from '../../src/capture/heap-histogram.ts';
 import { DEFAULTS } from '../../src/config/parse.ts';
+import { followGrowingFile } from '../../src/capture/growing-file.ts';
 
-/** The watchdog's read size for a dump (src/capture/growing-file.ts). */
+/** The watchdog's read size for a dump (src/capture/growing-file.ts), given explicitly so the parser-only mode reads the same. */
 const READ_CHUNK = 256 * 1024;
 
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
@@ -51,9 +52,14 @@ const store = createS3Store(
   { partSize: Number(process.env['BENCH_PART_SIZE'] ?? DEFAULTS.partSize), queueSize: Number(process.env['BENCH_QUEUE_SIZE'] ?? DEFAULTS.queueSize) },
 );
 try {
+  // Read as the watchdog reads a dump it found finished: followed, already complete, each
+  // chunk handed back once the store has it (src/capture/growing-file.ts).
+  const followed = followGrowingFile(file, { chunkSize: READ_CHUNK });
+  followed.complete();
   const record = await storeArtifact(store, prefix, {
     name: 'heap.hprof',
-    source: createReadStream(file, { highWaterMark: READ_CHUNK }),
+    source: followed.stream,
+    release: followed.release,
     contentType: 'application/octet-stream',
     encoding: mode === 'raw' ? 'raw' : 'compress',
     gzipLevel: 1,

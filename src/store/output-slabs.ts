@@ -14,15 +14,24 @@
 // into zlib's own buffers as before. Nothing here can change the bytes: a slab is reused only
 // after every view of it was given back, and a piece given back twice or never lent is ignored.
 
-/** The slab each piece still out was lent from. */
-const lentPieces = new WeakMap<Buffer, Slab>();
+/** What each piece still out goes back to: the slab it is a view of, or a source's read buffer. */
+const lentPieces = new WeakMap<Buffer, { returned(): void }>();
 
-/** Tells the compressor that made `piece` that nothing will read it any more. */
+/** Tells the compressor that made `piece` (or the source that read it) that nothing will read it any more. */
 export function giveBack(piece: Buffer): void {
-  const slab = lentPieces.get(piece);
-  if (!slab) return;
+  const owner = lentPieces.get(piece);
+  if (!owner) return;
   lentPieces.delete(piece);
-  slab.returned();
+  owner.returned();
+}
+
+/**
+ * Lends a source's own chunk down the pipeline as it is (an uncompressed artifact, where no
+ * compressor copies chunks into slabs): `back` runs once the end of the pipeline gave it back,
+ * so the source may read into its memory again instead of taking a new buffer per read.
+ */
+export function lendPiece(piece: Buffer, back: (piece: Buffer) => void): void {
+  lentPieces.set(piece, { returned: () => back(piece) });
 }
 
 export class Slab {

@@ -50,7 +50,9 @@ export interface ArtifactSpec {
   observe?: ContentObserver;
   /**
    * Called with a source chunk once nothing in the pass refers to it any more, so the source
-   * may read into it again ('compress' only: the compressor copies chunks into its blocks).
+   * may read into it again: for 'compress' once the compressor copied it into its blocks, for
+   * 'raw' once the store copied it into a part or wrote it ('already-gzip': never, the gunzip
+   * on the side may still be reading it).
    */
   release?: (chunk: Buffer) => void;
 }
@@ -118,7 +120,9 @@ function plan(spec: ArtifactSpec, progress: (content: number | undefined, stored
   let contentBytes = 0;
   switch (spec.encoding === 'compress' && level === 0 ? 'raw' : spec.encoding) {
     case 'raw': {
-      const stored = new HashTap((n) => progress(n, n), spec.observe);
+      // The source's chunks go to the store as they are; with `release` each goes back to the
+      // source once the store has it, and the next read goes into it (no garbage per read).
+      const stored = new HashTap((n) => progress(n, n), spec.observe, spec.release ? { lendTo: spec.release } : {});
       return { name: spec.name, taps: [stored], content: stored, stored, storedType: spec.contentType, encoding: undefined };
     }
     case 'compress': {

@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { createGunzip } from 'node:zlib';
+import { lendPiece } from './output-slabs.ts';
 
 /** zlib's output buffer; 256 KiB measured ~25% faster than the 16 KiB default at level 1. */
 export const ZLIB_CHUNK_SIZE = 256 * 1024;
@@ -21,6 +22,7 @@ export class HashTap extends Transform {
   readonly #onBytes: ((total: number) => void) | undefined;
   /** heap histogram (issue 13): sees each content chunk; must not throw (ContentObserver). */
   readonly #observe: ContentObserver | undefined;
+  readonly #lendTo: ((chunk: Buffer) => void) | undefined;
   #bytes = 0;
   #sha256: string | undefined;
 
@@ -29,10 +31,15 @@ export class HashTap extends Transform {
    * that is buffered joined into one new Buffer, which would lose compressed pieces lent from
    * output slabs (output-slabs.ts) on their way to the multipart writer; one piece is held.
    */
-  constructor(onBytes?: (total: number) => void, observe?: ContentObserver, options: { keepPieces?: boolean } = {}) {
-    super(options.keepPieces ? { readableObjectMode: true, readableHighWaterMark: 1 } : {});
+  /**
+   * `lendTo`: each chunk is lent on as it is (output-slabs.ts `lendPiece`) and goes back to this
+   * function once the store has copied or written it; implies `keepPieces`.
+   */
+  constructor(onBytes?: (total: number) => void, observe?: ContentObserver, options: { keepPieces?: boolean; lendTo?: (chunk: Buffer) => void } = {}) {
+    super(options.keepPieces || options.lendTo ? { readableObjectMode: true, readableHighWaterMark: 1 } : {});
     this.#onBytes = onBytes;
     this.#observe = observe;
+    this.#lendTo = options.lendTo;
   }
 
   get bytes(): number {
@@ -44,6 +51,7 @@ export class HashTap extends Transform {
     this.#bytes += chunk.length;
     this.#onBytes?.(this.#bytes);
     const behind = this.#observe?.(chunk);
+    if (this.#lendTo) lendPiece(chunk, this.#lendTo);
     if (behind) void behind.then(() => callback(null, chunk));
     else callback(null, chunk);
   }
