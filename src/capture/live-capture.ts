@@ -2,7 +2,6 @@
 // a thread dump, a class histogram and, when NMT is on, its native memory summary, all through
 // the attach protocol; smaps_rollup of every process of the app; and a heap dump only when
 // the disk (and, under memory pressure, the memory) can take it.
-import { createReadStream } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -13,6 +12,7 @@ import type { EventLog } from '../util/event-log.ts';
 import { heapDump, jcmd, threadDump } from './attach/hotspot.ts';
 import type { Crash } from './crash.ts';
 import { freeBytes } from './disk.ts';
+import { followGrowingFile } from './growing-file.ts';
 import { processTree } from './process-tree.ts';
 import { streamingNeed } from './stream-room.ts';
 
@@ -94,9 +94,14 @@ export async function addHeapDump(crash: Crash, pid: number, config: Config, log
   const file = path.join(folder, `heap-${pid}-${Date.now()}.hprof`);
   log.info(`heap dump of JVM ${pid} to ${file} (the JVM pauses while it writes)`);
   const dump = await heapDump(pid, file, config.gzipLevel > 0 ? { gzipLevel: config.gzipLevel } : {});
+  // Read as a crash's dump is read (finished already): each chunk goes back to the reader once
+  // stored, so streaming it makes no garbage, here where the app is alive and may be near its limit.
+  const followed = followGrowingFile(dump.localPath);
+  followed.complete();
   crash.add({
     name: dump.compressed ? 'heap.hprof.gz' : 'heap.hprof',
-    source: createReadStream(dump.localPath, { highWaterMark: 1 << 20 }),
+    source: followed.stream,
+    release: followed.release,
     contentType: 'application/octet-stream',
     encoding: dump.compressed ? 'already-gzip' : config.gzipLevel > 0 ? 'compress' : 'raw',
     gzipLevel: config.gzipLevel,

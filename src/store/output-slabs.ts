@@ -26,12 +26,21 @@ export function giveBack(piece: Buffer): void {
 }
 
 /**
- * Lends a source's own chunk down the pipeline as it is (an uncompressed artifact, where no
- * compressor copies chunks into slabs): `back` runs once the end of the pipeline gave it back,
- * so the source may read into its memory again instead of taking a new buffer per read.
+ * Lends a source's own chunk down the pipeline as it is (an artifact stored as read, where no
+ * compressor copies chunks into slabs): `back` runs once each of its `holders` (the store, and
+ * a side reader such as the gunzip that hashes a .gz's content) gave it back, so the source
+ * may read into its memory again instead of taking a new buffer per read.
  */
-export function lendPiece(piece: Buffer, back: (piece: Buffer) => void): void {
-  lentPieces.set(piece, { returned: () => back(piece) });
+export function lendPiece(piece: Buffer, back: (piece: Buffer) => void, holders = 1): void {
+  let out = holders;
+  const lender = {
+    returned: () => {
+      out--;
+      if (out > 0) lentPieces.set(piece, lender); // giveBack took it off: still out with the others
+      else back(piece);
+    },
+  };
+  lentPieces.set(piece, lender);
 }
 
 export class Slab {

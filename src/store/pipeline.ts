@@ -51,8 +51,8 @@ export interface ArtifactSpec {
   /**
    * Called with a source chunk once nothing in the pass refers to it any more, so the source
    * may read into it again: for 'compress' once the compressor copied it into its blocks, for
-   * 'raw' once the store copied it into a part or wrote it ('already-gzip': never, the gunzip
-   * on the side may still be reading it).
+   * 'raw' once the store copied it into a part or wrote it, for 'already-gzip' once the store
+   * has it and the gunzip that hashes the content on the side has decoded it.
    */
   release?: (chunk: Buffer) => void;
 }
@@ -137,7 +137,7 @@ function plan(spec: ArtifactSpec, progress: (content: number | undefined, stored
     }
     case 'already-gzip': {
       const stored = new HashTap((n) => progress(undefined, n));
-      const content = new GunzipHashTap((n) => progress(n, stored.bytes), spec.observe);
+      const content = new GunzipHashTap((n) => progress(n, stored.bytes), spec.observe, spec.release ? { lendTo: spec.release } : {});
       return { name: spec.name, taps: [stored, content], content, stored, storedType: codecOf('gzip').storedType, encoding: 'gzip' };
     }
   }

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { lendPiece } from './output-slabs.ts';
+import { giveBack, lendPiece } from './output-slabs.ts';
 
 /** zlib's output buffer; 256 KiB measured ~25% faster than the 16 KiB default at level 1. */
 export const ZLIB_CHUNK_SIZE = 256 * 1024;
@@ -85,6 +85,7 @@ export type ContentObserver = (chunk: Buffer) => Promise<void> | undefined | voi
  */
 export class GunzipHashTap extends Transform {
   readonly #gunzip = createGunzip({ chunkSize: ZLIB_CHUNK_SIZE });
+  readonly #lendTo: ((chunk: Buffer) => void) | undefined;
   readonly #hash = createHash('sha256');
   readonly #sideSettled: Promise<void>;
   #bytes = 0;
@@ -93,8 +94,13 @@ export class GunzipHashTap extends Transform {
   /** The upstream callback held back while the side drains. */
   #waiting: (() => void) | undefined;
 
-  constructor(onContentBytes?: (total: number) => void, observe?: ContentObserver) {
-    super();
+  /**
+   * `lendTo`: each chunk is lent on as it is (its object, not joined with others) and goes back
+   * to this function once both the store and the gunzip on the side are done with it.
+   */
+  constructor(onContentBytes?: (total: number) => void, observe?: ContentObserver, options: { lendTo?: (chunk: Buffer) => void } = {}) {
+    super(options.lendTo ? { readableObjectMode: true, readableHighWaterMark: 1 } : {});
+    this.#lendTo = options.lendTo;
     this.#gunzip.on('data', (chunk: Buffer) => {
       this.#hash.update(chunk);
       this.#bytes += chunk.length;
@@ -124,8 +130,14 @@ export class GunzipHashTap extends Transform {
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    const side = this.#error === undefined;
+    // Two holders while the side reads it: the gunzip may still be decoding it after the store copied it.
+    if (this.#lendTo) lendPiece(chunk, this.#lendTo, side ? 2 : 1);
     this.push(chunk);
-    if (this.#error || this.#gunzip.write(chunk)) return callback();
+    if (!side) return callback();
+    // Once zlib has taken all of it (a destroyed gunzip calls back with an error: the store's give-back alone is not enough then, and the chunk is simply not reused).
+    const flowing = this.#gunzip.write(chunk, (error) => { if (!error) giveBack(chunk); });
+    if (flowing) return callback();
     this.#waiting = () => callback();
   }
 

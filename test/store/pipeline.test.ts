@@ -89,7 +89,7 @@ t.test('compress: each source chunk is released once copied; overwriting it then
   t.equal(sha256(gunzipSync(store.objects.get('crash/heap.hprof.gz')!.bytes)), expectedSha, 'stored bytes are the content as read');
 });
 
-// raw: the source's chunks are lent to the store and come back from it: test/store/raw-lending.test.ts.
+// raw: the source's chunks are lent to the store and come back from it: test/store/source-lending.test.ts.
 
 function dataSha256Of(chunks: Buffer[]): string {
   const hash = createHash('sha256');

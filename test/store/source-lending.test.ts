@@ -1,16 +1,19 @@
-// An artifact stored as it is (raw: POSTMORTEM_GZIP_LEVEL=0) passes the source's own chunks to
-// the store, and the store gives each back once it has copied it into a part (S3) or written
-// it (folder): the source then reads its next bytes into the same memory instead of taking a
-// new buffer per read (bench/README.md, eleventh session: that garbage was a third of the raw
-// upload's CPU). What must hold: a chunk goes back only after the store is done with it (a
-// source that scribbles over a chunk the moment it is back changes no stored byte), each chunk
-// goes back once, a real file followed as the watchdog follows a dump is stored byte-exact in
-// a handful of read buffers, and a store that keeps the chunks never gives them back.
+// An artifact stored as it was read (raw: POSTMORTEM_GZIP_LEVEL=0; already gzip: a dump the
+// JVM compressed) passes the source's own chunks to the store, and the store gives each back
+// once it has copied it into a part (S3) or written it (folder); a .gz's chunk also waits for
+// the gunzip that hashes its content on the side. The source then reads its next bytes into
+// the same memory instead of taking a new buffer per read (bench/README.md, eleventh session:
+// that garbage was a third of the raw upload's CPU). What must hold: a chunk goes back only
+// after every holder is done with it (a source that scribbles over a chunk the moment it is
+// back changes no stored byte and no content hash), each chunk goes back once, a real file
+// followed as the watchdog follows a dump is stored byte-exact in a handful of read buffers,
+// and a store that keeps the chunks never gives them back.
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
 import t, { type Test } from 'tap';
 import { followGrowingFile } from '../../src/capture/growing-file.ts';
 import { createFileStore } from '../../src/store/file-store.ts';
@@ -50,6 +53,39 @@ async function scribbled(t: Test, store: Store, key: string) {
   return { record, expected };
 }
 
+/** The content as the JVM writes a compressed dump: several gzip members, cut into 64 KiB chunks of their own. */
+function gzChunks(): { chunks: Buffer[]; gz: Buffer; content: Buffer } {
+  const content = Buffer.concat(ownChunks());
+  const members: Buffer[] = [];
+  for (let at = 0; at < content.length; at += 4 * MiB) members.push(gzipSync(content.subarray(at, at + 4 * MiB), { level: 1 }));
+  const gz = Buffer.concat(members);
+  const chunks: Buffer[] = [];
+  for (let at = 0; at < gz.length; at += 64 * 1024) chunks.push(Buffer.from(gz.subarray(at, at + 64 * 1024)));
+  return { chunks, gz, content };
+}
+
+/** Stores a .gz as it is; each chunk is overwritten the moment it is back. */
+async function scribbledGz(t: Test, store: Store, key: string) {
+  const { chunks, gz, content } = gzChunks();
+  const released = new Set<Buffer>();
+  const record = await storeArtifact(store, key, {
+    ...spec,
+    name: 'heap.hprof.gz',
+    encoding: 'already-gzip',
+    source: Readable.from(chunks, { objectMode: false }),
+    release: (chunk) => {
+      t.notOk(released.has(chunk), 'a chunk goes back once');
+      released.add(chunk);
+      chunk.fill(0xee);
+    },
+  });
+  t.equal(released.size, chunks.length, `all ${chunks.length} chunks went back`);
+  t.equal(record.sha256, sha256(content), 'the content hash is of the bytes as read: the gunzip had decoded each chunk before it went back');
+  t.equal(record.storedSha256, sha256(gz));
+  t.notOk(record.contentError, 'the gunzip on the side saw a whole, valid stream');
+  return { record, expected: sha256(gz) };
+}
+
 t.test('S3 multipart writer (real RGW): a chunk goes back only once it is in a part', async (t) => {
   const server = await startS3Server({ kind: 'best' });
   t.teardown(() => server.stop());
@@ -59,6 +95,11 @@ t.test('S3 multipart writer (real RGW): a chunk goes back only once it is in a p
   t.teardown(() => store.close());
   const { record, expected } = await scribbled(t, store, 'scribbled');
   t.equal(sha256(await collect(await store.get(record.key))), expected, 'the stored object is the bytes as read, not what was written into them after');
+
+  t.test('already gzip: a chunk goes back once it is in a part and decoded on the side', async (t) => {
+    const gz = await scribbledGz(t, store, 'scribbled-gz');
+    t.equal(sha256(await collect(await store.get(gz.record.key))), gz.expected, 'the stored object is the .gz as read');
+  });
 
   t.test('a real file, followed as the watchdog follows a dump: byte-exact in a few read buffers', async (t) => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'postmortem-lending-'));
@@ -92,6 +133,8 @@ t.test('folder store: a chunk goes back only once it is written', async (t) => {
   const store = createFileStore({ kind: 'file', root, prefix: '', source: 'test' });
   const { record, expected } = await scribbled(t, store, 'scribbled');
   t.equal(sha256(await readFile(record.location)), expected, 'the file is the bytes as read');
+  const gz = await scribbledGz(t, store, 'scribbled-gz');
+  t.equal(sha256(await readFile(gz.record.location)), gz.expected, 'the .gz file is the bytes as read');
 });
 
 t.test('a store that keeps the chunks (gives none back) gets them unchanged: none is released', async (t) => {
