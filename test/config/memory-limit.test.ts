@@ -1,6 +1,6 @@
 import t from 'tap';
 import { appShareNotice, appShareOfMemory, formatMemoryLimit, parseMemoryLimit } from '../../src/config/memory-limit.ts';
-import { parseConfig } from '../../src/config/parse.ts';
+import { DEFAULTS, defaultPartSize, parseConfig } from '../../src/config/parse.ts';
 
 const MiB = 1024 * 1024;
 
@@ -15,6 +15,21 @@ t.test('one reading of MEMORY_LIMIT: the platform\'s spellings, a plain number i
   for (const bad of ['', 'lots', '1.5g', '-1m', '0', '10x']) t.equal(parseMemoryLimit(bad), undefined, `${JSON.stringify(bad)} not understood`);
   t.equal(formatMemoryLimit(928 * MiB), '928m');
   t.equal(formatMemoryLimit(928 * MiB + 5), '928m', 'rounded down: never more than is there');
+});
+
+t.test('the default part size holds the largest artifact the container can make in 10,000 parts', async (t) => {
+  t.equal(DEFAULTS.partSize, 5 * MiB);
+  t.equal(DEFAULTS.queueSize, 6);
+  const config = (env: Record<string, string>) => parseConfig(env).config;
+  t.equal(config({ MEMORY_LIMIT: '1024m' }).partSize, 5 * MiB, 'a 1 GiB container: 5 MiB parts');
+  t.equal(config({}).partSize, 5 * MiB, 'no known limit: 5 MiB');
+  t.equal(config({ MEMORY_LIMIT: '38g' }).partSize, 5 * MiB, '38 GiB x 1.25 fits in 10,000 parts of 5 MiB (48.8 GiB)');
+  const big = config({ MEMORY_LIMIT: '64g' }).partSize;
+  t.equal(big, 9 * MiB, '64 GiB x 1.25 = 80 GiB needs 8.2 MiB parts: 9 MiB');
+  t.ok(big * 10_000 >= 64 * 1024 * MiB * 1.25, 'which hold it');
+  t.equal(config({ POSTMORTEM_CONTAINER_MEMORY_LIMIT: '64g', MEMORY_LIMIT: '1g' }).partSize, 9 * MiB, "the container's limit, not the app's share after the reserve");
+  t.equal(config({ MEMORY_LIMIT: '64g', POSTMORTEM_PART_SIZE: '6MiB' }).partSize, 6 * MiB, 'a part size that is set is kept');
+  t.equal(defaultPartSize(10 * 1024 * 1024 * MiB), 512 * MiB, 'at most 512 MiB');
 });
 
 t.test('the upload-memory warning reads MEMORY_LIMIT the same way (a plain number is megabytes there too)', async (t) => {
