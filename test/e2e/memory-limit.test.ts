@@ -11,6 +11,11 @@ import { launch, stage, type Droplet } from '../support/cf.ts';
 import { javaApp } from '../support/java.ts';
 import { testStore } from '../support/test-store.ts';
 import { joinCgroups, needCgroup, testCgroup } from '../support/cgroup.ts';
+import { DEFAULTS } from '../../src/config/parse.ts';
+import { streamingNeed } from '../../src/capture/stream-room.ts';
+
+/** What streaming a dump into S3 grows the watchdog by with the default part buffers (62 MiB). */
+const STREAMING_MIB = streamingNeed({ kind: 's3' }, DEFAULTS.partSize, DEFAULTS.queueSize) / (1024 * 1024);
 
 const store = await testStore(t, 'memory-limit');
 const storeEnv = store.env('limit');
@@ -105,7 +110,7 @@ t.test('a JVM sized to the container runs out of heap in a real cgroup: no OOM k
   const noReserve = launch(droplet, { command: sizedJvm(), env: { ...env, POSTMORTEM_MEMORY_RESERVE: '0' }, before: joinCgroups([tight.procs]) });
   const outcome = await noReserve.process;
   const kills = Number(/^oom_kill (\d+)$/m.exec(await tight.read('memory.oom_control'))?.[1]);
-  t.match(noReserve.output(), /\[postmortem\] WARNING: heap dump appeared: \S+; the container has [\d.]+ \S+ of its 288 MiB memory limit free, less than the 64 MiB streaming takes while the writer holds its memory: it is stored once the writer is done or gone/, 'the dump waits for room instead of growing the watchdog at the limit');
+  t.match(noReserve.output(), new RegExp(`\\[postmortem\\] WARNING: heap dump appeared: \\S+; the container has [\\d.]+ \\S+ of its 288 MiB memory limit free, less than the ${STREAMING_MIB} MiB streaming takes while the writer holds its memory: it is stored once the writer is done or gone`), 'the dump waits for room instead of growing the watchdog at the limit');
   const tightReport = await reportOf(noReserve.output());
   t.comment(`without the reserve: exit ${outcome.exitCode}, oom_kill ${kills}, peak ${(Number(await tight.read('memory.max_usage_in_bytes')) / MiB).toFixed(0)} MiB, report reason ${tightReport.reason}`);
   t.comment(noReserve.output().split('\n').filter((l) => /heap\.hprof|app killed|app ran/.test(l)).join('\n'));

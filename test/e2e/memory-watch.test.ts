@@ -10,6 +10,11 @@ import { launch, stage, type Launched } from '../support/cf.ts';
 import { joinCgroups, needCgroup, testCgroup, type TestCgroup } from '../support/cgroup.ts';
 import { javaApp } from '../support/java.ts';
 import { testStore } from '../support/test-store.ts';
+import { DEFAULTS } from '../../src/config/parse.ts';
+import { streamingNeed } from '../../src/capture/stream-room.ts';
+
+/** What streaming a dump into S3 grows the watchdog by with the default part buffers (62 MiB). */
+const STREAMING_MIB = streamingNeed({ kind: 's3' }, DEFAULTS.partSize, DEFAULTS.queueSize) / (1024 * 1024);
 
 const store = await testStore(t, 'memory-watch');
 const MiB = 1024 * 1024;
@@ -79,13 +84,13 @@ t.test('memory pressure in a real cgroup: histogram, threads, NMT and smaps in t
 });
 
 // Closer to the limit the evidence still goes up, but not a heap dump: its page cache (32 MiB)
-// and the watchdog's growth while streaming it into S3 (64 MiB with the default part buffers)
+// and the watchdog's growth while streaming it into S3 (STREAMING_MIB, 62 MiB with the default part buffers)
 // would have to fit beside a JVM that keeps its memory, or we would be the OOM kill's cause.
 t.test('memory pressure with less headroom than a dump and its streaming need: evidence without a heap dump, no OOM kill', async (t) => {
   if (!(await needCgroup(t, 'memory'))) return;
   // 300 MiB of touched direct buffers + the JVM + the watchdog: ~330 MiB of 400 (312 measured
   // with 280 MiB). At 78% the capture fires with at most 88 MiB left, whenever it fires: more
-  // than the page cache alone needs (32), less than the page cache and streaming (96).
+  // than the page cache alone needs (32), less than the page cache and streaming (94).
   const { app, limit } = await hogIn400MiB(t, 'tight', 300, { POSTMORTEM_MEMORY_PRESSURE: '78%' });
   let ended = false;
   void app.process.then(() => { ended = true; });
@@ -93,7 +98,7 @@ t.test('memory pressure with less headroom than a dump and its streaming need: e
     await app.waitFor(/memory hog: holding 300 MiB/, 90_000);
     const evidence = await app.waitFor(/\[postmortem\] memory-pressure evidence:/, 120_000);
     t.notOk(ended, `the app still runs after the capture (${evidence})`);
-    t.match(app.output(), /\[postmortem\] WARNING: no heap dump of JVM \d+: only [\d.]+ \S+ left below the memory limit \(a dump's page cache needs 32 MiB and streaming it 64 MiB more while the JVM runs\)/);
+    t.match(app.output(), new RegExp(`\\[postmortem\\] WARNING: no heap dump of JVM \\d+: only [\\d.]+ \\S+ left below the memory limit \\(a dump's page cache needs 32 MiB and streaming it ${STREAMING_MIB} MiB more while the JVM runs\\)`));
     const folder = await crashFolder('tight/', 'memory-pressure');
     t.match(await folder.text(/class-histogram-\d+\.txt$/), /^Total\s+\d+\s+\d+/m, 'the class histogram still goes up');
     t.notOk(folder.keys.some((k) => /heap\.hprof/.test(k)), `no heap dump (${folder.keys.join(', ')})`);
