@@ -160,10 +160,13 @@ export function followGrowingFile(file: string, options: FollowOptions = {}): Fo
           completed = true;
           continue;
         }
+        let recheck: NodeJS.Timeout | undefined;
         await new Promise<void>((resolve) => {
           wake = resolve;
-          setTimeout(nudge, recheckMs); // ref: a dump in progress is worth staying up for
+          recheck = setTimeout(nudge, recheckMs); // ref: a dump in progress is worth staying up for
         });
+        clearTimeout(recheck);
+        if (closed) return; // destroyed while waiting for the writer (below)
       }
     } finally {
       watcher?.close();
@@ -173,8 +176,20 @@ export function followGrowingFile(file: string, options: FollowOptions = {}): Fo
     }
   }
 
+  // Destroying the stream (a deadline) calls the generator's return() or throw(), which only
+  // take effect at a yield; a stalled dump yields nothing, so the loop is told to stop here.
+  let closed = false;
+  const reader = chunks();
+  const stop = (): void => { closed = true; nudge(); };
+  const stoppable: AsyncIterableIterator<Buffer> = {
+    next: () => reader.next(),
+    return: (value?: unknown) => { stop(); return reader.return(value as undefined); },
+    throw: (error?: unknown) => { stop(); return reader.throw(error); },
+    [Symbol.asyncIterator]() { return stoppable; },
+  };
+  const stream = Readable.from(stoppable, { objectMode: false, highWaterMark: chunkSize });
   return {
-    stream: Readable.from(chunks(), { objectMode: false, highWaterMark: chunkSize }),
+    stream,
     complete: () => { completed = true; nudge(); },
     disk: () => ({ ...disk, ...(punchingTo !== undefined ? { punchingTo } : {}) }),
     handedOn: () => handedOn,

@@ -124,6 +124,7 @@ export function parseConfig(env: Env, opts: ParseOptions = {}): ParsedConfig {
 
   const dumpDir = readAbsolutePath(env, 'POSTMORTEM_DUMP_DIR', defaultDumpDir(env, opts), findings);
   const { store, storeIsFallback } = resolveStore(env, dumpDir, findings);
+  const app = readAppIdentity(env, findings);
   const config: Config = {
     store,
     storeIsFallback,
@@ -136,7 +137,12 @@ export function parseConfig(env: Env, opts: ParseOptions = {}): ParsedConfig {
     dumpDiskLimit: readDumpDiskLimit(env, findings),
     histogramThread: readBoolean(env, 'POSTMORTEM_HISTOGRAM_THREAD', DEFAULTS.histogramThread, findings),
     dumpDir,
-    partSize: readBytes(env, 'POSTMORTEM_PART_SIZE', { min: 5 * MiB, max: 512 * MiB, fallback: DEFAULTS.partSize }, findings),
+    partSize: readBytes(
+      env,
+      'POSTMORTEM_PART_SIZE',
+      { min: 5 * MiB, max: 512 * MiB, fallback: defaultPartSize(parseMemoryLimit(app.memoryLimit)) },
+      findings,
+    ),
     queueSize: readInteger(env, 'POSTMORTEM_QUEUE_SIZE', { min: 1, max: 16, fallback: DEFAULTS.queueSize }, findings),
     logTailBytes: readBytes(env, 'POSTMORTEM_LOG_TAIL', { min: 0, max: 16 * MiB, fallback: DEFAULTS.logTailBytes }, findings),
     uploadTimeoutMs: readDuration(
@@ -168,9 +174,8 @@ export function parseConfig(env: Env, opts: ParseOptions = {}): ParsedConfig {
       findings,
     ),
     memoryWatch: readMemoryWatch(env, findings),
-    app: readAppIdentity(env, findings),
+    app,
   };
-  if (readSetting(env, 'POSTMORTEM_PART_SIZE') === undefined) config.partSize = defaultPartSize(parseMemoryLimit(config.app.memoryLimit));
   warnAboutUploadMemory(config, findings);
 
   const secrets = collectSecrets(env);
@@ -211,7 +216,7 @@ const LARGEST_ARTIFACT_PER_LIMIT_BYTE = 1.25;
 /**
  * The default part size: 5 MiB, raised (whole MiB, at most 512) so that S3's 10,000 parts hold
  * the largest artifact the container can make even stored uncompressed. 5 MiB parts hold
- * 48.8 GiB, so only a memory limit above ~39 GiB raises it; no known limit keeps 5 MiB.
+ * 48.8 GiB, so only a memory limit above ~39 GiB raises it; with no known limit it stays 5 MiB.
  */
 export function defaultPartSize(containerLimit: number | undefined): number {
   if (containerLimit === undefined) return DEFAULTS.partSize;

@@ -14,15 +14,16 @@
 // into zlib's own buffers as before. Nothing here can change the bytes: a slab is reused only
 // after every view of it was given back, and a piece given back twice or never lent is ignored.
 
-/** What each piece still out goes back to: the slab it is a view of, or a source's read buffer. */
-const lentPieces = new WeakMap<Buffer, { returned(): void }>();
+/**
+ * What each piece still out goes back to: the slab it is a view of, or a source's read buffer.
+ * `returned` says whether the piece is now back for good (no other holder still reads it).
+ */
+const lentPieces = new WeakMap<Buffer, { returned(): boolean }>();
 
 /** Tells the compressor that made `piece` (or the source that read it) that nothing will read it any more. */
 export function giveBack(piece: Buffer): void {
   const owner = lentPieces.get(piece);
-  if (!owner) return;
-  lentPieces.delete(piece);
-  owner.returned();
+  if (owner?.returned()) lentPieces.delete(piece);
 }
 
 /**
@@ -33,14 +34,13 @@ export function giveBack(piece: Buffer): void {
  */
 export function lendPiece(piece: Buffer, back: (piece: Buffer) => void, holders = 1): void {
   let out = holders;
-  const lender = {
+  lentPieces.set(piece, {
     returned: () => {
-      out--;
-      if (out > 0) lentPieces.set(piece, lender); // giveBack took it off: still out with the others
-      else back(piece);
+      if (--out > 0) return false;
+      back(piece);
+      return true;
     },
-  };
-  lentPieces.set(piece, lender);
+  });
 }
 
 export class Slab {
@@ -70,9 +70,11 @@ export class Slab {
     return piece.buffer === this.buffer.buffer;
   }
 
-  returned(): void {
+  /** One of this slab's pieces is back; each piece has one holder, so it is back for good. */
+  returned(): true {
     this.#out--;
     if (this.#out === 0) this.#onFree(this);
+    return true;
   }
 }
 

@@ -30,8 +30,6 @@ export class HashTap extends Transform {
    * `keepPieces`: hand each chunk on as the object it came in. A byte stream's reader gets all
    * that is buffered joined into one new Buffer, which would lose compressed pieces lent from
    * output slabs (output-slabs.ts) on their way to the multipart writer; one piece is held.
-   */
-  /**
    * `lendTo`: each chunk is lent on as it is (output-slabs.ts `lendPiece`) and goes back to this
    * function once the store has copied or written it; implies `keepPieces`.
    */

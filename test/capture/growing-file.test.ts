@@ -2,7 +2,7 @@
 // reading must start before the writer is done.
 import t, { type Test } from 'tap';
 import { createHash } from 'node:crypto';
-import { open, readFile, stat, writeFile } from 'node:fs/promises';
+import { open, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { followGrowingFile } from '../../src/capture/growing-file.ts';
@@ -169,4 +169,24 @@ t.test('started(): false until the consumer asks, true once a read returned even
   followed.complete();
   await new Promise((r) => followed.stream.once('end', r));
   t.equal(Buffer.concat(chunks).toString(), 'abc', 'and what came later is read');
+});
+
+t.test('destroyed while the writer has stalled (a deadline): the file is closed at once, not at the next growth', async (t) => {
+  const dir = await tempDir('pm-grow-');
+  const file = path.join(dir, 'java_pid1.hprof');
+  await writeFile(file, Buffer.alloc(100 * 1024, 7));
+  // Rechecks far apart and no completion: only the destroy can end the wait.
+  const followed = followGrowingFile(file, { recheckMs: 60_000, quietMs: 600_000 });
+  let read = 0;
+  followed.stream.on('data', (chunk: Buffer) => { read += chunk.length; });
+  while (read < 100 * 1024) await new Promise((r) => setTimeout(r, 10));
+  const openNow = async () => (await readdir('/proc/self/fd')).length;
+  const withFile = await openNow();
+  const destroyedAt = Date.now();
+  followed.stream.destroy(new Error('deadline'));
+  followed.stream.on('error', () => {});
+  const closed = new Promise((resolve) => followed.stream.once('close', () => resolve('closed')));
+  const outcome = await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 2000, 'still open after 2 s')).then((v) => v)]);
+  t.equal(outcome, 'closed', `closed ${Date.now() - destroyedAt} ms after the destroy`);
+  t.ok(await openNow() < withFile, 'the file descriptor is closed');
 });
