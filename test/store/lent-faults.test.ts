@@ -192,15 +192,17 @@ t.test('folder store: the dump stops growing, the deadline ends the copy; no fil
   const controller = new AbortController();
   const upload = storeArtifact(store, 'stalled', { name: 'heap.hprof', source: followed.stream, contentType: 'application/octet-stream', encoding: 'raw', release: counter.release }, { signal: controller.signal })
     .then(() => undefined, (e: unknown) => e);
-  while (followed.handedOn() < 3 * MiB) await sleep(20);
-  await sleep(100);
+  // All 3 MiB written (12 chunks of 256 KiB back) and the dump still not growing: the deadline.
+  const since = Date.now();
+  while (counter.state.back < 12 && Date.now() - since < 10_000) await sleep(20);
+  t.equal(counter.state.back, 12, 'the 12 chunks read were written and went back before the deadline');
   const abortedAt = Date.now();
   controller.abort(new Error('deadline'));
   const error = await upload;
   t.match(String(error), /aborted|deadline/, `the copy ends with the deadline: ${String(error)}`);
   t.ok(Date.now() - abortedAt < 3000, 'and at once');
   await counter.settle();
-  t.equal(counter.state.back, 12, 'the 12 chunks read were written and went back');
+  t.equal(counter.state.lent, 12, 'nothing more was read after the deadline');
   t.notOk(await isOpen(file), 'the dump file is not held open');
   const left = await readdir(path.join(root, 'stalled')).catch(() => []);
   t.same(left.filter((name) => name.endsWith(PARTIAL_SUFFIX) || name === 'heap.hprof'), [], 'neither a finished-looking file nor a .partial is left');
