@@ -74,8 +74,9 @@ async function startDelayingProxy(upstream: string, ms: number) {
   const inner = await startLoopbackProxy(upstream);
   const http = await import('node:http');
   const target = new URL(inner.endpoint);
+  const agent = new http.Agent({ keepAlive: true }); // closed by stop(), like the inner proxy's
   const server = http.createServer((req, res) => {
-    const forward = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (up) => {
+    const forward = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, agent }, (up) => {
       setTimeout(() => { res.writeHead(up.statusCode ?? 502, up.headers); up.pipe(res); }, ms);
     });
     forward.on('error', () => res.destroy());
@@ -85,7 +86,7 @@ async function startDelayingProxy(upstream: string, ms: number) {
   const { port } = server.address() as import('node:net').AddressInfo;
   return {
     endpoint: `http://127.0.0.1:${port}`,
-    stop: async () => { server.closeAllConnections(); await new Promise<void>((r) => server.close(() => r())); await inner.stop(); },
+    stop: async () => { server.closeAllConnections(); agent.destroy(); await new Promise<void>((r) => server.close(() => r())); await inner.stop(); },
   };
 }
 

@@ -70,6 +70,9 @@ export async function startFaultProxy(upstream: string, bucket: string): Promise
   const target = new URL(upstream);
   const sockets = new Set<Socket>();
   const attempts = new Map<string, number>();
+  // Its own upstream connections, closed by stop(): kept-alive sockets in Node's global agent
+  // would hold the test process open until the server's idle timeout (~60 s for RGW).
+  const agent = new http.Agent({ keepAlive: true });
   let backAfterMs: number | undefined;
   const proxy: FaultProxy = {
     endpoint: '',
@@ -84,6 +87,7 @@ export async function startFaultProxy(upstream: string, bucket: string): Promise
     },
     stop: async () => {
       for (const socket of sockets) socket.destroy();
+      agent.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
@@ -105,7 +109,7 @@ export async function startFaultProxy(upstream: string, bucket: string): Promise
       res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${fault.status === 503 ? 'SlowDown' : 'InternalError'}</Code><Message>injected by the fault proxy</Message></Error>`);
       return;
     }
-    const forward = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+    const forward = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, agent }, (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       throughLink(answer, res, down, () => true);
     });
