@@ -8,7 +8,7 @@
 // an object), no chunk goes back twice or after the call has ended, the dump file is not left
 // open, and a retried part carries the bytes as read even though its chunks went back (and were
 // scribbled over) before the retry. Faults come from a loopback proxy in front of real RGW.
-import { readdir, readlink, mkdtemp, rm, writeFile, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -20,6 +20,7 @@ import { PARTIAL_SUFFIX, createFileStore } from '../../src/store/file-store.ts';
 import { storeArtifact, type ArtifactSpec } from '../../src/store/pipeline.ts';
 import { createS3Store } from '../../src/store/s3-store.ts';
 import { startFaultProxy, type ProxiedRequest } from '../support/fault-proxy.ts';
+import { isOpen } from '../support/open-files.ts';
 import { startS3Server, uniqueBucketName } from '../support/s3-server.ts';
 import { MiB, collect, dataChunks, sha256 } from './fixtures/data.ts';
 
@@ -67,12 +68,15 @@ function backCounter(t: Test, source: Readable, then: (chunk: Buffer) => void) {
   return { release, state, settle };
 }
 
-/** Whether this process still has `file` open. */
-async function isOpen(file: string): Promise<boolean> {
-  for (const fd of await readdir('/proc/self/fd')) {
-    if ((await readlink(`/proc/self/fd/${fd}`).catch(() => '')) === file) return true;
-  }
-  return false;
+/** Requests for part `n` the proxy saw (each attempt counts). */
+const sendsOfPart = (n: number) => proxy.seen.filter((r) => isPart(r) && partNumber(r) === n).length;
+
+/** `content` as one .gz cut into 64 KiB chunks of their own memory, as a reader would hand them on. */
+function gzChunks(): { gz: Buffer; chunks: Buffer[] } {
+  const gz = gzipSync(content, { level: 1 });
+  const chunks: Buffer[] = [];
+  for (let at = 0; at < gz.length; at += 64 * 1024) chunks.push(Buffer.from(gz.subarray(at, at + 64 * 1024)));
+  return { gz, chunks };
 }
 
 async function dumpFile(t: Test, data: Buffer, name = 'heap.hprof'): Promise<string> {
@@ -126,10 +130,7 @@ t.test('raw, a followed dump: a part in a black hole, then the deadline', async 
 });
 
 t.test('already gzip: a part in a black hole, then the deadline; the gunzip on the side stops too', async (t) => {
-  const gz = gzipSync(content, { level: 1 });
-  const chunks: Buffer[] = [];
-  for (let at = 0; at < gz.length; at += 64 * 1024) chunks.push(Buffer.from(gz.subarray(at, at + 64 * 1024)));
-  const source = Readable.from(chunks, { objectMode: false });
+  const source = Readable.from(gzChunks().chunks, { objectMode: false });
   const counter = backCounter(t, source, (chunk) => chunk.fill(0xee));
   const key = 'lent/gz-abandoned';
   const outcome = await abortedAtPart2(key, { name: 'heap.hprof.gz', source, contentType: 'application/gzip', encoding: 'already-gzip', release: counter.release });
@@ -155,8 +156,8 @@ t.test('a part reset mid-body and a 500 are retried from the part, not from chun
     const counter = backCounter(t, source, (chunk) => chunk.fill(0xee));
     const record = await storeArtifact(faulty, 'lent/raw-retried', { name: 'core', source, contentType: 'application/octet-stream', encoding: 'raw', release: counter.release });
     await counter.settle();
-    t.ok(proxy.seen.filter((r) => isPart(r) && partNumber(r) === 2).length >= 2, 'part 2 was sent again after the reset');
-    t.ok(proxy.seen.filter((r) => isPart(r) && partNumber(r) === 3).length >= 2, 'part 3 was sent again after the 500');
+    t.ok(sendsOfPart(2) >= 2, 'part 2 was sent again after the reset');
+    t.ok(sendsOfPart(3) >= 2, 'part 3 was sent again after the 500');
     t.equal(counter.state.back, chunks.length, 'every chunk went back');
     t.equal(record.sha256, sha256(content));
     t.ok(record.verified, 'verified by the store');
@@ -165,16 +166,14 @@ t.test('a part reset mid-body and a 500 are retried from the part, not from chun
 
   t.test('already gzip: the same, and the content hash is still of the bytes as read', async (t) => {
     proxy.seen.length = 0;
-    const gz = gzipSync(content, { level: 1 });
-    const chunks: Buffer[] = [];
-    for (let at = 0; at < gz.length; at += 64 * 1024) chunks.push(Buffer.from(gz.subarray(at, at + 64 * 1024)));
+    const { gz, chunks } = gzChunks();
     const source = Readable.from(chunks, { objectMode: false });
     const counter = backCounter(t, source, (chunk) => chunk.fill(0xee));
     // Random content does not compress: the .gz spans four parts, so parts 2 and 3 exist.
     t.ok(gz.length > 15 * MiB, `${gz.length} bytes of .gz`);
     const record = await storeArtifact(faulty, 'lent/gz-retried', { name: 'core.gz', source, contentType: 'application/gzip', encoding: 'already-gzip', release: counter.release });
     await counter.settle();
-    t.ok(proxy.seen.filter((r) => isPart(r) && partNumber(r) === 2).length >= 2, 'part 2 was sent again after the reset');
+    t.ok(sendsOfPart(2) >= 2, 'part 2 was sent again after the reset');
     t.equal(counter.state.back, chunks.length, 'every chunk went back');
     t.equal(record.sha256, sha256(content), 'content hash of the decoded bytes');
     t.equal(record.storedSha256, sha256(gz));
