@@ -24,7 +24,7 @@ export interface Sizes {
   coreMiB: number;
 }
 
-export const FULL: Sizes = { rounds: 3, heap: '1g', uploadBytes: 1024 ** 3, idleSeconds: 60, logSeconds: 10, startupRuns: 5, stagingRuns: 5, coreMiB: 1024 };
+export const FULL: Sizes = { rounds: 3, heap: '1g', uploadBytes: 1024 ** 3, idleSeconds: 60, logSeconds: 10, startupRuns: 11, stagingRuns: 5, coreMiB: 1024 };
 export const QUICK: Sizes = { rounds: 3, heap: '256m', uploadBytes: 256 * 1024 ** 2, idleSeconds: 10, logSeconds: 3, startupRuns: 3, stagingRuns: 3, coreMiB: 256 };
 
 export interface Bench {
