@@ -41,14 +41,16 @@ export async function aftermath(input: AftermathInput): Promise<Aftermath | unde
   const threads = await input.observed.threadDumps;
   if (death.reason === 'stop' && !input.crashes.current && !threads) return undefined;
   const crash = input.crashes.for(death.reason);
+  // The crash's deadline counts from here: choosing the app files is bounded by it too.
+  const budget = uploadBudget(config, input.now, input.stop);
   if (config.appFiles.length > 0 && death.reason !== 'stop') {
-    const selection = await selectAppFiles(input.appDir, config.appFiles, config.appFilesMaxBytes);
+    const selection = await selectAppFiles(input.appDir, config.appFiles, config.appFilesMaxBytes, budget.uploads.signal);
+    if (selection.stopped) log.warn(`looking for the app files of POSTMORTEM_APP_FILES ended early (${selection.stopped}): ${selection.files.length > 0 ? `storing the ${selection.files.length} found by then` : 'none stored'}`);
     if (selection.leftOut.length > 0) log.warn(`app files past POSTMORTEM_APP_FILES_MAX left out: ${selection.leftOut.join(', ')}`);
     if (selection.files.length > 0) crash.add(appFilesArtifact(input.appDir, selection.files));
   }
   if (threads) crash.add({ name: 'threads.txt', source: Readable.from([Buffer.from(threads)]), contentType: 'text/plain; charset=utf-8', encoding: 'raw' });
 
-  const budget = uploadBudget(config, input.now, input.stop);
   const report = await crash.finish({ death, ...(input.observed.diedAt ? { diedAt: input.observed.diedAt } : {}), logTail: input.logTail }, budget);
   if (!report) return { report, hooks: Promise.resolve() };
   const where = await crash.location();

@@ -3,25 +3,37 @@
 // bash (globstar), packing is done by tar, streamed: nothing is staged on disk.
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { Readable } from 'node:stream';
+import type { ResultPromise } from 'execa';
 import type { ArtifactSpec } from '../store/pipeline.ts';
+import { reasonOf } from '../util/deadline.ts';
+import { stoppableReadable } from '../util/stoppable.ts';
 
 export interface AppFilesSelection {
   files: string[];
   bytes: number;
   /** Files left out because the size cap was reached. */
   leftOut: string[];
+  /** Set when the deadline ended the selection: why (what it had found is kept). */
+  stopped?: string;
 }
 
-/** Expands comma-separated globs relative to appDir; files only, in order, up to maxBytes in total. */
-export async function selectAppFiles(appDir: string, patterns: string[], maxBytes: number): Promise<AppFilesSelection> {
+/**
+ * Expands comma-separated globs relative to appDir; files only, in order, up to maxBytes in total.
+ * Bounded by `signal` (the crash's deadline): a glob over a hung mount ends with it, and what was
+ * not looked at yet is left out, with the reason.
+ */
+export async function selectAppFiles(appDir: string, patterns: string[], maxBytes: number, signal?: AbortSignal): Promise<AppFilesSelection> {
+  const selection: AppFilesSelection = { files: [], bytes: 0, leftOut: [] };
+  if (signal?.aborted) return { ...selection, stopped: reasonOf(signal) };
   // Loaded after a death only: execa is most of the watchdog's code (idle memory, issue 10).
   const { execa } = await import('execa');
   const script = 'cd "$1" || exit 0; shift; for p in "$@"; do for f in $p; do [ -f "$f" ] && printf "%s\\0" "$f"; done; done';
-  const listed = await execa('bash', ['-O', 'globstar', '-O', 'nullglob', '-c', script, 'postmortem-app-files', appDir, ...patterns], { reject: false, stdin: 'ignore' });
+  // SIGKILL: the listing is ours and holds nothing; a stopped or hung bash ignores SIGTERM.
+  const listed = await execa('bash', ['-O', 'globstar', '-O', 'nullglob', '-c', script, 'postmortem-app-files', appDir, ...patterns], { reject: false, stdin: 'ignore', killSignal: 'SIGKILL', ...(signal ? { cancelSignal: signal } : {}) });
+  if (signal?.aborted) return { ...selection, stopped: reasonOf(signal) };
   const unique = [...new Set(listed.stdout.split('\0').filter(Boolean))];
-  const selection: AppFilesSelection = { files: [], bytes: 0, leftOut: [] };
   for (const file of unique) {
+    if (signal?.aborted) return { ...selection, stopped: reasonOf(signal) };
     const size = (await stat(path.join(appDir, file)).catch(() => undefined))?.size ?? 0;
     if (selection.bytes + size > maxBytes) selection.leftOut.push(file);
     else { selection.files.push(file); selection.bytes += size; }
@@ -35,13 +47,22 @@ export async function selectAppFiles(appDir: string, patterns: string[], maxByte
  * fails the artifact: an empty or partial archive is never called stored.
  */
 export function appFilesArtifact(appDir: string, files: string[]): ArtifactSpec {
-  async function* packed(): AsyncGenerator<Buffer> {
+  let tar: ResultPromise | undefined;
+  let stopped = false;
+  async function* packed(): AsyncGenerator<Buffer, void, undefined> {
     // Loaded only when app files are stored: execa is a large share of the watchdog's idle memory.
     const { execa } = await import('execa');
-    const tar = execa('tar', ['-czf', '-', '-C', appDir, '--null', '--files-from=-'], { input: files.map((f) => `${f}\0`).join(''), buffer: { stdout: false }, stripFinalNewline: false, encoding: 'buffer', reject: false });
+    if (stopped) return;
+    tar = execa('tar', ['-czf', '-', '-C', appDir, '--null', '--files-from=-'], { input: files.map((f) => `${f}\0`).join(''), buffer: { stdout: false }, stripFinalNewline: false, encoding: 'buffer', reject: false, killSignal: 'SIGKILL' });
     for await (const chunk of tar.stdout!) yield chunk as Buffer;
     const result = await tar;
-    if (result.exitCode !== 0) throw new Error(`tar exited with ${result.exitCode ?? result.signal}: ${String(result.stderr).trim().slice(0, 300)}`);
+    if (stopped) return;
+    // encoding 'buffer' applies to stderr too: bytes, which String() would print as numbers.
+    const said = Buffer.from(result.stderr as Uint8Array).toString('utf8').trim().slice(0, 300);
+    if (result.exitCode !== 0) throw new Error(`tar exited with ${result.exitCode ?? result.signal}: ${said}`);
   }
-  return { name: 'app-files.tar.gz', source: packed(), contentType: 'application/gzip', encoding: 'raw' };
+  // Destroyed (a deadline, a stop) while tar is stuck on a file that never answers: tar is
+  // killed, its output ends, and the generator returns instead of waiting for it.
+  const source = stoppableReadable(packed(), () => { stopped = true; tar?.kill(); });
+  return { name: 'app-files.tar.gz', source, contentType: 'application/gzip', encoding: 'raw' };
 }

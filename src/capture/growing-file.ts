@@ -14,7 +14,8 @@
 // what held the crash path back (bench/README.md).
 import { watch, type FSWatcher } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
+import { stoppableReadable } from '../util/stoppable.ts';
 import { PUNCH_ALIGN, type HolePuncher } from './hole-punch.ts';
 
 /** The file's allocated blocks are sampled once per this many bytes read (and when caught up). */
@@ -176,18 +177,10 @@ export function followGrowingFile(file: string, options: FollowOptions = {}): Fo
     }
   }
 
-  // Destroying the stream (a deadline) calls the generator's return() or throw(), which only
-  // take effect at a yield; a stalled dump yields nothing, so the loop is told to stop here.
+  // Destroying the stream (a deadline) while the writer has stalled: the loop is told to stop
+  // (util/stoppable.ts), since the generator would only hear of it at its next yield.
   let closed = false;
-  const reader = chunks();
-  const stop = (): void => { closed = true; nudge(); };
-  const stoppable: AsyncIterableIterator<Buffer> = {
-    next: () => reader.next(),
-    return: (value?: unknown) => { stop(); return reader.return(value as undefined); },
-    throw: (error?: unknown) => { stop(); return reader.throw(error); },
-    [Symbol.asyncIterator]() { return stoppable; },
-  };
-  const stream = Readable.from(stoppable, { objectMode: false, highWaterMark: chunkSize });
+  const stream = stoppableReadable(chunks(), () => { closed = true; nudge(); }, { highWaterMark: chunkSize });
   return {
     stream,
     complete: () => { completed = true; nudge(); },
