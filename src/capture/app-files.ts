@@ -5,7 +5,7 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { ResultPromise } from 'execa';
 import type { ArtifactSpec } from '../store/pipeline.ts';
-import { reasonOf } from '../util/deadline.ts';
+import { reasonOf, whenAborted } from '../util/deadline.ts';
 import { stoppableReadable } from '../util/stoppable.ts';
 
 export interface AppFilesSelection {
@@ -28,9 +28,11 @@ export async function selectAppFiles(appDir: string, patterns: string[], maxByte
   // Loaded after a death only: execa is most of the watchdog's code (idle memory, issue 10).
   const { execa } = await import('execa');
   const script = 'cd "$1" || exit 0; shift; for p in "$@"; do for f in $p; do [ -f "$f" ] && printf "%s\\0" "$f"; done; done';
-  // SIGKILL: the listing is ours and holds nothing; a stopped or hung bash ignores SIGTERM.
-  const listed = await execa('bash', ['-O', 'globstar', '-O', 'nullglob', '-c', script, 'postmortem-app-files', appDir, ...patterns], { reject: false, stdin: 'ignore', killSignal: 'SIGKILL', ...(signal ? { cancelSignal: signal } : {}) });
-  if (signal?.aborted) return { ...selection, stopped: reasonOf(signal) };
+  // SIGKILL: the listing is ours and holds nothing; a stopped bash ignores SIGTERM. Not waited
+  // for past the deadline: one stuck in the kernel on a dead mount dies only when that returns.
+  const listing = execa('bash', ['-O', 'globstar', '-O', 'nullglob', '-c', script, 'postmortem-app-files', appDir, ...patterns], { reject: false, stdin: 'ignore', killSignal: 'SIGKILL', ...(signal ? { cancelSignal: signal } : {}) });
+  const listed = await (signal ? Promise.race([listing, whenAborted(signal)]) : listing);
+  if (!listed || signal?.aborted) return { ...selection, stopped: reasonOf(signal!) };
   const unique = [...new Set(listed.stdout.split('\0').filter(Boolean))];
   for (const file of unique) {
     if (signal?.aborted) return { ...selection, stopped: reasonOf(signal) };
@@ -54,15 +56,20 @@ export function appFilesArtifact(appDir: string, files: string[]): ArtifactSpec 
     const { execa } = await import('execa');
     if (stopped) return;
     tar = execa('tar', ['-czf', '-', '-C', appDir, '--null', '--files-from=-'], { input: files.map((f) => `${f}\0`).join(''), buffer: { stdout: false }, stripFinalNewline: false, encoding: 'buffer', reject: false, killSignal: 'SIGKILL' });
-    for await (const chunk of tar.stdout!) yield chunk as Buffer;
+    try {
+      for await (const chunk of tar.stdout!) yield chunk as Buffer;
+    } catch (error) {
+      if (stopped) return; // our end of the pipe closed by the stop
+      throw error;
+    }
+    if (stopped) return; // not waiting for a tar the kernel may not let die (a dead mount)
     const result = await tar;
-    if (stopped) return;
     // encoding 'buffer' applies to stderr too: bytes, which String() would print as numbers.
     const said = Buffer.from(result.stderr as Uint8Array).toString('utf8').trim().slice(0, 300);
     if (result.exitCode !== 0) throw new Error(`tar exited with ${result.exitCode ?? result.signal}: ${said}`);
   }
-  // Destroyed (a deadline, a stop) while tar is stuck on a file that never answers: tar is
-  // killed, its output ends, and the generator returns instead of waiting for it.
-  const source = stoppableReadable(packed(), () => { stopped = true; tar?.kill(); });
+  // Destroyed (a deadline, a stop) while tar is stuck on a file that never answers: our end of
+  // its output is closed and tar is killed, so the generator returns instead of waiting for it.
+  const source = stoppableReadable(packed(), () => { stopped = true; tar?.stdout?.destroy(); tar?.kill(); });
   return { name: 'app-files.tar.gz', source, contentType: 'application/gzip', encoding: 'raw' };
 }

@@ -1,6 +1,6 @@
 // POSTMORTEM_APP_FILES under a deadline, with the real bash and tar: a tar that stops making
-// progress (SIGSTOP: a real tar, stuck the way one reading a hung mount is) must not keep its
-// artifact open once the deadline destroys it, and a glob that takes too long ends with the
+// progress (SIGSTOP: a real tar and its gzip, stuck the way one reading a hung mount is) must
+// not keep its artifact open once the deadline destroys it, and a glob that takes too long ends with the
 // crash's deadline. Without this, both waited for ever: an async generator hears of its
 // stream's destruction only at its next yield.
 import t from 'tap';
@@ -61,8 +61,14 @@ t.test('a tar stuck mid-archive is killed and its artifact closed when the deadl
   source.on('data', (chunk: Buffer) => { received += chunk.length; });
   await first;
   const [tar] = await childrenMatching('--files-from=-');
+  const [gzip] = await childrenMatching('gzip');
   t.ok(tar, 'tar is running');
+  t.ok(gzip, 'and the gzip it writes through, which holds our end of the pipe');
+  // Both stuck: even once tar is killed, its gzip keeps the output open, as a process the
+  // kernel does not let die would (a read on a dead mount).
   process.kill(tar!, 'SIGSTOP');
+  process.kill(gzip!, 'SIGSTOP');
+  t.teardown(() => { try { process.kill(gzip!, 'SIGKILL'); } catch { /* gone */ } });
   // Everything already in the pipe is read; then the artifact waits for a tar that never goes on.
   let before = -1;
   while (before !== received) { before = received; await new Promise((resolve) => setTimeout(resolve, 200)); }
@@ -74,7 +80,7 @@ t.test('a tar stuck mid-archive is killed and its artifact closed when the deadl
   const destroyedAt = Date.now();
   source.destroy(new Error('POSTMORTEM_UPLOAD_TIMEOUT reached'));
   const inTime = await Promise.race([closed, new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 3000))]);
-  t.ok(inTime, `the artifact closed ${Date.now() - destroyedAt} ms after it was destroyed (bound: 3 s; without the stop it never does)`);
+  t.ok(inTime, `the artifact closed ${Date.now() - destroyedAt} ms after it was destroyed, its output still held open (bound: 3 s; without the stop it never does)`);
   t.ok(await goneWithin(tar!, 2000), 'the stuck tar is gone');
   if (await alive(tar!)) process.kill(tar!, 'SIGKILL');
 });
