@@ -130,4 +130,5 @@ async function main(): Promise<void> {
   await writeFile(path.join(dir, 'results-compress.json'), `${JSON.stringify({ file: path.basename(file), raw, rounds, rows, runs: Object.fromEntries(runs) }, null, 2)}\n`);
 }
 
-await main();
+// Run as a script (npx tsx, or the runtime with --one); bench/measure/crash.ts imports the variant names.
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) await main();

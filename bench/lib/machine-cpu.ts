@@ -7,8 +7,8 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 
-/** Clock ticks per second of /proc/stat (USER_HZ, 100 on Linux x86-64). */
-const TICKS_PER_SECOND = 100;
+/** Clock ticks per second of /proc/stat and /proc/<pid>/stat (USER_HZ, 100 on Linux x86-64). */
+export const TICKS_PER_SECOND = 100;
 
 interface Sample { at: number; busy: number; total: number }
 
@@ -18,12 +18,13 @@ export interface MachineCpu {
   busySecondsBetween(from: number, to: number): number;
 }
 
-function readStat(): { busy: number; total: number } {
+/** The machine's ticks so far: busy (stolen time included), of which stolen, and in all. */
+export function readStat(): { busy: number; steal: number; total: number } {
   const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
   // cpu  user nice system idle iowait irq softirq steal [guest guest_nice: already in user/nice]
   const [user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/).slice(1, 9).map(Number) as number[];
   const busy = user! + nice! + system! + irq! + softirq! + steal!;
-  return { busy, total: busy + idle! + iowait! };
+  return { busy, steal: steal!, total: busy + idle! + iowait! };
 }
 
 /** Samples /proc/stat every `everyMs` until stop(); the result answers for any window inside. */
@@ -36,16 +37,17 @@ export function sampleMachineCpu(everyMs = 50): { stop(): MachineCpu } {
     stop() {
       clearInterval(timer);
       take();
-      return { cores: os.availableParallelism(), busySecondsBetween: (from, to) => (busyAt(samples, to) - busyAt(samples, from)) / TICKS_PER_SECOND };
+      const busyAt = (at: number) => valueAt(samples, at, (s) => s.busy);
+      return { cores: os.availableParallelism(), busySecondsBetween: (from, to) => (busyAt(to) - busyAt(from)) / TICKS_PER_SECOND };
     },
   };
 }
 
-/** Busy ticks at `at`, interpolated between the samples around it (clamped to the first and last). */
-function busyAt(samples: Sample[], at: number): number {
+/** A counter's value at `at`, interpolated between the samples around it (clamped to the first and last). */
+export function valueAt<S extends { at: number }>(samples: S[], at: number, pick: (sample: S) => number): number {
   const after = samples.findIndex((s) => s.at >= at);
-  if (after <= 0) return after === 0 ? samples[0]!.busy : samples.at(-1)!.busy;
+  if (after <= 0) return pick(after === 0 ? samples[0]! : samples.at(-1)!);
   const a = samples[after - 1]!;
   const b = samples[after]!;
-  return b.at === a.at ? b.busy : a.busy + ((b.busy - a.busy) * (at - a.at)) / (b.at - a.at);
+  return b.at === a.at ? pick(b) : pick(a) + ((pick(b) - pick(a)) * (at - a.at)) / (b.at - a.at);
 }

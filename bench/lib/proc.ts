@@ -149,12 +149,23 @@ export function spawnWatched(file: string, args: string[], options: { env?: Reco
   };
 }
 
+/**
+ * A process's CPU in clock ticks (USER_HZ, 100 on Linux): its own (utime + stime) and that of
+ * the children it has reaped (cutime + cstime); undefined once it is gone.
+ */
+export async function cpuTimes(pid: number): Promise<{ own: number; reaped: number } | undefined> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  if (stat === undefined) return undefined;
+  // Fields after the command name, which is in parentheses and may contain spaces.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+  return { own: fields[11]! + fields[12]!, reaped: fields[13]! + fields[14]! };
+}
+
 /** utime + stime of a running process, in clock ticks (USER_HZ, 100 on Linux). */
 export async function cpuTicks(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name, which is in parentheses and may contain spaces.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]);
+  const times = await cpuTimes(pid);
+  if (!times) throw new Error(`process ${pid} is gone`);
+  return times.own;
 }
 
 /**

@@ -20,22 +20,18 @@ import { launch, BUILDPACK_DIR } from '../../test/support/cf.ts';
 import type { Bench } from '../lib/context.ts';
 import { oursEnv } from '../lib/ours-env.ts';
 import { sampleDiskPeak } from '../lib/disk.ts';
-import { sampleMachineCpu, type MachineCpu } from '../lib/machine-cpu.ts';
+import { TICKS_PER_SECOND } from '../lib/machine-cpu.ts';
 import { sampleCpuSplit, type CpuSplit } from '../lib/process-cpu.ts';
+import { DEFLATE_ONLY, SHA256_ONLY } from '../compress.ts';
 import { killTree, sampleMemoryPeak, spawnWatched, within } from '../lib/proc.ts';
 import { row, type Row } from '../lib/results.ts';
 import { formatBytes, formatSeconds, median, MiB } from '../lib/stats.ts';
 
 const JVM_TIMEOUT_MS = 300_000;
 const COMPRESS_SCRIPT = path.join(import.meta.dirname, '../compress.ts');
-/** bench/compress.ts's variants for the floor's parts (not imported: that file runs when loaded). */
-const DEFLATE_ONLY = 'deflate only, parallel 1 MiB';
-const SHA256_ONLY = 'content sha256 only';
 
 interface OursRun { crashMs: number; reportMs: number; jvmDumpMs: number; dumpBytes: number; storedBytes: number; diskPeak: number; anonPeak: number; rssPeak: number; cpuTicks: number; strategy: string; fileDisk: string; floorMs: number; busyShare: number; split: CpuSplit }
 
-/** Clock ticks per second of /proc/<pid>/stat (USER_HZ, 100 on Linux x86-64). */
-const TICKS_PER_SECOND = 100;
 interface RefRun { dumpMs: number; rcloneMs: number; awsMs: number; dumpBytes: number; diskPeak: number; file: string; jvmDumpCpu: number }
 
 export async function measureCrash(b: Bench): Promise<Row[]> {
@@ -48,14 +44,12 @@ export async function measureCrash(b: Bench): Promise<Row[]> {
   async function runOurs(round: number, compression: 'gzip' | 'zstd' = 'gzip'): Promise<void> {
     const prefix = `crash/ours-${compression}-${round}`;
     const disk = sampleDiskPeak([path.join(droplet.home, 'tmp')]);
-    const machine = sampleMachineCpu();
     const app = launch(droplet, { command: `java -Xmx${b.sizes.heap} -cp . Inventory`, env: { ...b.storeEnv(prefix), POSTMORTEM_GRACE: '0s', ...oursEnv(), ...(compression === 'zstd' ? { POSTMORTEM_COMPRESSION: 'zstd' } : {}) } });
     // app.pid is the watchdog (the launcher exec'd it): its memory while it follows the dump.
     const memory = sampleMemoryPeak(app.pid);
     const split = sampleCpuSplit(app.pid);
     let diskPeak = 0;
     let memoryPeak = { anon: 0, rss: 0, cpuTicks: 0 };
-    let cpu: MachineCpu | undefined;
     let splitOf: Awaited<ReturnType<typeof split.stop>> | undefined;
     try {
       await within(app.process, JVM_TIMEOUT_MS, 'the staged JVM running out of heap');
@@ -65,7 +59,6 @@ export async function measureCrash(b: Bench): Promise<Row[]> {
     } finally {
       diskPeak = (await disk.stop()).peakBytes;
       memoryPeak = memory.stop();
-      cpu = machine.stop();
       splitOf = await split.stop();
     }
     const out = app.output();
@@ -92,12 +85,12 @@ export async function measureCrash(b: Bench): Promise<Row[]> {
     const strategy = /heap dumps: (.*)/.exec(out)?.[1] ?? 'not logged';
     const fileDisk = /hprof: (took up to .*)/.exec(out)?.[1] ?? 'not logged';
     if (compression === 'zstd' && !heap.name.endsWith('.zst')) throw new Error(`ours (zstd), round ${round}: stored ${heap.name}, not a .zst`);
-    // The machine's CPU in the crash window, as time at 100% of every core.
-    if (!cpu) throw new Error('no machine CPU samples');
-    const floorMs = (cpu.busySecondsBetween(dumpAt, storedAt) / cpu.cores) * 1000;
-    const window = splitOf!.between(dumpAt, storedAt);
+    // The machine's CPU in the crash window (stolen time included, as ever), as time at 100% of every core.
+    if (!splitOf) throw new Error('no CPU samples');
+    const window = splitOf.between(dumpAt, storedAt);
+    const floorMs = ((window.machine + window.steal) / availableParallelism()) * 1000;
     const run = { split: window, crashMs: storedAt - dumpAt, reportMs: reportAt - dumpAt, jvmDumpMs: createdAt - dumpAt, dumpBytes: heap.size, storedBytes: heap.storedSize, diskPeak, anonPeak: memoryPeak.anon, rssPeak: memoryPeak.rss, cpuTicks: memoryPeak.cpuTicks, strategy, fileDisk, floorMs, busyShare: floorMs / (storedAt - dumpAt) };
-    b.log(`  ours${compression === 'zstd' ? ' (zstd)' : ''} #${round + 1}: dump started -> stored ${formatSeconds(run.crashMs)}, report ${formatSeconds(run.reportMs)} (JVM wrote it in ${formatSeconds(run.jvmDumpMs)}), ${formatBytes(run.dumpBytes)} as ${formatBytes(run.storedBytes)}, disk peak ${formatBytes(diskPeak)} (${(diskPeak / heap.storedSize).toFixed(2)}x stored; dump file ${fileDisk}), watchdog peak RSS ${formatBytes(run.rssPeak)} (anonymous ${formatBytes(run.anonPeak)}), CPU ${memoryPeak.cpuTicks} ticks in all; machine ${(run.busyShare * 100).toFixed(0)}% busy from dump start to stored (${formatSeconds(floorMs)} at 100% of ${cpu.cores} cores; CPU s in that window: ${describeSplit(window)})`);
+    b.log(`  ours${compression === 'zstd' ? ' (zstd)' : ''} #${round + 1}: dump started -> stored ${formatSeconds(run.crashMs)}, report ${formatSeconds(run.reportMs)} (JVM wrote it in ${formatSeconds(run.jvmDumpMs)}), ${formatBytes(run.dumpBytes)} as ${formatBytes(run.storedBytes)}, disk peak ${formatBytes(diskPeak)} (${(diskPeak / heap.storedSize).toFixed(2)}x stored; dump file ${fileDisk}), watchdog peak RSS ${formatBytes(run.rssPeak)} (anonymous ${formatBytes(run.anonPeak)}), CPU ${memoryPeak.cpuTicks} ticks in all; machine ${(run.busyShare * 100).toFixed(0)}% busy from dump start to stored (${formatSeconds(floorMs)} at 100% of ${availableParallelism()} cores; CPU s in that window: ${describeSplit(window)})`);
     (compression === 'zstd' ? oursZstd : ours).push(run);
     await b.purge(prefix);
   }

@@ -5,11 +5,12 @@
 // stream's destruction only at its next yield.
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
-import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { execa } from 'execa';
 import { appFilesArtifact, selectAppFiles } from '../../src/capture/app-files.ts';
+import { alive, processesBelow } from '../support/processes.ts';
 import { tempDir } from '../support/temp.ts';
 
 const MiB = 1024 * 1024;
@@ -22,25 +23,11 @@ function asStream(source: Readable | AsyncIterable<Buffer>): Readable {
 /** Processes below this test process whose command line contains `marker`. */
 async function childrenMatching(marker: string): Promise<number[]> {
   const found: number[] = [];
-  const queue = [process.pid];
-  while (queue.length > 0) {
-    const parent = queue.shift()!;
-    for (const tid of await readdir(`/proc/${parent}/task`).catch(() => [] as string[])) {
-      const listed = await readFile(`/proc/${parent}/task/${tid}/children`, 'utf8').catch(() => '');
-      for (const pid of listed.split(' ').filter(Boolean).map(Number)) {
-        queue.push(pid);
-        const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-        if (cmdline.split('\0').join(' ').includes(marker)) found.push(pid);
-      }
-    }
+  for (const pid of await processesBelow(process.pid)) {
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.split('\0').join(' ').includes(marker)) found.push(pid);
   }
   return found;
-}
-
-/** Whether pid is still a process (a zombie not yet reaped counts as gone). */
-async function alive(pid: number): Promise<boolean> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
-  return stat !== undefined && stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
 }
 
 async function goneWithin(pid: number, ms: number): Promise<boolean> {

@@ -1,14 +1,11 @@
 // The test harness cleans up after a test file that tap's timeout kills: its temp folders
 // are removed and every process it launched is gone, including one in its own session.
 import t from 'tap';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
+import { alive } from '../support/processes.ts';
 
-async function alive(pid: number): Promise<boolean> {
-  const s = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
-  return s !== undefined && !/\) Z /.test(s);
-}
 
 async function sleepersOf(owner: number): Promise<number[]> {
   const { stdout } = await execa('bash', ['-c', `grep -lz "POSTMORTEM_TEST_OWNER=${owner}-" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3`], { reject: false });
