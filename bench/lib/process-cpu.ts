@@ -24,7 +24,8 @@ export interface CpuSplit {
 
 interface Sample extends CpuSplit { at: number }
 
-async function storePids(): Promise<number[]> {
+/** The store's daemons (radosgw, the OSD, the monitor) running now. */
+export async function storePids(): Promise<number[]> {
   const pids: number[] = [];
   for (const name of await readdir('/proc')) {
     if (!/^\d+$/.test(name)) continue;
@@ -56,8 +57,7 @@ export function sampleCpuSplit(rootPid: number, options: { rootIsApp?: boolean; 
       if (!root) return; // gone: the last sample stands for the rest of the window
       let below = root.reaped;
       for (const pid of tree) below += (await times(pid))?.own ?? 0;
-      let daemons = 0;
-      for (const pid of await store) daemons += (await times(pid))?.own ?? 0;
+      const daemons = await storeTicks(await store);
       const watchdog = options.rootIsApp ? 0 : root.own;
       const app = options.rootIsApp ? root.own + below : below;
       const machine = readStat();
@@ -82,4 +82,11 @@ export function sampleCpuSplit(rootPid: number, options: { rootIsApp?: boolean; 
       };
     },
   };
+}
+
+/** CPU ticks the store's daemons have spent so far (read before and after a run for its share). */
+export async function storeTicks(pids: number[]): Promise<number> {
+  let ticks = 0;
+  for (const pid of pids) ticks += (await times(pid))?.own ?? 0;
+  return ticks;
 }

@@ -99,8 +99,8 @@ export class Uploaders {
   }
 
   /** Our store (src/store via the bundled client) on the droplet's Node.js with the watchdog's flags. */
-  async ours(file: string, prefix: string, mode: OurMode, endpoint = this.#o.s3.endpoint): Promise<Measured & { record: OurRecord }> {
-    const env = { ...this.#env, BENCH_S3: JSON.stringify({ ...this.#o.s3, endpoint }) };
+  async ours(file: string, prefix: string, mode: OurMode, endpoint = this.#o.s3.endpoint, extraEnv: Record<string, string> = {}): Promise<Measured & { record: OurRecord }> {
+    const env = { ...this.#env, BENCH_S3: JSON.stringify({ ...this.#o.s3, endpoint }), ...extraEnv };
     const m = await runMeasured(this.#o.node, [...NODE_FLAGS.split(' '), this.#o.ourClient, file, prefix, mode], { env, timeoutMs: this.#o.timeoutMs });
     const record = JSON.parse(m.stdout.trim().split('\n').pop() ?? '{}') as OurRecord;
     return { ...m, record };

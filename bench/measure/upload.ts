@@ -11,16 +11,31 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { execa } from 'execa';
 import type { Bench } from '../lib/context.ts';
-import { sampleMachineCpu } from '../lib/machine-cpu.ts';
+import { sampleMachineCpu, TICKS_PER_SECOND } from '../lib/machine-cpu.ts';
+import { storePids, storeTicks } from '../lib/process-cpu.ts';
 import type { Measured } from '../lib/proc.ts';
 import { startThrottledProxy } from '../lib/proxy.ts';
 import { row, type Row } from '../lib/results.ts';
 import { formatBytes, formatRate, formatSeconds, GiB, MiB, median } from '../lib/stats.ts';
 import { DEFAULTS } from '../../src/config/parse.ts';
 
-type Client = 'ours-raw' | 'ours-gzip1' | 'rclone' | 'aws';
+/** `ours-raw@8x6`: ours raw with 8 MiB parts, 6 in flight (BENCH_UPLOAD_GRID; without it, the product's defaults). */
+type Client = 'ours-raw' | 'ours-gzip1' | 'rclone' | 'aws' | `ours-raw@${number}x${number}`;
 
-interface Sample { wallMs: number; cpuPerGiB: number; rssBytes: number; anonBytes: number; storedBytes: number; busyShare: number }
+interface Sample { wallMs: number; cpuPerGiB: number; storeCpuPerGiB: number; rssBytes: number; anonBytes: number; storedBytes: number; busyShare: number }
+
+/**
+ * BENCH_UPLOAD_GRID="8x6,5x8": more part size x queue size choices (MiB x parts in flight) of
+ * ours raw, rotated with the rest, each with its own rows (issue 12: "compare part size and
+ * concurrency choices on RGW").
+ */
+function gridClients(): Client[] {
+  const text = process.env['BENCH_UPLOAD_GRID'] ?? '';
+  return text.split(',').map((s) => s.trim()).filter(Boolean).map((choice) => {
+    if (!/^\d+x\d+$/.test(choice)) throw new Error(`BENCH_UPLOAD_GRID: "${choice}" is not MiBxCOUNT (e.g. 8x6)`);
+    return `ours-raw@${choice}` as Client;
+  });
+}
 
 /** The file both measurements send: the first uploadBytes of the reference heap dump. */
 async function uploadFile(b: Bench): Promise<{ file: string; bytes: number }> {
@@ -39,9 +54,13 @@ async function send(b: Bench, client: Client, file: string, bytes: number, prefi
   let anonBytes = NaN;
   let key: string;
   const machine = sampleMachineCpu();
+  const daemons = await storePids();
+  const storeBefore = await storeTicks(daemons);
   const started = Date.now();
-  if (client === 'ours-raw' || client === 'ours-gzip1') {
-    const r = await b.uploaders.ours(file, prefix, client === 'ours-raw' ? 'raw' : 'gzip1', endpoint);
+  if (client.startsWith('ours-')) {
+    const [, mib, count] = /@(\d+)x(\d+)$/.exec(client) ?? [];
+    const parts: Record<string, string> = mib && count ? { BENCH_PART_SIZE: String(Number(mib) * MiB), BENCH_QUEUE_SIZE: count } : {};
+    const r = await b.uploaders.ours(file, prefix, client === 'ours-gzip1' ? 'gzip1' : 'raw', endpoint, parts);
     if (!r.record.verified || r.record.size !== bytes) throw new Error(`${client}: stored ${JSON.stringify(r.record)}`);
     m = r;
     storedBytes = r.record.storedSize;
@@ -55,18 +74,20 @@ async function send(b: Bench, client: Client, file: string, bytes: number, prefi
     m = await b.uploaders.aws(file, key, endpoint);
   }
   const ended = Date.now();
+  const storeSeconds = ((await storeTicks(daemons)) - storeBefore) / TICKS_PER_SECOND;
   const cpu = machine.stop();
   const busyShare = cpu.busySecondsBetween(started, ended) / cpu.cores / ((ended - started) / 1000);
   const size = await b.bucket.size(key);
   if (size !== storedBytes) throw new Error(`${client}: ${key} has ${String(size)} bytes in the store, expected ${storedBytes}`);
   await b.purge(prefix);
-  return { wallMs: m.wallMs, cpuPerGiB: m.cpuSeconds / (bytes / GiB), rssBytes: m.maxRssBytes, anonBytes, storedBytes, busyShare };
+  return { wallMs: m.wallMs, cpuPerGiB: m.cpuSeconds / (bytes / GiB), storeCpuPerGiB: storeSeconds / (bytes / GiB), rssBytes: m.maxRssBytes, anonBytes, storedBytes, busyShare };
 }
 
 export async function measureUploadAlone(b: Bench): Promise<Row[]> {
   const { file, bytes } = await uploadFile(b);
   b.log(`  file: ${formatBytes(bytes)} of a real heap dump`);
-  const clients: Client[] = ['ours-raw', 'rclone', 'ours-gzip1', 'aws'];
+  const grid = gridClients();
+  const clients: Client[] = ['ours-raw', 'rclone', 'ours-gzip1', 'aws', ...grid];
   const samples = new Map<Client, Sample[]>(clients.map((c) => [c, []]));
   for (let round = 0; round < b.sizes.rounds; round++) {
     // Rotated each round, so no client always follows the same one.
@@ -74,7 +95,7 @@ export async function measureUploadAlone(b: Bench): Promise<Row[]> {
     for (const client of order) {
       const s = await send(b, client, file, bytes, `upload/${round}/${client}`);
       samples.get(client)!.push(s);
-      b.log(`  ${client} #${round + 1}: ${formatSeconds(s.wallMs)} (${formatRate((bytes * 1000) / s.wallMs)}), ${s.cpuPerGiB.toFixed(2)} CPU s/GiB, peak RSS ${formatBytes(s.rssBytes)}${Number.isNaN(s.anonBytes) ? '' : ` (anonymous ${formatBytes(s.anonBytes)})`}, machine ${(s.busyShare * 100).toFixed(0)}% busy`);
+      b.log(`  ${client} #${round + 1}: ${formatSeconds(s.wallMs)} (${formatRate((bytes * 1000) / s.wallMs)}), ${s.cpuPerGiB.toFixed(2)} CPU s/GiB (store ${s.storeCpuPerGiB.toFixed(2)}), peak RSS ${formatBytes(s.rssBytes)}${Number.isNaN(s.anonBytes) ? '' : ` (anonymous ${formatBytes(s.anonBytes)})`}, machine ${(s.busyShare * 100).toFixed(0)}% busy`);
     }
   }
   const hashSeconds = await sha256SecondsPerGiB(b.node);
@@ -85,6 +106,7 @@ export async function measureUploadAlone(b: Bench): Promise<Row[]> {
   const rss = (c: Client) => get(c).map((s) => s.rssBytes);
   const anon = (c: Client) => get(c).map((s) => s.anonBytes);
   const busy = (c: Client) => get(c).map((s) => s.busyShare);
+  const storeCpu = (c: Client) => get(c).map((s) => s.storeCpuPerGiB);
   const g = `2. upload alone (${formatBytes(bytes)} of a real heap dump, on loopback)`;
   // Issue 12's targets. The RSS target is judged on the client's own memory (RssAnon): what
   // counts against the container's limit without being reclaimable. The runtime's shared text
@@ -100,6 +122,11 @@ export async function measureUploadAlone(b: Bench): Promise<Row[]> {
       ours: median(busy('ours-raw')), reference: median(busy('aws')), referenceLabel: 'aws s3 cp', runs: { ours: busy('ours-raw'), reference: busy('aws') },
       note: `the rest of the time the cores wait (RGW's disk, the requests' round trips). Client CPU per GiB, ours minus awscli: ${(median(cpu('ours-raw')) - median(cpu('aws'))).toFixed(2)} s; one sha256 pass costs ${hashSeconds.toFixed(2)} s/GiB here (in memory, not cached): over http ours takes two (the content's for report.json, the parts' signed payload hash, that one on cached pieces as they fill), awscli one (the payload hash)`,
     }),
+    row({
+      id: 'upload.store-cpu', group: g, measurement: 'the store\'s CPU per GiB (radosgw, OSD, monitor) while it took the upload, ours raw vs awscli', unit: 's/GiB',
+      ours: median(storeCpu('ours-raw')), reference: median(storeCpu('aws')), referenceLabel: 'aws s3 cp (8 MiB parts)', runs: { ours: storeCpu('ours-raw'), reference: storeCpu('aws') },
+      note: 'the same bytes cost the store more or less CPU by how they arrive (part size, requests): on one 2-core machine that CPU is taken from the client',
+    }),
     row({ id: 'upload.cpu-vs-rclone', group: g, measurement: 'client CPU per GiB, ours raw vs rclone', unit: 's/GiB', ours: median(cpu('ours-raw')), reference: median(cpu('rclone')), referenceLabel: 'rclone', target: { on: 'ratio', op: '<=', value: 0.7 }, runs: { ours: cpu('ours-raw'), reference: cpu('rclone') } }),
     row({ id: 'upload.cpu-vs-aws', group: g, measurement: 'client CPU per GiB, ours raw vs awscli', unit: 's/GiB', ours: median(cpu('ours-raw')), reference: median(cpu('aws')), referenceLabel: 'aws s3 cp', target: { on: 'ratio', op: '<=', value: 1.2 }, runs: { ours: cpu('ours-raw'), reference: cpu('aws') } }),
     row({ id: 'upload.anon', group: g, measurement: 'client peak anonymous RSS, ours raw (runtime included)', unit: 'bytes', ours: median(anon('ours-raw')), target: rssTarget, runs: { ours: anon('ours-raw') }, note: anonNote }),
@@ -109,6 +136,15 @@ export async function measureUploadAlone(b: Bench): Promise<Row[]> {
     row({ id: 'upload.gzip-cpu', group: g, measurement: 'client CPU per GiB, ours gzip level 1 vs rclone raw', unit: 's/GiB', ours: median(cpu('ours-gzip1')), reference: median(cpu('rclone')), referenceLabel: 'rclone', runs: { ours: cpu('ours-gzip1'), reference: cpu('rclone') } }),
     row({ id: 'upload.gzip-anon', group: g, measurement: 'client peak anonymous RSS, ours gzip level 1 (runtime included)', unit: 'bytes', ours: median(anon('ours-gzip1')), target: rssTarget, runs: { ours: anon('ours-gzip1') }, note: anonNote }),
     row({ id: 'upload.gzip-rss', group: g, measurement: 'client peak RSS in all, ours gzip level 1', unit: 'bytes', ours: median(rss('ours-gzip1')), reference: median(rss('rclone')), referenceLabel: 'rclone', runs: { ours: rss('ours-gzip1'), reference: rss('rclone') } }),
+    ...grid.flatMap((c) => {
+      const choice = c.slice(c.indexOf('@') + 1).replace('x', ' MiB x');
+      return [
+        row({ id: `upload.grid-${choice}-rate`, group: g, measurement: `throughput, ours raw ${choice} vs awscli`, unit: 'bytes/s', ours: median(rate(c)), reference: median(rate('aws')), referenceLabel: 'aws s3 cp', runs: { ours: rate(c), reference: rate('aws') } }),
+        row({ id: `upload.grid-${choice}-cpu`, group: g, measurement: `client CPU per GiB, ours raw ${choice} vs awscli`, unit: 's/GiB', ours: median(cpu(c)), reference: median(cpu('aws')), referenceLabel: 'aws s3 cp', runs: { ours: cpu(c), reference: cpu('aws') } }),
+        row({ id: `upload.grid-${choice}-store`, group: g, measurement: `store CPU per GiB, ours raw ${choice} vs awscli`, unit: 's/GiB', ours: median(storeCpu(c)), reference: median(storeCpu('aws')), referenceLabel: 'aws s3 cp', runs: { ours: storeCpu(c), reference: storeCpu('aws') } }),
+        row({ id: `upload.grid-${choice}-anon`, group: g, measurement: `client peak anonymous RSS, ours raw ${choice}`, unit: 'bytes', ours: median(anon(c)), runs: { ours: anon(c) } }),
+      ];
+    }),
   ];
 }
 
