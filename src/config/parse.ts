@@ -23,8 +23,8 @@
  * | POSTMORTEM_PUNCH_HOLES | true | free a plain dump's disk blocks behind the upload (fallocate --punch-hole); see growing-file.ts |
  * | POSTMORTEM_DUMP_DISK_LIMIT | 256MiB | disk a punched plain dump may take before its writer waits for the upload (writer-pacing.ts); 0 = never wait, else 64MiB to 1TiB |
  * | POSTMORTEM_DUMP_DIR | `<TMPDIR, opts.defaultTmp or /tmp>/postmortem` | absolute folder for dumps and artifacts |
- * | POSTMORTEM_PART_SIZE | 5MiB | multipart part size; 5MiB (the S3 minimum) to 512MiB; the default grows past a ~39 GiB memory limit (defaultPartSize) |
- * | POSTMORTEM_QUEUE_SIZE | 6 | parts uploaded in parallel; 1 to 16 (memory ≈ part size × queue size) |
+ * | POSTMORTEM_PART_SIZE | 8MiB | multipart part size; 5MiB (the S3 minimum) to 512MiB; the default grows past a ~62 GiB memory limit (defaultPartSize) |
+ * | POSTMORTEM_QUEUE_SIZE | 4 | parts uploaded in parallel; 1 to 16 (memory ≈ part size × queue size) |
  * | POSTMORTEM_LOG_TAIL | 256KiB | bytes of recent app output kept; 0 to 16MiB |
  * | POSTMORTEM_MAX_DUMPS | 2 | heap dumps and cores stored per app instance and window (0 = no limit); crash loops |
  * | POSTMORTEM_DUMP_WINDOW | 1h | that window; 1m to 7d |
@@ -90,9 +90,14 @@ export const DEFAULTS = {
   /** 0.7x the bench's gzip'd 1.32 GiB dump: peak disk about the stored size; see writer-pacing.ts. */
   dumpDiskLimit: 256 * MiB,
   histogramThread: false,
-  /** 5 MiB x6 (30 MiB) against 8 MiB x4 (32 MiB): faster on RGW in 10 rounds of 11 (bench/README.md, eleventh session). */
-  partSize: 5 * MiB,
-  queueSize: 6,
+  /**
+   * 8 MiB x4 (32 MiB), awscli's part size: RGW stores every part as two RADOS objects (4 MiB
+   * stripes), so 8 MiB parts make 38% fewer objects per GiB than 5 MiB ones, and the store,
+   * which shares the container host's CPU with us in the bench, spent 6% less CPU per GiB
+   * (bench/README.md, "Fourteenth session"; 5 MiB x6 before).
+   */
+  partSize: 8 * MiB,
+  queueSize: 4,
   logTailBytes: 256 * KiB,
   threadDumpOnStop: true,
   maxDumps: 2,
@@ -214,9 +219,9 @@ const S3_MAX_PARTS = 10_000;
 const LARGEST_ARTIFACT_PER_LIMIT_BYTE = 1.25;
 
 /**
- * The default part size: 5 MiB, raised (whole MiB, at most 512) so that S3's 10,000 parts hold
- * the largest artifact the container can make even stored uncompressed. 5 MiB parts hold
- * 48.8 GiB, so only a memory limit above ~39 GiB raises it; with no known limit it stays 5 MiB.
+ * The default part size: 8 MiB, raised (whole MiB, at most 512) so that S3's 10,000 parts hold
+ * the largest artifact the container can make even stored uncompressed. 8 MiB parts hold
+ * 78.1 GiB, so only a memory limit above ~62 GiB raises it; with no known limit it stays 8 MiB.
  */
 export function defaultPartSize(containerLimit: number | undefined): number {
   if (containerLimit === undefined) return DEFAULTS.partSize;

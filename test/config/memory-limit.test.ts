@@ -18,12 +18,13 @@ t.test('one reading of MEMORY_LIMIT: the platform\'s spellings, a plain number i
 });
 
 t.test('the default part size holds the largest artifact the container can make in 10,000 parts', async (t) => {
-  t.equal(DEFAULTS.partSize, 5 * MiB);
-  t.equal(DEFAULTS.queueSize, 6);
+  t.equal(DEFAULTS.partSize, 8 * MiB);
+  t.equal(DEFAULTS.queueSize, 4);
   const config = (env: Record<string, string>) => parseConfig(env).config;
-  t.equal(config({ MEMORY_LIMIT: '1024m' }).partSize, 5 * MiB, 'a 1 GiB container: 5 MiB parts');
-  t.equal(config({}).partSize, 5 * MiB, 'no known limit: 5 MiB');
-  t.equal(config({ MEMORY_LIMIT: '38g' }).partSize, 5 * MiB, '38 GiB x 1.25 fits in 10,000 parts of 5 MiB (48.8 GiB)');
+  t.equal(config({ MEMORY_LIMIT: '1024m' }).partSize, 8 * MiB, 'a 1 GiB container: 8 MiB parts');
+  t.equal(config({}).partSize, 8 * MiB, 'no known limit: 8 MiB');
+  t.equal(config({ MEMORY_LIMIT: '62g' }).partSize, 8 * MiB, '62 GiB x 1.25 fits in 10,000 parts of 8 MiB (78.1 GiB)');
+  t.equal(config({ MEMORY_LIMIT: '63g' }).partSize, 9 * MiB, '63 GiB x 1.25 does not: 9 MiB');
   const big = config({ MEMORY_LIMIT: '64g' }).partSize;
   t.equal(big, 9 * MiB, '64 GiB x 1.25 = 80 GiB needs 8.2 MiB parts: 9 MiB');
   t.ok(big * 10_000 >= 64 * 1024 * MiB * 1.25, 'which hold it');

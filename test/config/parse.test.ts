@@ -39,8 +39,8 @@ t.test('defaults: nothing configured keeps evidence in the container, loudly', a
   t.equal(config.graceMs, 30_000);
   t.equal(config.gzipLevel, 1);
   t.equal(config.java, true);
-  t.equal(config.partSize, 5 * 1024 * 1024);
-  t.equal(config.queueSize, 6);
+  t.equal(config.partSize, 8 * 1024 * 1024);
+  t.equal(config.queueSize, 4);
   t.equal(config.logTailBytes, 256 * 1024);
   t.equal(config.uploadTimeoutMs, 15 * 60_000);
   t.same(
@@ -434,7 +434,7 @@ t.test('every bad value is reported, all at once, each naming setting, value and
     t.match(message, /: expected .+\. Fix: .+\.$/, `${setting} says what was expected and the fix`);
   }
   t.match(problems.find((p) => p.startsWith('POSTMORTEM_GRACE')), /"2h": expected a duration from 0s to 1h/);
-  t.match(problems.find((p) => p.startsWith('POSTMORTEM_PART_SIZE')), /"1MiB": expected a size from 5 MiB to 512 MiB.*default 5 MiB/);
+  t.match(problems.find((p) => p.startsWith('POSTMORTEM_PART_SIZE')), /"1MiB": expected a size from 5 MiB to 512 MiB.*default 8 MiB/);
   t.match(problems.find((p) => p.startsWith('POSTMORTEM_UPLOAD_TIMEOUT')), /"soon": expected a duration such as/);
   t.equal((error as ConfigError).message, problems.join('; '));
   const text = problems.join('\n');
