@@ -43,9 +43,13 @@ async function uploadFile(b: Bench): Promise<{ file: string; bytes: number }> {
   if (!dump) throw new Error('no heap dump from measurement 1 to upload');
   const size = (await stat(dump)).size;
   if (size <= b.sizes.uploadBytes) return { file: dump, bytes: size };
-  const file = path.join(b.tmp, 'upload.hprof');
-  await pipeline(createReadStream(dump, { start: 0, end: b.sizes.uploadBytes - 1 }), createWriteStream(file));
-  return { file, bytes: b.sizes.uploadBytes };
+  return { file: await copyHead(dump, b.sizes.uploadBytes, path.join(b.tmp, 'upload.hprof')), bytes: b.sizes.uploadBytes };
+}
+
+/** Copies the first `bytes` of `from` to `to` (a file of at least that size); returns `to`. */
+async function copyHead(from: string, bytes: number, to: string): Promise<string> {
+  await pipeline(createReadStream(from, { start: 0, end: bytes - 1 }), createWriteStream(to));
+  return to;
 }
 
 async function send(b: Bench, client: Client, file: string, bytes: number, prefix: string, endpoint?: string): Promise<Sample> {
@@ -89,9 +93,8 @@ export async function measureUploadAlone(b: Bench): Promise<Row[]> {
   // RGW creates its data pool on the first object written into it: whichever client went
   // first in a run that starts here (BENCH_ONLY=upload) paid for that, 1-4 s. An untimed
   // upload of a slice first.
-  const warmUp = path.join(b.tmp, 'warm-up.hprof');
-  await pipeline(createReadStream(file, { start: 0, end: Math.min(bytes, 32 * MiB) - 1 }), createWriteStream(warmUp));
-  await send(b, 'aws', warmUp, Math.min(bytes, 32 * MiB), 'upload/warm-up');
+  const warmUpBytes = Math.min(bytes, 32 * MiB);
+  await send(b, 'aws', await copyHead(file, warmUpBytes, path.join(b.tmp, 'warm-up.hprof')), warmUpBytes, 'upload/warm-up');
   const grid = gridClients();
   const clients: Client[] = ['ours-raw', 'rclone', 'ours-gzip1', 'aws', ...grid];
   const samples = new Map<Client, Sample[]>(clients.map((c) => [c, []]));
@@ -143,12 +146,14 @@ export async function measureUploadAlone(b: Bench): Promise<Row[]> {
     row({ id: 'upload.gzip-anon', group: g, measurement: 'client peak anonymous RSS, ours gzip level 1 (runtime included)', unit: 'bytes', ours: median(anon('ours-gzip1')), target: rssTarget, runs: { ours: anon('ours-gzip1') }, note: anonNote }),
     row({ id: 'upload.gzip-rss', group: g, measurement: 'client peak RSS in all, ours gzip level 1', unit: 'bytes', ours: median(rss('ours-gzip1')), reference: median(rss('rclone')), referenceLabel: 'rclone', runs: { ours: rss('ours-gzip1'), reference: rss('rclone') } }),
     ...grid.flatMap((c) => {
-      const choice = c.slice(c.indexOf('@') + 1).replace('x', ' MiB x');
+      const parts = c.slice(c.indexOf('@') + 1); // e.g. 8x4
+      const id = `upload.grid-${parts}`;
+      const choice = parts.replace('x', ' MiB x');
       return [
-        row({ id: `upload.grid-${choice}-rate`, group: g, measurement: `throughput, ours raw ${choice} vs awscli`, unit: 'bytes/s', ours: median(rate(c)), reference: median(rate('aws')), referenceLabel: 'aws s3 cp', runs: { ours: rate(c), reference: rate('aws') } }),
-        row({ id: `upload.grid-${choice}-cpu`, group: g, measurement: `client CPU per GiB, ours raw ${choice} vs awscli`, unit: 's/GiB', ours: median(cpu(c)), reference: median(cpu('aws')), referenceLabel: 'aws s3 cp', runs: { ours: cpu(c), reference: cpu('aws') } }),
-        row({ id: `upload.grid-${choice}-store`, group: g, measurement: `store CPU per GiB, ours raw ${choice} vs awscli`, unit: 's/GiB', ours: median(storeCpu(c)), reference: median(storeCpu('aws')), referenceLabel: 'aws s3 cp', runs: { ours: storeCpu(c), reference: storeCpu('aws') } }),
-        row({ id: `upload.grid-${choice}-anon`, group: g, measurement: `client peak anonymous RSS, ours raw ${choice}`, unit: 'bytes', ours: median(anon(c)), runs: { ours: anon(c) } }),
+        row({ id: `${id}-rate`, group: g, measurement: `throughput, ours raw ${choice} vs awscli`, unit: 'bytes/s', ours: median(rate(c)), reference: median(rate('aws')), referenceLabel: 'aws s3 cp', runs: { ours: rate(c), reference: rate('aws') } }),
+        row({ id: `${id}-cpu`, group: g, measurement: `client CPU per GiB, ours raw ${choice} vs awscli`, unit: 's/GiB', ours: median(cpu(c)), reference: median(cpu('aws')), referenceLabel: 'aws s3 cp', runs: { ours: cpu(c), reference: cpu('aws') } }),
+        row({ id: `${id}-store`, group: g, measurement: `store CPU per GiB, ours raw ${choice} vs awscli`, unit: 's/GiB', ours: median(storeCpu(c)), reference: median(storeCpu('aws')), referenceLabel: 'aws s3 cp', runs: { ours: storeCpu(c), reference: storeCpu('aws') } }),
+        row({ id: `${id}-anon`, group: g, measurement: `client peak anonymous RSS, ours raw ${choice}`, unit: 'bytes', ours: median(anon(c)), runs: { ours: anon(c) } }),
       ];
     }),
   ];
